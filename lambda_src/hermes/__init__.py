@@ -1,0 +1,7 @@
+"""Hermes: real-time notifications over API Gateway WebSockets.
+
+The runtime modules (config, tokens, secrets, store, envelope, fanout) are shipped inside every
+Lambda zip; ``sdk``, ``cli`` and ``local`` are backend/dev tooling and are never packaged for Lambda.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,131 @@
+"""The ``hermes`` command: issue/revoke connect tokens, publish notifications, run the local AWS.
+
+Configuration, strongest first: flags, environment variables (HERMES_*, AWS_*), a ``terraform output
+-json`` file (--outputs or HERMES_OUTPUTS; by default .hermes/local/outputs.json when present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+from . import __version__
+from .config import ConfigError
+from .envelope import DEFAULT_TYPE, InvalidMessage, PublishRequest
+
+
+def _config_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("configuration (flags override HERMES_* env vars, which override --outputs)")
+    g.add_argument("--outputs", metavar="FILE", help="`terraform output -json` of the Hermes module "
+                   "[env HERMES_OUTPUTS; default .hermes/local/outputs.json if it exists]")
+    g.add_argument("--tokens-table", help="tokens table name [HERMES_TOKENS_TABLE]")
+    g.add_argument("--queue-url", help="SQS queue URL [HERMES_QUEUE_URL]")
+    g.add_argument("--secret-source", choices=["ssm", "secretsmanager", "env"],
+                   help="where the JWT secret lives [HERMES_JWT_SECRET_SOURCE]")
+    g.add_argument("--secret-id", help="SSM parameter name or secret ARN [HERMES_JWT_SECRET_ID]")
+    g.add_argument("--region", help="AWS region [AWS_REGION]")
+    g.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local moto server [AWS_ENDPOINT_URL]")
+    g.add_argument("--bcrypt-cost", type=int, help="bcrypt cost for new tokens [HERMES_BCRYPT_COST, default 10]")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    config = _config_options()
+    parser = argparse.ArgumentParser(prog="hermes", description="Hermes real-time notifications: backend tools.")
+    parser.add_argument("--version", action="version", version=f"hermes {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    token = sub.add_parser("token", parents=[config], help="issue a connect token (prints the JWT)")
+    token.add_argument("--user", required=True, help="user id")
+    token.add_argument("--room", required=True, help="room id")
+    token.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (default 900)")
+
+    revoke = sub.add_parser("revoke", parents=[config], help="revoke the token of a user in a room")
+    revoke.add_argument("--user", required=True)
+    revoke.add_argument("--room", required=True)
+
+    publish = sub.add_parser("publish", parents=[config], help="publish a notification through the queue")
+    publish.add_argument("--room", help="room to notify")
+    publish.add_argument("--to-user", help="notify all connections of this user (in --room, if given)")
+    publish.add_argument("--type", default=DEFAULT_TYPE, help=f"message type (default {DEFAULT_TYPE})")
+    publish.add_argument("--from-user", help="originator user id shown to receivers")
+    data = publish.add_mutually_exclusive_group(required=True)
+    data.add_argument("--data", help="JSON payload (a bare word is sent as a string)")
+    data.add_argument("--data-file", type=argparse.FileType("r"), help="file with the JSON payload, - for stdin")
+
+    local = sub.add_parser("local", help="local development stack (moto-based AWS)")
+    local.add_argument("what", choices=["aws"], help="aws: run the patched moto server in the foreground")
+    local.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    return parser
+
+
+def load_config(args: argparse.Namespace):
+    from .sdk import LOCAL_OUTPUTS, HermesConfig
+
+    outputs = args.outputs or os.environ.get("HERMES_OUTPUTS")
+    if outputs is None and LOCAL_OUTPUTS.exists() and not os.environ.get("HERMES_TOKENS_TABLE"):
+        outputs = str(LOCAL_OUTPUTS)
+    base = HermesConfig.from_terraform_outputs(outputs) if outputs else HermesConfig()
+    env = HermesConfig.from_env()
+    config = base.merged(**{k: v for k, v in vars(env).items() if v != getattr(HermesConfig(), k)})
+    return config.merged(
+        tokens_table=args.tokens_table, queue_url=args.queue_url, jwt_secret_source=args.secret_source,
+        jwt_secret_id=args.secret_id, region=args.region, endpoint_url=args.endpoint_url,
+        bcrypt_cost=args.bcrypt_cost,
+    )
+
+
+def parse_data(args: argparse.Namespace):
+    raw = args.data_file.read() if args.data_file else args.data
+    try:
+        return json.loads(raw)
+    except ValueError:
+        if args.data_file:
+            raise InvalidMessage(f"{args.data_file.name} is not JSON") from None
+        return raw  # `--data hello` sends the string "hello"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .sdk import Hermes
+
+    client = Hermes(load_config(args))
+    if args.command == "token":
+        print(client.issue_token(args.user, args.room, ttl_seconds=args.ttl))
+    elif args.command == "revoke":
+        existed = client.revoke(args.user, args.room)
+        print("revoked" if existed else "no token to revoke")
+    elif args.command == "publish":
+        if not args.room and not args.to_user:
+            raise InvalidMessage("publish needs --room or --to-user")
+        request = PublishRequest(data=parse_data(args), type=args.type, room_id=args.room,
+                                 target_user_id=args.to_user, user_id=args.from_user)
+        print(client.publish_request(request))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "local":
+        from .local import aws
+
+        return aws.main(args.rest)
+    try:
+        return run(args)
+    except (ConfigError, InvalidMessage, ValueError) as exc:
+        parser.exit(2, f"hermes: error: {exc}\n")
+    except Exception as exc:  # noqa: BLE001 - AWS errors end the command with their message, not a traceback
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if isinstance(exc, ClientError | BotoCoreError):
+            parser.exit(1, f"hermes: AWS error: {exc}\n")
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""From a publish request to deliveries: pick the recipients, build the envelope, fan out or split.
+
+Rooms larger than ``chunk_threshold`` are split into chunk jobs (SQS messages naming up to
+``chunk_size`` connection ids, same envelope id and timestamp) so many send_message invocations
+deliver in parallel instead of one invocation walking 100,000 connections.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+
+from .envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
+from .fanout import DeliveryReport, Fanout
+from .store import ConnectionStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_THRESHOLD = 2000
+DEFAULT_CHUNK_SIZE = 500
+SQS_BATCH = 10
+
+
+class DeliveryFailed(Exception):
+    """Some posts failed after retries; the SQS record is retried (clients de-duplicate by id)."""
+
+    def __init__(self, reason: str, report: DeliveryReport | None = None):
+        super().__init__(reason)
+        self.report = report
+
+
+@dataclass
+class Splitter:
+    """Enqueues chunk jobs for large rooms."""
+
+    sqs_client: object
+    queue_url: str
+    threshold: int = DEFAULT_CHUNK_THRESHOLD
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def enqueue(self, request: PublishRequest, connection_ids: list[str]) -> int:
+        chunks = [tuple(connection_ids[i : i + self.chunk_size]) for i in range(0, len(connection_ids), self.chunk_size)]
+        jobs = [replace(request, connection_ids=chunk, exclude_connection_id=None).to_json() for chunk in chunks]
+        for start in range(0, len(jobs), SQS_BATCH):
+            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(jobs[start : start + SQS_BATCH])]
+            response = self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if response.get("Failed"):
+                # the whole record is retried; chunks already sent will be delivered twice and de-duplicated
+                raise DeliveryFailed(f"could not enqueue {len(response['Failed'])} chunk jobs")
+        return len(jobs)
+
+
+def recipients(request: PublishRequest, store: ConnectionStore) -> Iterator[str]:
+    if request.connection_ids is not None:
+        ids: Iterable[str] = request.connection_ids
+    elif request.target_user_id is not None:
+        ids = store.connections_of_user(request.target_user_id, request.room_id)
+    else:
+        ids = store.connections_in_room(request.room_id)
+    return (cid for cid in ids if cid != request.exclude_connection_id)
+
+
+@dataclass
+class Result:
+    message_id: str
+    report: DeliveryReport | None = None
+    chunk_jobs: int = 0
+
+
+def dispatch(
+    request: PublishRequest,
+    store: ConnectionStore,
+    fanout: Fanout,
+    splitter: Splitter | None = None,
+    default_id: str | None = None,
+) -> Result:
+    """Deliver one request. Raises InvalidMessage (never deliverable) or DeliveryFailed (retry)."""
+    # Fix id and timestamp once, so retries and chunk jobs carry the same envelope.
+    request = replace(request, id=request.id or default_id or new_message_id(), sent_at=request.sent_at or utc_now_iso())
+    payload = build_envelope(request)  # refuses oversize before any recipient is looked up
+    targets = recipients(request, store)
+    if splitter is not None and request.connection_ids is None:
+        head = list(itertools.islice(targets, splitter.threshold + 1))
+        if len(head) > splitter.threshold:
+            jobs = splitter.enqueue(request, head + list(targets))
+            log.info("split message %s into %d chunk jobs", request.id, jobs)
+            return Result(request.id, chunk_jobs=jobs)
+        targets = iter(head)
+    report = fanout.deliver(targets, payload)
+    log.info("message %s: %s", request.id, report.as_dict())
+    if report.failed:
+        total = report.failed + report.delivered + report.gone
+        raise DeliveryFailed(f"{report.failed} of {total} posts failed", report)
+    return Result(request.id, report=report)

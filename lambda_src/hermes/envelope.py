@@ -1,0 +1,117 @@
+"""Publish requests (what a backend or client asks to send) and the envelope clients receive.
+
+Envelope: ``{"id", "type", "room_id", "user_id", "data", "sent_at"}``. ``id`` is stable for one
+published message across SQS redeliveries and chunk jobs, so clients drop duplicates by it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .tokens import validate_id
+
+MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (frames are 32 KB each)
+DEFAULT_TYPE = "notification"
+MAX_TYPE_LENGTH = 64
+MAX_CHUNK_CONNECTIONS = 1000
+
+
+class InvalidMessage(ValueError):
+    """The request cannot be delivered as given; the text says why."""
+
+
+class MessageTooLarge(InvalidMessage):
+    pass
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class PublishRequest:
+    data: Any
+    type: str = DEFAULT_TYPE
+    room_id: str | None = None
+    target_user_id: str | None = None  # only this user's connections (in room_id, if given)
+    user_id: str | None = None  # the originator, shown to receivers
+    id: str | None = None
+    exclude_connection_id: str | None = None
+    sent_at: str | None = None
+    connection_ids: tuple[str, ...] | None = field(default=None)  # set on chunk jobs only
+
+    def __post_init__(self) -> None:
+        if self.room_id is None and self.target_user_id is None and self.connection_ids is None:
+            raise InvalidMessage("a message needs room_id or target_user_id")
+        for name in ("room_id", "target_user_id", "user_id", "id", "exclude_connection_id"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    validate_id(name, value)
+                except ValueError as exc:
+                    raise InvalidMessage(str(exc)) from None
+        if not isinstance(self.type, str) or not self.type or len(self.type) > MAX_TYPE_LENGTH:
+            raise InvalidMessage(f"type must be a non-empty string of at most {MAX_TYPE_LENGTH} characters")
+        if self.connection_ids is not None and (
+            not self.connection_ids
+            or len(self.connection_ids) > MAX_CHUNK_CONNECTIONS
+            or not all(isinstance(c, str) and c for c in self.connection_ids)
+        ):
+            raise InvalidMessage(f"connection_ids must hold 1 to {MAX_CHUNK_CONNECTIONS} connection ids")
+
+    @classmethod
+    def from_json(cls, body: str | bytes | None) -> PublishRequest:
+        try:
+            raw = json.loads(body) if body is not None else None
+        except (ValueError, TypeError) as exc:
+            raise InvalidMessage(f"body is not JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise InvalidMessage("body must be a JSON object")
+        if "data" not in raw:
+            raise InvalidMessage("body has no 'data'")
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise InvalidMessage(f"unknown fields: {', '.join(unknown)}")
+        ids = raw.get("connection_ids")
+        if ids is not None:
+            if not isinstance(ids, list):
+                raise InvalidMessage("connection_ids must be a list")
+            raw["connection_ids"] = tuple(ids)
+        raw.setdefault("type", DEFAULT_TYPE)
+        return cls(**raw)
+
+    def to_json(self) -> str:
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        if "connection_ids" in fields:
+            fields["connection_ids"] = list(fields["connection_ids"])
+        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+
+
+def build_envelope(request: PublishRequest, default_id: str | None = None) -> bytes:
+    """Encode what clients receive; refuse it when API Gateway would (over 128 KB)."""
+    payload = json.dumps(
+        {
+            "id": request.id or default_id or new_message_id(),
+            "type": request.type,
+            "room_id": request.room_id,
+            "user_id": request.user_id,
+            "data": request.data,
+            "sent_at": request.sent_at or utc_now_iso(),
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise MessageTooLarge(
+            f"message is {len(payload)} bytes; API Gateway WebSocket messages are limited to {MAX_MESSAGE_BYTES}"
+        )
+    return payload
