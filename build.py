@@ -51,7 +51,7 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
         for name in sorted(files):
             info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
             info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = (0o100644 << 16)  # regular file, rw-r--r--
+            info.external_attr = 0o100644 << 16  # regular file, rw-r--r--
             info.create_system = 3  # unix, whatever the build host
             archive.writestr(info, files[name], compresslevel=9)
     return buffer.getvalue()
@@ -86,10 +86,25 @@ def layer_files(arch: str, python_version: str) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="hermes-layer-") as tmp:
         target = Path(tmp) / "python"
         command = [
-            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--target", str(target), "--requirement", str(LAYER_REQUIREMENTS),
-            "--platform", PLATFORMS[arch], "--implementation", "cp", "--python-version", python_version,
-            "--only-binary=:all:", "--no-compile", "--upgrade",
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+            str(target),
+            "--requirement",
+            str(LAYER_REQUIREMENTS),
+            "--platform",
+            PLATFORMS[arch],
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            "--only-binary=:all:",
+            "--no-compile",
+            "--upgrade",
         ]
         subprocess.run(command, check=True)
         # boto3 and botocore come with the Lambda runtime; never ship a second copy.
@@ -119,7 +134,10 @@ def build(out: Path, archs: list[str], runtime: str, log=print) -> dict:
         data = deterministic_zip(function_files(name))
         changed = write_if_changed(out / f"{name}.zip", data)
         manifest["functions"][name] = {
-            "file": f"{name}.zip", "handler": f"{name}.handler", "source_code_hash": b64sha256(data), "size": len(data),
+            "file": f"{name}.zip",
+            "handler": f"{name}.handler",
+            "source_code_hash": b64sha256(data),
+            "size": len(data),
         }
         log(f"{'built' if changed else 'unchanged'} {name}.zip ({len(data):,} bytes)")
 
@@ -127,8 +145,11 @@ def build(out: Path, archs: list[str], runtime: str, log=print) -> dict:
         file = out / f"layer-{arch}.zip"
         key = layer_inputs_key(arch, python_version)
         cached = previous.get("layers", {}).get(arch)
-        if cached and cached.get("inputs") == key and file.exists() and b64sha256(file.read_bytes()) == cached.get(
-            "source_code_hash"
+        if (
+            cached
+            and cached.get("inputs") == key
+            and file.exists()
+            and b64sha256(file.read_bytes()) == cached.get("source_code_hash")
         ):
             manifest["layers"][arch] = cached
             log(f"unchanged layer-{arch}.zip ({cached['size']:,} bytes)")
@@ -136,7 +157,10 @@ def build(out: Path, archs: list[str], runtime: str, log=print) -> dict:
         data = deterministic_zip(layer_files(arch, python_version))
         write_if_changed(file, data)
         manifest["layers"][arch] = {
-            "file": file.name, "source_code_hash": b64sha256(data), "size": len(data), "inputs": key,
+            "file": file.name,
+            "source_code_hash": b64sha256(data),
+            "size": len(data),
+            "inputs": key,
         }
         log(f"built layer-{arch}.zip ({len(data):,} bytes)")
     # keep layers for architectures not rebuilt this time, if their files are still there

@@ -79,7 +79,11 @@ def handler(event: dict, context) -> dict:
     logger.info(
         "connect %s",
         effect.lower(),
-        extra={"effect": effect, "reason": reason, "principal": response["principalId"],
-               "room_id": response.get("context", {}).get("room_id")},
+        extra={
+            "effect": effect,
+            "reason": reason,
+            "principal": response["principalId"],
+            "room_id": response.get("context", {}).get("room_id"),
+        },
     )
     return response

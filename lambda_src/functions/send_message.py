@@ -103,4 +103,10 @@ def handle_route(event: dict, store: ConnectionStore, fanout: Fanout, splitter: 
 def handler(event: dict, context) -> dict:
     if "Records" in event:
         return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
-    return handle_route(event, STORE, FANOUT, SPLITTER)
+    response = handle_route(event, STORE, FANOUT, SPLITTER)
+    metrics.add_metric(
+        name="RouteMessages" if response["statusCode"] == 200 else "RefusedRouteMessages",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    return response

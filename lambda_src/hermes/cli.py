@@ -11,7 +11,6 @@ import json
 import os
 import sys
 
-
 from . import __version__
 from .config import ConfigError
 from .envelope import DEFAULT_TYPE, InvalidMessage, PublishRequest
@@ -20,12 +19,19 @@ from .envelope import DEFAULT_TYPE, InvalidMessage, PublishRequest
 def _config_options() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("configuration (flags override HERMES_* env vars, which override --outputs)")
-    g.add_argument("--outputs", metavar="FILE", help="`terraform output -json` of the Hermes module "
-                   "[env HERMES_OUTPUTS; default .hermes/local/outputs.json if it exists]")
+    g.add_argument(
+        "--outputs",
+        metavar="FILE",
+        help="`terraform output -json` of the Hermes module "
+        "[env HERMES_OUTPUTS; default .hermes/local/outputs.json if it exists]",
+    )
     g.add_argument("--tokens-table", help="tokens table name [HERMES_TOKENS_TABLE]")
     g.add_argument("--queue-url", help="SQS queue URL [HERMES_QUEUE_URL]")
-    g.add_argument("--secret-source", choices=["ssm", "secretsmanager", "env"],
-                   help="where the JWT secret lives [HERMES_JWT_SECRET_SOURCE]")
+    g.add_argument(
+        "--secret-source",
+        choices=["ssm", "secretsmanager", "env"],
+        help="where the JWT secret lives [HERMES_JWT_SECRET_SOURCE]",
+    )
     g.add_argument("--secret-id", help="SSM parameter name or secret ARN [HERMES_JWT_SECRET_ID]")
     g.add_argument("--region", help="AWS region [AWS_REGION]")
     g.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local moto server [AWS_ENDPOINT_URL]")
@@ -73,8 +79,12 @@ def load_config(args: argparse.Namespace):
     env = HermesConfig.from_env()
     config = base.merged(**{k: v for k, v in vars(env).items() if v != getattr(HermesConfig(), k)})
     return config.merged(
-        tokens_table=args.tokens_table, queue_url=args.queue_url, jwt_secret_source=args.secret_source,
-        jwt_secret_id=args.secret_id, region=args.region, endpoint_url=args.endpoint_url,
+        tokens_table=args.tokens_table,
+        queue_url=args.queue_url,
+        jwt_secret_source=args.secret_source,
+        jwt_secret_id=args.secret_id,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
         bcrypt_cost=args.bcrypt_cost,
     )
 
@@ -101,8 +111,13 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "publish":
         if not args.room and not args.to_user:
             raise InvalidMessage("publish needs --room or --to-user")
-        request = PublishRequest(data=parse_data(args), type=args.type, room_id=args.room,
-                                 target_user_id=args.to_user, user_id=args.from_user)
+        request = PublishRequest(
+            data=parse_data(args),
+            type=args.type,
+            room_id=args.room,
+            target_user_id=args.to_user,
+            user_id=args.from_user,
+        )
         print(client.publish_request(request))
     return 0
 

@@ -41,7 +41,9 @@ class Splitter:
     chunk_size: int = DEFAULT_CHUNK_SIZE
 
     def enqueue(self, request: PublishRequest, connection_ids: list[str]) -> int:
-        chunks = [tuple(connection_ids[i : i + self.chunk_size]) for i in range(0, len(connection_ids), self.chunk_size)]
+        chunks = [
+            tuple(connection_ids[i : i + self.chunk_size]) for i in range(0, len(connection_ids), self.chunk_size)
+        ]
         jobs = [replace(request, connection_ids=chunk, exclude_connection_id=None).to_json() for chunk in chunks]
         for start in range(0, len(jobs), SQS_BATCH):
             entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(jobs[start : start + SQS_BATCH])]
@@ -78,7 +80,9 @@ def dispatch(
 ) -> Result:
     """Deliver one request. Raises InvalidMessage (never deliverable) or DeliveryFailed (retry)."""
     # Fix id and timestamp once, so retries and chunk jobs carry the same envelope.
-    request = replace(request, id=request.id or default_id or new_message_id(), sent_at=request.sent_at or utc_now_iso())
+    request = replace(
+        request, id=request.id or default_id or new_message_id(), sent_at=request.sent_at or utc_now_iso()
+    )
     payload = build_envelope(request)  # refuses oversize before any recipient is looked up
     targets = recipients(request, store)
     if splitter is not None and request.connection_ids is None:

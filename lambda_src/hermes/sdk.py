@@ -1,9 +1,9 @@
 """Backend SDK: issue and revoke connect tokens, publish notifications through the queue.
 
-    from hermes.sdk import Hermes
-    hermes = Hermes.from_terraform_outputs("outputs.json")   # or Hermes.from_env(), or Hermes(HermesConfig(...))
-    jwt = hermes.issue_token("user-1", "room-42", ttl_seconds=900)
-    hermes.publish("room-42", {"job": "backup-7", "status": "done"}, type="job.finished")
+from hermes.sdk import Hermes
+hermes = Hermes.from_terraform_outputs("outputs.json")   # or Hermes.from_env(), or Hermes(HermesConfig(...))
+jwt = hermes.issue_token("user-1", "room-42", ttl_seconds=900)
+hermes.publish("room-42", {"job": "backup-7", "status": "done"}, type="job.finished")
 """
 
 from __future__ import annotations
@@ -118,7 +118,11 @@ class Hermes:
     def _require(self, name: str) -> str:
         value = getattr(self.config, name)
         if not value:
-            raise ConfigError(f"Hermes is not configured: {name} is missing")
+            env = "HERMES_" + name.upper()
+            raise ConfigError(
+                f"Hermes is not configured: {name} is missing (set --{name.replace('_', '-')}, "
+                f"{env}, or point --outputs at `terraform output -json`)"
+            )
         return value
 
     @property
@@ -150,8 +154,13 @@ class Hermes:
         secret = tokens.new_secret()
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         jwt = tokens.encode(
-            user_id=user_id, room_id=room_id, secret=secret, key=self.signing_keys.current,
-            ttl_seconds=ttl_seconds, settings=self.jwt_settings, now=now,
+            user_id=user_id,
+            room_id=room_id,
+            secret=secret,
+            key=self.signing_keys.current,
+            ttl_seconds=ttl_seconds,
+            settings=self.jwt_settings,
+            now=now,
         )
         token_store.put(user_id, room_id, tokens.hash_secret(secret, self.config.bcrypt_cost), now + ttl_seconds, now)
         return jwt
@@ -172,20 +181,49 @@ class Hermes:
         self._client("sqs").send_message(QueueUrl=self._require("queue_url"), MessageBody=request.to_json())
         return request.id
 
-    def publish(self, room_id: str, data: Any, *, type: str = DEFAULT_TYPE, user_id: str | None = None,
-                exclude_connection_id: str | None = None, message_id: str | None = None) -> str:
+    def publish(
+        self,
+        room_id: str,
+        data: Any,
+        *,
+        type: str = DEFAULT_TYPE,
+        user_id: str | None = None,
+        exclude_connection_id: str | None = None,
+        message_id: str | None = None,
+    ) -> str:
         """Send ``data`` to everyone connected to ``room_id``; returns the message id clients see."""
-        return self.publish_request(PublishRequest(
-            data=data, type=type, room_id=room_id, user_id=user_id,
-            exclude_connection_id=exclude_connection_id, id=message_id,
-        ))
+        return self.publish_request(
+            PublishRequest(
+                data=data,
+                type=type,
+                room_id=room_id,
+                user_id=user_id,
+                exclude_connection_id=exclude_connection_id,
+                id=message_id,
+            )
+        )
 
-    def publish_to_user(self, target_user_id: str, data: Any, *, room_id: str | None = None,
-                        type: str = DEFAULT_TYPE, user_id: str | None = None, message_id: str | None = None) -> str:
+    def publish_to_user(
+        self,
+        target_user_id: str,
+        data: Any,
+        *,
+        room_id: str | None = None,
+        type: str = DEFAULT_TYPE,
+        user_id: str | None = None,
+        message_id: str | None = None,
+    ) -> str:
         """Send ``data`` to all of one user's connections (only those in ``room_id`` when given)."""
-        return self.publish_request(PublishRequest(
-            data=data, type=type, room_id=room_id, target_user_id=target_user_id, user_id=user_id, id=message_id,
-        ))
+        return self.publish_request(
+            PublishRequest(
+                data=data,
+                type=type,
+                room_id=room_id,
+                target_user_id=target_user_id,
+                user_id=user_id,
+                id=message_id,
+            )
+        )
 
     def publish_batch(self, requests: Iterable[PublishRequest]) -> list[str]:
         """SendMessageBatch, ten at a time. Raises PublishError naming the entries SQS refused."""
@@ -198,8 +236,9 @@ class Hermes:
                 Entries=[{"Id": str(i), "MessageBody": r.to_json()} for i, r in enumerate(batch)],
             )
             for entry in response.get("Failed", []):
-                failed.append({"id": batch[int(entry["Id"])].id, "code": entry.get("Code"),
-                               "message": entry.get("Message")})
+                failed.append(
+                    {"id": batch[int(entry["Id"])].id, "code": entry.get("Code"), "message": entry.get("Message")}
+                )
         if failed:
             raise PublishError(f"{len(failed)} of {len(checked)} messages were not queued", failed)
         return [r.id for r in checked]

@@ -36,8 +36,14 @@ class ConnectionStore:
         self.table = table_name
         self.page_size = page_size  # only tests set it, to force several pages
 
-    def add(self, connection_id: str, room_id: str, user_id: str, ttl_seconds: int = DEFAULT_CONNECTION_TTL,
-            now: float | None = None) -> None:
+    def add(
+        self,
+        connection_id: str,
+        room_id: str,
+        user_id: str,
+        ttl_seconds: int = DEFAULT_CONNECTION_TTL,
+        now: float | None = None,
+    ) -> None:
         connected_at = int(now if now is not None else time.time())
         self.client.put_item(
             TableName=self.table,
@@ -112,9 +118,9 @@ class TokenStore:
         )
 
     def get(self, user_id: str, room_id: str) -> TokenRecord | None:
-        item = self.client.get_item(
-            TableName=self.table, Key=self._key(user_id, room_id), ConsistentRead=True
-        ).get("Item")
+        item = self.client.get_item(TableName=self.table, Key=self._key(user_id, room_id), ConsistentRead=True).get(
+            "Item"
+        )
         if not item or "token_hash" not in item:
             return None
         return TokenRecord(user_id, room_id, item["token_hash"]["S"], int(item.get("expires_at", {}).get("N", 0)))

@@ -22,6 +22,7 @@ REQUIRED_CLAIMS = ("exp", "iat", "user_id", "room_id", "token")
 MIN_KEY_BYTES = 32  # shorter HMAC keys are refused outright
 DEFAULT_BCRYPT_COST = 10  # 54 ms per check on one core here; see README "Authorizer cost"
 MAX_ID_LENGTH = 256
+DEFAULT_SETTINGS = JwtSettings()
 
 
 class InvalidToken(Exception):
@@ -79,7 +80,7 @@ def encode(
     secret: str,
     key: str | bytes,
     ttl_seconds: int,
-    settings: JwtSettings = JwtSettings(),
+    settings: JwtSettings = DEFAULT_SETTINGS,
     now: float | None = None,
 ) -> str:
     issued_at = int(now if now is not None else time.time())
@@ -100,7 +101,7 @@ def encode(
 def decode(
     token: str,
     keys: Sequence[str | bytes],
-    settings: JwtSettings = JwtSettings(),
+    settings: JwtSettings = DEFAULT_SETTINGS,
 ) -> ConnectClaims:
     """Verify signature (against each key in turn: current, then previous), algorithm and claims."""
     if not isinstance(token, str) or not token or len(token) > 4096:

@@ -1,0 +1,160 @@
+"""Unit-test fixtures: moto tables shaped like the module's, handler loading, fake clients."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from hermes.store import ROOM_INDEX, USER_INDEX, ConnectionStore, TokenStore
+
+FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "functions"
+SECRET = "s" * 64
+CONNECTIONS_TABLE = "hermes-test-connections"
+TOKENS_TABLE = "hermes-test-tokens"
+_counter = itertools.count()
+
+
+@dataclass
+class FakeLambdaContext:
+    function_name: str = "hermes-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:hermes-test"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+@pytest.fixture
+def lambda_context():
+    return FakeLambdaContext()
+
+
+def create_tables(dynamodb) -> None:
+    dynamodb.create_table(
+        TableName=CONNECTIONS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": n, "AttributeType": "S"} for n in ("connection_id", "room_id", "user_id")
+        ],
+        KeySchema=[{"AttributeName": "connection_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": ROOM_INDEX,
+                "KeySchema": [{"AttributeName": "room_id", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": USER_INDEX,
+                "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["room_id"]},
+            },
+        ],
+    )
+    dynamodb.create_table(
+        TableName=TOKENS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("user_id", "room_id")],
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}, {"AttributeName": "room_id", "KeyType": "RANGE"}],
+    )
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """A moto account with both tables, and the env every handler reads."""
+    monkeypatch.setenv("HERMES_CONNECTIONS_TABLE", CONNECTIONS_TABLE)
+    monkeypatch.setenv("HERMES_TOKENS_TABLE", TOKENS_TABLE)
+    monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "env")
+    monkeypatch.setenv("HERMES_JWT_SECRET", SECRET)
+    monkeypatch.setenv("HERMES_API_ID", "abc123")
+    monkeypatch.setenv("HERMES_STAGE", "test")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb")
+        create_tables(dynamodb)
+        yield dynamodb
+
+
+@pytest.fixture
+def connections(aws) -> ConnectionStore:
+    return ConnectionStore(aws, CONNECTIONS_TABLE)
+
+
+@pytest.fixture
+def token_store(aws) -> TokenStore:
+    return TokenStore(aws, TOKENS_TABLE)
+
+
+@pytest.fixture
+def load_function():
+    """Import a handler module afresh (its module-level clients are created inside the mock)."""
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"fn_{name}_{next(_counter)}", FUNCTIONS_DIR / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+class GoneException(ClientError):
+    pass
+
+
+class _Exceptions:
+    GoneException = GoneException
+
+
+class RecordingManagementClient:
+    """Stands in for apigatewaymanagementapi where a test needs to see every post (thread-safe).
+
+    ``gone`` ids answer 410 like API Gateway does for closed connections; ``delay`` simulates latency.
+    """
+
+    exceptions = _Exceptions
+
+    def __init__(self, gone=(), delay: float = 0.0):
+        self.gone = set(gone)
+        self.delay = delay
+        self.posts: list[tuple[str, bytes]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+
+    def post_to_connection(self, ConnectionId: str, Data: bytes):  # noqa: N803 - boto3's names
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            if ConnectionId in self.gone:
+                raise GoneException(
+                    {
+                        "Error": {"Code": "GoneException", "Message": "gone"},
+                        "ResponseMetadata": {"HTTPStatusCode": 410},
+                    },
+                    "PostToConnection",
+                )
+            with self._lock:
+                self.posts.append((ConnectionId, Data))
+            return {}
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def received(self) -> dict[str, list[bytes]]:
+        out: dict[str, list[bytes]] = {}
+        for cid, data in self.posts:
+            out.setdefault(cid, []).append(data)
+        return out

@@ -1,0 +1,170 @@
+"""$connect authorizer: Allow only for a valid, unrevoked token of that user and room; Deny otherwise."""
+
+import time
+
+import boto3
+import jwt
+import pytest
+
+from hermes import tokens
+from hermes.sdk import Hermes, HermesConfig
+
+from .conftest import SECRET, TOKENS_TABLE
+
+METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/test/$connect"
+
+
+@pytest.fixture
+def sdk(aws):
+    config = HermesConfig(tokens_table=TOKENS_TABLE, jwt_secret_source="env", jwt_secret=SECRET, bcrypt_cost=4)
+    return Hermes(config)
+
+
+@pytest.fixture
+def authorizer(aws, load_function):
+    return load_function("authorizer")
+
+
+def event(token):
+    query = {} if token is None else {"token": token}
+    return {
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "queryStringParameters": query,
+        "requestContext": {"routeKey": "$connect", "eventType": "CONNECT", "connectionId": "c-1"},
+    }
+
+
+def logged(caplog) -> str:
+    """Everything the handler logged: messages, structured reasons and exception text."""
+    return "\n".join(f"{r.getMessage()} {getattr(r, 'reason', '')}" for r in caplog.records) + caplog.text
+
+
+def effect(response):
+    assert response is not None
+    statement = response["policyDocument"]["Statement"][0]
+    assert statement["Resource"] == METHOD_ARN and statement["Action"] == "execute-api:Invoke"
+    return statement["Effect"]
+
+
+def test_valid_token_is_allowed_with_identity_in_context(sdk, authorizer, lambda_context):
+    token = sdk.issue_token("user-1", "room-1")
+    response = authorizer.handler(event(token), lambda_context)
+    assert effect(response) == "Allow"
+    assert response["principalId"] == "user-1"
+    assert response["context"] == {"user_id": "user-1", "room_id": "room-1"}
+
+
+def claims_with(token, **changes):
+    claims = jwt.decode(token, options={"verify_signature": False})
+    claims.update(changes)
+    return {k: v for k, v in claims.items() if v is not None}
+
+
+BAD_TOKENS = {
+    # label: (how to make it from a valid token, expected reason)
+    "missing token": (lambda t, sdk: None, "no token"),
+    "garbage": (lambda t, sdk: "garbage", "invalid token"),
+    "forged signature": (lambda t, sdk: jwt.encode(claims_with(t), "f" * 64, algorithm="HS512"), "bad signature"),
+    "alg none": (lambda t, sdk: jwt.encode(claims_with(t), None, algorithm="none"), "algorithm not allowed"),
+    "HS256": (lambda t, sdk: jwt.encode(claims_with(t), SECRET, algorithm="HS256"), "algorithm not allowed"),
+    "expired": (
+        lambda t, sdk: jwt.encode(claims_with(t, exp=int(time.time()) - 300), SECRET, algorithm="HS512"),
+        "token expired",
+    ),
+    "missing exp": (
+        lambda t, sdk: jwt.encode(claims_with(t, exp=None), SECRET, algorithm="HS512"),
+        "missing claim exp",
+    ),
+    "missing room": (
+        lambda t, sdk: jwt.encode(claims_with(t, room_id=None), SECRET, algorithm="HS512"),
+        "missing claim room_id",
+    ),
+    "wrong room (signed, other room)": (
+        lambda t, sdk: jwt.encode(claims_with(t, room_id="room-2"), SECRET, algorithm="HS512"),
+        "no token issued for this user and room",
+    ),
+    "wrong room (issued for another room)": (
+        lambda t, sdk: (
+            sdk.issue_token("user-1", "room-2"),
+            jwt.encode(claims_with(t, room_id="room-2"), SECRET, algorithm="HS512"),
+        )[1],
+        "token does not match",
+    ),
+    "revoked": (lambda t, sdk: (sdk.revoke("user-1", "room-1"), t)[1], "no token issued for this user and room"),
+    "replaced by a newer token": (lambda t, sdk: (sdk.issue_token("user-1", "room-1"), t)[1], "token does not match"),
+    "other user's secret": (
+        lambda t, sdk: jwt.encode(claims_with(t, user_id="user-2"), SECRET, algorithm="HS512"),
+        "no token issued",
+    ),
+}
+
+
+@pytest.mark.parametrize("label", list(BAD_TOKENS))
+def test_bad_tokens_are_denied_with_a_logged_reason(label, sdk, authorizer, lambda_context, caplog):
+    make, reason = BAD_TOKENS[label]
+    valid = sdk.issue_token("user-1", "room-1")
+    response = authorizer.handler(event(make(valid, sdk)), lambda_context)
+    assert effect(response) == "Deny"
+    assert "context" not in response
+    assert reason in logged(caplog)
+
+
+def test_expired_token_record_is_denied_even_before_ttl_sweeps_it(sdk, authorizer, aws):
+    token = sdk.issue_token("user-1", "room-1", ttl_seconds=60)
+    keys = tokens.decode(token, [SECRET])
+    aws.update_item(
+        TableName=TOKENS_TABLE,
+        Key={"user_id": {"S": "user-1"}, "room_id": {"S": "room-1"}},
+        UpdateExpression="SET expires_at = :e",
+        ExpressionAttributeValues={":e": {"N": "1"}},
+    )
+    response, reason = authorizer.authorize(event(token), authorizer.KEYS, authorizer.TOKENS, authorizer.SETTINGS)
+    assert keys.user_id == "user-1"
+    assert effect(response) == "Deny" and reason == "token record expired"
+
+
+def test_dynamodb_failure_is_a_deny_not_a_crash(sdk, authorizer, lambda_context, caplog):
+    token = sdk.issue_token("user-1", "room-1")
+    boto3.client("dynamodb").delete_table(TableName=TOKENS_TABLE)
+    response = authorizer.handler(event(token), lambda_context)
+    assert effect(response) == "Deny"
+    assert "ResourceNotFoundException" in logged(caplog)
+
+
+def test_secret_store_failure_is_a_deny(aws, load_function, lambda_context, monkeypatch, caplog):
+    monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "ssm")
+    monkeypatch.setenv("HERMES_JWT_SECRET_ID", "/does/not/exist")
+    authorizer = load_function("authorizer")
+    token = jwt.encode(
+        {"user_id": "u", "room_id": "r", "token": "t" * 43, "iat": 1, "exp": 2**40}, SECRET, algorithm="HS512"
+    )
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
+    assert "ParameterNotFound" in logged(caplog)
+
+
+def test_misconfiguration_denies_every_attempt_instead_of_failing_init(
+    aws, load_function, lambda_context, monkeypatch, caplog
+):
+    monkeypatch.delenv("HERMES_TOKENS_TABLE")
+    authorizer = load_function("authorizer")  # importing must not raise
+    assert authorizer.INIT_ERROR and "HERMES_TOKENS_TABLE" in authorizer.INIT_ERROR
+    assert effect(authorizer.handler(event("anything"), lambda_context)) == "Deny"
+    assert "misconfigured" in logged(caplog)
+
+
+def test_ssm_rotation_keeps_tokens_signed_with_the_previous_key_valid(aws, load_function, lambda_context, monkeypatch):
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/hermes/test/jwt", Value="a" * 64, Type="SecureString")
+    config = HermesConfig(
+        tokens_table=TOKENS_TABLE, jwt_secret_source="ssm", jwt_secret_id="/hermes/test/jwt", bcrypt_cost=4
+    )
+    old_token = Hermes(config).issue_token("user-1", "room-1")
+    ssm.put_parameter(Name="/hermes/test/jwt", Value="b" * 64, Type="SecureString", Overwrite=True)
+    monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "ssm")
+    monkeypatch.setenv("HERMES_JWT_SECRET_ID", "/hermes/test/jwt")
+    authorizer = load_function("authorizer")
+    assert effect(authorizer.handler(event(old_token), lambda_context)) == "Allow"
+    new_token = Hermes(config).issue_token("user-1", "room-2")
+    assert jwt.decode(new_token, "b" * 64, algorithms=["HS512"])["room_id"] == "room-2"
+    assert effect(authorizer.handler(event(new_token), lambda_context)) == "Allow"

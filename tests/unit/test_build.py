@@ -1,0 +1,154 @@
+"""build.py: deterministic per-function zips, a Linux layer per architecture, a manifest, no needless work."""
+
+import base64
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+import build  # noqa: E402
+
+ELF_MACHINE = {"x86_64": 0x3E, "arm64": 0xB7}
+RUNTIME_MODULES = {
+    "__init__.py",
+    "config.py",
+    "dispatch.py",
+    "envelope.py",
+    "fanout.py",
+    "secrets.py",
+    "store.py",
+    "tokens.py",
+}
+
+
+@pytest.fixture(scope="session")
+def builds(tmp_path_factory):
+    """Two independent builds of everything, into separate folders."""
+    first, second = tmp_path_factory.mktemp("build1"), tmp_path_factory.mktemp("build2")
+    return (
+        build.build(first, ["x86_64", "arm64"], "python3.12", log=lambda *_: None),
+        first,
+        build.build(second, ["x86_64", "arm64"], "python3.12", log=lambda *_: None),
+        second,
+    )
+
+
+def test_two_builds_are_byte_identical(builds):
+    manifest1, out1, manifest2, out2 = builds
+    assert manifest1 == manifest2
+    for path in out1.iterdir():
+        assert path.read_bytes() == (out2 / path.name).read_bytes(), path.name
+
+
+def test_manifest_hashes_are_base64_sha256_of_the_files(builds):
+    manifest, out, *_ = builds
+    entries = list(manifest["functions"].values()) + list(manifest["layers"].values())
+    assert len(entries) == 6
+    for entry in entries:
+        data = (out / entry["file"]).read_bytes()
+        assert entry["source_code_hash"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+        assert entry["size"] == len(data)
+    assert manifest["functions"]["send_message"]["handler"] == "send_message.handler"
+
+
+def test_committed_dist_is_what_the_sources_build(builds):
+    """dist/ is the release bundle consumers get through git; it must match the sources."""
+    manifest, *_ = builds
+    committed = json.loads((ROOT / "dist" / "manifest.json").read_text())
+    assert committed == manifest, "run `python build.py` and commit dist/"
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "arm64"])
+def test_layer_holds_linux_wheels_for_its_architecture_and_no_boto3(builds, arch):
+    manifest, out, *_ = builds
+    with zipfile.ZipFile(out / manifest["layers"][arch]["file"]) as layer:
+        names = layer.namelist()
+        (so_name,) = [n for n in names if n.startswith("python/bcrypt/") and n.endswith(".so")]
+        elf = layer.read(so_name)
+    assert elf[:4] == b"\x7fELF"
+    assert int.from_bytes(elf[18:20], "little") == ELF_MACHINE[arch]
+    assert all(n.startswith("python/") for n in names)
+    tops = {n.split("/")[1] for n in names}
+    assert {"jwt", "bcrypt", "aws_lambda_powertools"} <= tops
+    assert not {t for t in tops if t.startswith(("boto3", "botocore"))}
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
+def test_function_zips_hold_only_their_handler_and_the_runtime_package(builds):
+    manifest, out, *_ = builds
+    for name, entry in manifest["functions"].items():
+        with zipfile.ZipFile(out / entry["file"]) as archive:
+            infos = archive.infolist()
+        names = {i.filename for i in infos}
+        assert names == {f"{name}.py"} | {f"hermes/{m}" for m in RUNTIME_MODULES}, name
+        assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+        assert {i.external_attr >> 16 for i in infos} == {0o100644}
+        assert entry["size"] <= 50_000
+
+
+def test_rebuild_with_nothing_changed_rewrites_nothing_and_skips_pip(builds, monkeypatch):
+    manifest, out, *_ = builds
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    monkeypatch.setattr(build, "layer_files", lambda *a: pytest.fail("the layer was rebuilt"))
+    lines = []
+    assert build.build(out, ["x86_64", "arm64"], "python3.12", log=lines.append) == manifest
+    assert all(line.startswith("unchanged") for line in lines)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
+
+
+def test_a_source_change_changes_only_the_affected_hashes(builds, tmp_path, monkeypatch):
+    manifest, out, *_ = builds
+    functions = tmp_path / "functions"
+    functions.mkdir()
+    for name in build.FUNCTIONS:
+        (functions / f"{name}.py").write_bytes((build.FUNCTIONS_DIR / f"{name}.py").read_bytes())
+    (functions / "connect.py").write_text((functions / "connect.py").read_text() + "\n# changed\n")
+    monkeypatch.setattr(build, "FUNCTIONS_DIR", functions)
+    target = tmp_path / "dist"
+    target.mkdir()
+    for path in out.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    changed = build.build(target, ["x86_64", "arm64"], "python3.12", log=lambda *_: None)
+    differ = {
+        n
+        for n in build.FUNCTIONS
+        if changed["functions"][n]["source_code_hash"] != manifest["functions"][n]["source_code_hash"]
+    }
+    assert differ == {"connect"}
+    assert changed["layers"] == manifest["layers"]
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="imports the x86_64 layer's native bcrypt")
+def test_built_artifacts_run_on_their_own(builds, tmp_path):
+    """Unpack a function zip and the layer as Lambda does and call the handler (boto3 from the host)."""
+    manifest, out, *_ = builds
+    fn_dir, layer_dir = tmp_path / "task", tmp_path / "opt"
+    zipfile.ZipFile(out / "authorizer.zip").extractall(fn_dir)
+    zipfile.ZipFile(out / "layer-x86_64.zip").extractall(layer_dir)
+    code = (  # noqa: UP031 - a program text with repr()s of paths
+        "import json, types, authorizer, hermes, jwt, bcrypt;"
+        "ctx = types.SimpleNamespace(function_name='f', memory_limit_in_mb=128, invoked_function_arn='arn:f',"
+        " aws_request_id='r');"
+        "assert hermes.__file__.startswith(%r), hermes.__file__;"
+        "assert jwt.__file__.startswith(%r), jwt.__file__;"
+        "r = authorizer.handler({'methodArn': 'arn:x', 'queryStringParameters': {'token': 'bad'}}, ctx);"
+        "print(json.dumps(r))"
+    ) % (str(fn_dir), str(layer_dir))
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{fn_dir}:{layer_dir / 'python'}",
+        "HERMES_TOKENS_TABLE": "t",
+        "HERMES_JWT_SECRET_SOURCE": "env",
+        "HERMES_JWT_SECRET": "k" * 64,
+    }
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"

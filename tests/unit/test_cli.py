@@ -1,0 +1,110 @@
+"""The `hermes` command: flags/env/outputs configuration and clear errors on bad input."""
+
+import json
+
+import boto3
+import jwt
+import pytest
+
+from hermes.cli import main
+
+from .conftest import SECRET, TOKENS_TABLE
+
+
+@pytest.fixture
+def env(aws, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .hermes/local/outputs.json here
+    queue = boto3.client("sqs").create_queue(QueueName="cli")["QueueUrl"]
+    monkeypatch.setenv("HERMES_QUEUE_URL", queue)
+    monkeypatch.setenv("HERMES_BCRYPT_COST", "4")
+    return queue
+
+
+def test_token_prints_a_jwt_for_the_user_and_room(env, capsys):
+    assert main(["token", "--user", "u1", "--room", "r1", "--ttl", "60"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS512"])
+    assert (claims["user_id"], claims["room_id"], claims["exp"] - claims["iat"]) == ("u1", "r1", 60)
+
+
+def test_revoke_says_what_happened(env, capsys):
+    main(["token", "--user", "u1", "--room", "r1"])
+    capsys.readouterr()
+    main(["revoke", "--user", "u1", "--room", "r1"])
+    main(["revoke", "--user", "u1", "--room", "r1"])
+    assert capsys.readouterr().out.splitlines() == ["revoked", "no token to revoke"]
+
+
+def test_publish_queues_json_data_and_prints_the_id(env, capsys):
+    assert main(["publish", "--room", "r1", "--type", "job.done", "--data", '{"ok": true}']) == 0
+    message_id = capsys.readouterr().out.strip()
+    (message,) = boto3.client("sqs").receive_message(QueueUrl=env)["Messages"]
+    body = json.loads(message["Body"])
+    assert (body["id"], body["room_id"], body["type"], body["data"]) == (message_id, "r1", "job.done", {"ok": True})
+
+
+def test_publish_reads_data_from_a_file(env, tmp_path, capsys):
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"from": "file"}')
+    main(["publish", "--to-user", "alice", "--data-file", str(payload)])
+    body = json.loads(boto3.client("sqs").receive_message(QueueUrl=env)["Messages"][0]["Body"])
+    assert body["target_user_id"] == "alice" and body["data"] == {"from": "file"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["publish", "--data", "1"], "publish needs --room or --to-user"),
+        (["token", "--user", "", "--room", "r"], "user_id must be a non-empty string"),
+        (["token", "--user", "u", "--room", "r", "--ttl", "0"], "ttl_seconds must be between"),
+        (["publish", "--room", "r", "--data", "x" * 140000], "limited to 131072"),
+        (["token", "--user", "u", "--room", "r", "--outputs", "/nonexistent.json"], "cannot read terraform outputs"),
+    ],
+)
+def test_bad_input_exits_2_with_a_message(env, capsys, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_configuration_is_reported(aws, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in ("HERMES_TOKENS_TABLE", "HERMES_JWT_SECRET_SOURCE", "HERMES_JWT_SECRET"):
+        monkeypatch.delenv(name)
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "--user", "u", "--room", "r"])
+    assert exited.value.code == 2
+    assert "tokens_table is missing (set --tokens-table, HERMES_TOKENS_TABLE" in capsys.readouterr().err
+
+
+def test_outputs_file_configures_everything_and_flags_win(aws, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in ("HERMES_TOKENS_TABLE", "HERMES_JWT_SECRET_SOURCE", "HERMES_JWT_SECRET"):
+        monkeypatch.delenv(name)
+    boto3.client("ssm").put_parameter(Name="/hermes/jwt", Value=SECRET, Type="SecureString")
+    outputs = tmp_path / ".hermes" / "local" / "outputs.json"
+    outputs.parent.mkdir(parents=True)
+    outputs.write_text(
+        json.dumps(
+            {
+                "hermes_config": {
+                    "value": {"tokens_table": "wrong-table", "jwt_secret_source": "ssm", "jwt_secret_id": "/hermes/jwt"}
+                }
+            }
+        )
+    )
+    # the default local outputs file is found without flags; --tokens-table overrides its table
+    assert main(["token", "--user", "u", "--room", "r", "--tokens-table", TOKENS_TABLE, "--bcrypt-cost", "4"]) == 0
+    assert jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS512"])["user_id"] == "u"
+    with pytest.raises(SystemExit) as exited:  # without the flag, the file's (missing) table is used
+        main(["token", "--user", "u", "--room", "r"])
+    assert exited.value.code == 1
+    assert "ResourceNotFoundException" in capsys.readouterr().err
+
+
+def test_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert all(cmd in out for cmd in ("token", "revoke", "publish", "local"))
