@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from hermes import tokens
 from hermes.config import JwtSettings, require_str
-from hermes.secrets import SigningKeys, keys_from_env
+from hermes.signing_keys import SigningKeys, keys_from_env
 from hermes.store import TokenStore
 
 logger = Logger(service="hermes")

@@ -1,6 +1,6 @@
 """Hermes: real-time notifications over API Gateway WebSockets.
 
-The runtime modules (config, tokens, secrets, store, envelope, fanout) are shipped inside every
+The runtime modules (config, tokens, signing_keys, store, envelope, fanout, dispatch) are shipped inside every
 Lambda zip; ``sdk``, ``cli`` and ``local`` are backend/dev tooling and are never packaged for Lambda.
 """
 

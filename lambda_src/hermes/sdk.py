@@ -19,7 +19,7 @@ from typing import Any
 from . import tokens
 from .config import ConfigError, JwtSettings, env_int, env_str
 from .envelope import DEFAULT_TYPE, PublishRequest, build_envelope, new_message_id
-from .secrets import SigningKeys, keys_from_env
+from .signing_keys import SigningKeys, keys_from_env
 from .store import TokenStore
 
 DEFAULT_TTL_SECONDS = 900

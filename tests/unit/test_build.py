@@ -22,7 +22,7 @@ RUNTIME_MODULES = {
     "dispatch.py",
     "envelope.py",
     "fanout.py",
-    "secrets.py",
+    "signing_keys.py",
     "store.py",
     "tokens.py",
 }

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from hermes.config import ConfigError
-from hermes.secrets import SigningKeys, keys_from_env
+from hermes.signing_keys import SigningKeys, keys_from_env
 
 V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
 
