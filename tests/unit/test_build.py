@@ -125,30 +125,52 @@ def test_a_source_change_changes_only_the_affected_hashes(builds, tmp_path, monk
     assert changed["layers"] == manifest["layers"]
 
 
+def lambda_pythons() -> list[str]:
+    """Interpreters matching the Lambda runtimes (pyenv on our machines), else the host's."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = [str(p) for minor in ("3.12", "3.13") for p in sorted(root.glob(f"{minor}.*/bin/python"))[-1:]]
+    return found or [sys.executable]
+
+
 @pytest.mark.skipif(os.uname().machine != "x86_64", reason="imports the x86_64 layer's native bcrypt")
-def test_built_artifacts_run_on_their_own(builds, tmp_path):
-    """Unpack a function zip and the layer as Lambda does and call the handler (boto3 from the host)."""
+@pytest.mark.parametrize("python", lambda_pythons())
+def test_built_artifacts_run_on_their_own(builds, tmp_path, python):
+    """Unpack each function zip with the layer as Lambda does, under the runtime's Python, and run it.
+
+    boto3 is taken from the host (the Lambda runtime provides it); everything else must come from the
+    zip or the layer, so a module missing from a zip or a dependency missing from the layer fails here.
+    """
     manifest, out, *_ = builds
-    fn_dir, layer_dir = tmp_path / "task", tmp_path / "opt"
-    zipfile.ZipFile(out / "authorizer.zip").extractall(fn_dir)
+    layer_dir = tmp_path / "opt"
     zipfile.ZipFile(out / "layer-x86_64.zip").extractall(layer_dir)
-    code = (  # noqa: UP031 - a program text with repr()s of paths
-        "import json, types, authorizer, hermes, jwt, bcrypt;"
-        "ctx = types.SimpleNamespace(function_name='f', memory_limit_in_mb=128, invoked_function_arn='arn:f',"
-        " aws_request_id='r');"
-        "assert hermes.__file__.startswith(%r), hermes.__file__;"
-        "assert jwt.__file__.startswith(%r), jwt.__file__;"
-        "r = authorizer.handler({'methodArn': 'arn:x', 'queryStringParameters': {'token': 'bad'}}, ctx);"
-        "print(json.dumps(r))"
-    ) % (str(fn_dir), str(layer_dir))
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{fn_dir}:{layer_dir / 'python'}",
-        "HERMES_TOKENS_TABLE": "t",
-        "HERMES_JWT_SECRET_SOURCE": "env",
-        "HERMES_JWT_SECRET": "k" * 64,
-    }
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    response = json.loads(result.stdout.strip().splitlines()[-1])
-    assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+    boto3_home = Path(__import__("boto3").__file__).parents[1]
+    for name in manifest["functions"]:
+        fn_dir = tmp_path / name
+        zipfile.ZipFile(out / f"{name}.zip").extractall(fn_dir)
+        code = "\n".join(
+            [
+                "import json, types",
+                f"import {name} as fn, hermes, jwt, bcrypt",
+                f"assert hermes.__file__.startswith({str(fn_dir)!r}), hermes.__file__",
+                f"assert jwt.__file__.startswith({str(layer_dir)!r}), jwt.__file__",
+                "ctx = types.SimpleNamespace(function_name='f', memory_limit_in_mb=128, invoked_function_arn='arn:f',"
+                " aws_request_id='r')",
+                "if hasattr(fn, 'authorize'):",
+                "    r = fn.handler({'methodArn': 'arn:x', 'queryStringParameters': {'token': 'bad'}}, ctx)",
+                "    print(json.dumps(r))",
+            ]
+        )
+        env = {
+            **os.environ,
+            "PYTHONPATH": f"{fn_dir}:{layer_dir / 'python'}:{boto3_home}",
+            "PYTHONNOUSERSITE": "1",
+            "HERMES_TOKENS_TABLE": "t",
+            "HERMES_CONNECTIONS_TABLE": "c",
+            "HERMES_JWT_SECRET_SOURCE": "env",
+            "HERMES_JWT_SECRET": "k" * 64,
+        }
+        result = subprocess.run([python, "-s", "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+        assert result.returncode == 0, f"{name} under {python}: {result.stderr}"
+        if name == "authorizer":
+            response = json.loads(result.stdout.strip().splitlines()[-1])
+            assert response["policyDocument"]["Statement"][0]["Effect"] == "Deny"
