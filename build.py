@@ -36,7 +36,7 @@ DEV_ONLY = {"cli.py", "sdk.py", "local"}
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 RUNTIMES = ("python3.12", "python3.13")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-SKIP_PARTS = {"__pycache__", "tests", "bin"}
+SKIP_PARTS = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 
 
@@ -77,7 +77,8 @@ def function_files(name: str) -> dict[str, bytes]:
 
 
 def layer_inputs_key(arch: str, python_version: str) -> str:
-    spec = f"{LAYER_REQUIREMENTS.read_text()}|{arch}|{python_version}|{PLATFORMS[arch]}"
+    # build.py itself is an input: a change in how the layer is assembled must rebuild it
+    spec = f"{LAYER_REQUIREMENTS.read_text()}|{arch}|{python_version}|{Path(__file__).read_text()}"
     return hashlib.sha256(spec.encode()).hexdigest()
 
 
@@ -107,10 +108,14 @@ def layer_files(arch: str, python_version: str) -> dict[str, bytes]:
             "--upgrade",
         ]
         subprocess.run(command, check=True)
-        # boto3 and botocore come with the Lambda runtime; never ship a second copy.
-        for extra in ("boto3", "botocore", "s3transfer"):
+        # boto3 and botocore come with the Lambda runtime; never ship a second copy. Console scripts
+        # (bin/) are useless in a layer and carry the build host's interpreter path in their shebang.
+        for extra in ("boto3", "botocore", "s3transfer", "bin"):
             for path in target.glob(f"{extra}*"):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for record in target.glob("*.dist-info/RECORD"):  # and their RECORD lines, for the same reason
+            lines = record.read_text().splitlines(keepends=True)
+            record.write_text("".join(line for line in lines if not line.startswith("../")))
         return tree_files(target, "python/")
 
 
