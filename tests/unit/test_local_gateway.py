@@ -1,0 +1,209 @@
+"""The local API Gateway stand-in: handshake auth, routing, limits, timeouts, Management API (real clients)."""
+
+import asyncio
+import json
+import threading
+import time
+
+import boto3
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from hermes.local.gateway import Authorizer, GatewayConfig, LocalGateway, Route, select_route
+
+
+def allow_if_token_is_good(event):
+    token = event["queryStringParameters"]["token"]
+    if token == "boom":
+        raise RuntimeError("authorizer crashed")
+    if token == "null":
+        return None
+    effect = "Allow" if token == "good" else "Deny"
+    return {
+        "principalId": "u1",
+        "context": {"user_id": "u1", "room_id": "r1"},
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}],
+        },
+    }
+
+
+class Recorder:
+    def __init__(self):
+        self.events = []
+        self.lock = threading.Lock()
+
+    def __call__(self, event):
+        with self.lock:
+            self.events.append(event)
+        body = event.get("body")
+        if body and json.loads(body).get("fail"):
+            raise RuntimeError("integration failed")
+        return {"statusCode": 200, "body": json.dumps({"echo": json.loads(body)}) if body else "ok"}
+
+    def of(self, route_key):
+        return [e for e in self.events if e["requestContext"]["routeKey"] == route_key]
+
+
+@pytest.fixture
+def gateway():
+    recorder = Recorder()
+    config = GatewayConfig(
+        api_id="api1",
+        stage="test",
+        routes={
+            "$connect": Route("$connect", invoke=recorder),
+            "$disconnect": Route("$disconnect", invoke=recorder),
+            "sendMessage": Route("sendMessage", invoke=recorder, two_way=True),
+            "quiet": Route("quiet", invoke=recorder),
+            "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+        },
+        authorizer=Authorizer(allow_if_token_is_good, ["route.request.querystring.token"]),
+        idle_timeout=1.0,
+        max_duration=30.0,
+    )
+    loop = asyncio.new_event_loop()
+    gw = LocalGateway(config)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(gw.start(), loop).result(10)
+    yield gw, recorder
+    asyncio.run_coroutine_threadsafe(gw.stop(), loop).result(20)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(5)
+
+
+def eventually(condition, timeout=5.0):
+    """Wait (bounded) for something the gateway does after the client already saw the close."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return condition()
+
+
+def run(coroutine):
+    return asyncio.run(asyncio.wait_for(coroutine, 20))
+
+
+async def status_of(url):
+    try:
+        async with connect(url):
+            return 101
+    except InvalidStatus as refused:
+        return refused.response.status_code
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("", 401), ("?token=bad", 403), ("?token=boom", 500), ("?token=null", 500), ("?token=good", 101)],
+)
+def test_handshake_runs_the_authorizer_first(gateway, query, status):
+    gw, recorder = gateway
+    assert run(status_of(gw.url + query)) == status
+    # $connect runs only for allowed connections
+    assert len(recorder.of("$connect")) == (1 if status == 101 else 0)
+
+
+def test_connect_gets_the_authorizer_context_and_disconnect_runs_on_close(gateway):
+    gw, recorder = gateway
+
+    async def scenario():
+        async with connect(gw.url + "?token=good"):
+            await asyncio.sleep(0.1)
+
+    run(scenario())
+    assert eventually(lambda: recorder.of("$disconnect"))
+    (connect_event,) = recorder.of("$connect")
+    assert connect_event["requestContext"]["authorizer"] == {"user_id": "u1", "room_id": "r1", "principalId": "u1"}
+    (disconnect_event,) = recorder.of("$disconnect")
+    assert disconnect_event["requestContext"]["connectionId"] == connect_event["requestContext"]["connectionId"]
+    assert disconnect_event["requestContext"]["disconnectStatusCode"] == 1000
+
+
+def test_routing_by_action_two_way_replies_mock_and_unknown_routes(gateway):
+    gw, recorder = gateway
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            await ws.send(json.dumps({"action": "sendMessage", "data": 1}))
+            echoed = json.loads(await ws.recv())
+            await ws.send(json.dumps({"action": "ping"}))
+            pong = json.loads(await ws.recv())
+            await ws.send(json.dumps({"action": "nope"}))
+            forbidden = json.loads(await ws.recv())
+            await ws.send("not json")
+            not_json = json.loads(await ws.recv())
+            await ws.send(json.dumps({"action": "sendMessage", "fail": True}))
+            failed = json.loads(await ws.recv())
+            await ws.send(json.dumps({"action": "quiet", "x": 1}))
+            await asyncio.sleep(0.2)
+            return echoed, pong, forbidden, not_json, failed
+
+    echoed, pong, forbidden, not_json, failed = run(scenario())
+    assert echoed == {"echo": {"action": "sendMessage", "data": 1}}
+    assert pong == {"type": "pong"}
+    assert forbidden["message"] == "Forbidden" and not_json["message"] == "Forbidden"
+    assert failed["message"] == "Internal server error"
+    (quiet,) = recorder.of("quiet")  # one-way route: invoked, nothing sent back
+    assert quiet["requestContext"]["eventType"] == "MESSAGE"
+
+
+def test_frames_over_32kb_and_messages_over_128kb_close_the_connection(gateway):
+    gw, _ = gateway
+
+    async def close_code(payload, fragments=None):
+        async with connect(gw.url + "?token=good", max_size=None) as ws:
+            await ws.send(fragments if fragments is not None else payload)
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return ws.close_code
+
+    assert run(close_code("x" * (33 * 1024))) == 1009
+    assert run(close_code(None, iter(["x" * 30_000] * 5))) == 1009  # 150 KB in 30 KB frames
+
+
+def test_idle_connections_are_closed(gateway):
+    gw, recorder = gateway
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(ws.recv(), 5)
+            return ws.close_code
+
+    assert run(scenario()) == 1001
+    assert eventually(lambda: len(recorder.of("$disconnect")) == 1)
+
+
+def test_management_api_post_get_delete_and_410_for_unknown(gateway):
+    gw, recorder = gateway
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=gw.management_endpoint)
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            await asyncio.sleep(0.1)
+            connection_id = recorder.of("$connect")[0]["requestContext"]["connectionId"]
+            await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b'{"hello":1}')
+            received = json.loads(await ws.recv())
+            info = await asyncio.to_thread(client.get_connection, ConnectionId=connection_id)
+            await asyncio.to_thread(client.delete_connection, ConnectionId=connection_id)
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return connection_id, received, info
+
+    connection_id, received, info = run(scenario())
+    assert received == {"hello": 1}
+    assert info["Identity"]["SourceIp"] == "127.0.0.1"
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId=connection_id, Data=b"late")
+    with pytest.raises(client.exceptions.GoneException):
+        client.get_connection(ConnectionId="never-existed")
+
+
+def test_route_selection_expression():
+    assert select_route("$request.body.action", '{"action": "sendMessage"}') == "sendMessage"
+    assert select_route("$request.body.meta.kind", '{"meta": {"kind": "x"}}') == "x"
+    assert select_route("$request.body.action", '{"action": 3}') is None
+    assert select_route("$request.body.action", "nope") is None
