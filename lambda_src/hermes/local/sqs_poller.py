@@ -1,0 +1,131 @@
+"""Local event source mapping: poll an SQS queue and invoke a function with real SQS events.
+
+Like Lambda's poller with ``ReportBatchItemFailures``: it gathers up to ``batch_size`` messages (waiting
+at most ``batching_window`` seconds once it has one), invokes the function, and deletes only the records
+that succeeded. Failed records stay in the queue, come back after the visibility timeout, and moto's
+redrive moves them to the dead-letter queue after ``maxReceiveCount`` receives. A response naming an
+unknown record, or a function error, fails the whole batch — as Lambda does.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollerStats:
+    batches: int = 0
+    deleted: int = 0
+    failed: int = 0
+
+
+def to_record(message: dict, queue_arn: str, region: str) -> dict:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def failed_ids(result: object, batch_ids: set[str]) -> set[str]:
+    """Which records to keep, from a ReportBatchItemFailures response."""
+    if result is None:
+        return set()
+    if not isinstance(result, dict):
+        return set(batch_ids)
+    failures = result.get("batchItemFailures") or []
+    ids = {f.get("itemIdentifier") for f in failures if isinstance(f, dict)}
+    if not ids <= batch_ids:  # an unknown or empty identifier fails the whole batch
+        return set(batch_ids)
+    return ids
+
+
+class SqsPoller:
+    def __init__(
+        self,
+        sqs,
+        queue_url: str,
+        queue_arn: str,
+        invoke: Callable[[dict], object],
+        batch_size: int = 10,
+        batching_window: float = 0.0,
+        region: str = "us-east-1",
+    ):
+        self.sqs = sqs
+        self.queue_url = queue_url
+        self.queue_arn = queue_arn
+        self.invoke = invoke
+        self.batch_size = batch_size
+        self.batching_window = batching_window
+        self.region = region
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _receive(self, wait: int, want: int) -> list[dict]:
+        return self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=max(1, min(10, want)),
+            WaitTimeSeconds=wait,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+
+    def poll_once(self, wait: int = 1) -> int:
+        """Gather one batch and process it; returns how many messages it held."""
+        messages = self._receive(wait, self.batch_size)
+        if not messages:
+            return 0
+        deadline = time.monotonic() + self.batching_window
+        while len(messages) < self.batch_size and time.monotonic() < deadline and not self._stop.is_set():
+            messages += self._receive(0, self.batch_size - len(messages))
+            if len(messages) < self.batch_size:
+                time.sleep(0.05)
+        event = {"Records": [to_record(m, self.queue_arn, self.region) for m in messages]}
+        batch_ids = {m["MessageId"] for m in messages}
+        try:
+            keep = failed_ids(self.invoke(event), batch_ids)
+        except Exception as exc:  # noqa: BLE001 - a function error leaves the whole batch for a retry
+            log.warning("send_message failed for a batch of %d: %s", len(messages), exc)
+            keep = batch_ids
+        done = [m for m in messages if m["MessageId"] not in keep]
+        for start in range(0, len(done), 10):
+            chunk = done[start : start + 10]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
+            )
+        self.stats.batches += 1
+        self.stats.deleted += len(done)
+        self.stats.failed += len(keep)
+        return len(messages)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - keep polling, as the Lambda service does
+                log.warning("poll failed", exc_info=True)
+                self._stop.wait(1)
+
+    def start(self) -> SqsPoller:
+        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
