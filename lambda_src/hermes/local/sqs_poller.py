@@ -62,6 +62,7 @@ class SqsPoller:
         batch_size: int = 10,
         batching_window: float = 0.0,
         region: str = "us-east-1",
+        report_batch_item_failures: bool = True,
     ):
         self.sqs = sqs
         self.queue_url = queue_url
@@ -70,6 +71,7 @@ class SqsPoller:
         self.batch_size = batch_size
         self.batching_window = batching_window
         self.region = region
+        self.report_batch_item_failures = report_batch_item_failures
         self.stats = PollerStats()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,7 +98,9 @@ class SqsPoller:
         event = {"Records": [to_record(m, self.queue_arn, self.region) for m in messages]}
         batch_ids = {m["MessageId"] for m in messages}
         try:
-            keep = failed_ids(self.invoke(event), batch_ids)
+            result = self.invoke(event)
+            # without ReportBatchItemFailures a successful invocation deletes the whole batch
+            keep = failed_ids(result, batch_ids) if self.report_batch_item_failures else set()
         except Exception as exc:  # noqa: BLE001 - a function error leaves the whole batch for a retry
             log.warning("send_message failed for a batch of %d: %s", len(messages), exc)
             keep = batch_ids

@@ -1,0 +1,265 @@
+"""The whole of Hermes on one machine: local AWS, the module applied into it, gateway, SQS poller.
+
+    hermes local up [--port 8765]       foreground; prints "READY ws://127.0.0.1:8765/local" when it serves
+
+Steps: start the patched moto server; copy ``examples/minimal`` into ``.hermes/local/terraform`` (its
+module source pointed at this checkout, as a consumer would use it) and ``terraform apply`` it in
+workspace ``local``; read the deployed API, routes, authorizer, functions and event source mapping back
+from the local AWS; serve the WebSocket stage and its Management API; poll the queue. The Lambdas run
+from the built zips (``dist/``) in worker processes. ``.hermes/local/outputs.json`` receives the applied
+``terraform output -json`` (plus the local endpoints), which the ``hermes`` CLI reads by default.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .deployed import ArtifactIndex, DeployedStack, DeploymentError
+from .gateway import GatewayConfig, LocalGateway
+from .sqs_poller import SqsPoller
+
+ROOT = Path(__file__).resolve().parents[3]
+STATE_DIR = Path(".hermes/local")
+WORKSPACE = "local"
+REGION = "us-east-1"
+
+
+def _copy_example(example: Path, target: Path, module_source: Path) -> None:
+    """The example as a consumer would have it, with ``source`` pointing at this checkout."""
+    if target.exists():
+        shutil.rmtree(target)  # moto starts empty: so must the state
+    target.mkdir(parents=True)
+    for tf in example.glob("*.tf"):
+        text = re.sub(r'source\s*=\s*"\.\./\.\."', f'source = "{module_source}"', tf.read_text())
+        (target / tf.name).write_text(text)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        root: Path = ROOT,
+        state_dir: Path | None = None,
+        port: int = 0,
+        aws_port: int = 0,
+        management_port: int = 0,
+        idle_timeout: float = 600.0,
+        max_duration: float = 7200.0,
+        example: str = "minimal",
+        log: Callable[[str], None] = print,
+    ):
+        self.root = root
+        self.state_dir = (state_dir or root / STATE_DIR).resolve()
+        self.port, self.aws_port, self.management_port = port, aws_port, management_port
+        self.idle_timeout, self.max_duration = idle_timeout, max_duration
+        self.example = root / "examples" / example
+        self.log = log
+        self.aws = None
+        self.terraform = None
+        self.deployed: DeployedStack | None = None
+        self.gateway: LocalGateway | None = None
+        self.poller: SqsPoller | None = None
+        self.outputs: dict = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+
+    # --- steps ---------------------------------------------------------------------------------------
+    def _start_aws(self) -> None:
+        from .aws import start
+
+        self.aws = start(port=self.aws_port)
+        self.log(f"local AWS (moto) at {self.aws.url}")
+
+    def _apply(self) -> None:
+        from .terraform import Terraform, terraform_env, write_cli_config
+
+        workdir = self.state_dir / "terraform"
+        _copy_example(self.example, workdir, self.root)
+        cli_config = write_cli_config(self.state_dir / "terraformrc", plugin_cache_dir=self.state_dir / "plugin-cache")
+        env = terraform_env(cli_config, region=REGION, aws_endpoint_url=self.aws.url)
+        self.terraform = Terraform(
+            workdir,
+            env,
+            log_path=self.state_dir / "terraform.log",
+            vars={"artifacts_dir": str(self.root / "dist"), "region": REGION},
+        )
+        started = time.monotonic()
+        self.log("terraform init + apply (workspace local) ...")
+        self.terraform.prepare(WORKSPACE)
+        self.terraform.apply()
+        self.outputs = json.loads(self.terraform.run("output", "-json", "-no-color").stdout)
+        self.log(f"applied in {time.monotonic() - started:.0f} s")
+
+    def _value(self, name: str):
+        return (self.outputs.get(name) or {}).get("value")
+
+    def _start_loop(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._loop_thread = threading.Thread(target=self._loop.run_forever, name="gateway-loop", daemon=True)
+        self._loop_thread.start()
+
+    def _serve(self) -> None:
+        api_id, stage = self._value("api_id"), self._value("stage_name")
+        if not api_id or not stage:
+            raise DeploymentError("terraform outputs lack api_id / stage_name")
+        self._start_loop()
+        # Routes are filled in once the functions know the Management API's address.
+        self.gateway = LocalGateway(GatewayConfig(api_id=api_id, stage=stage, routes={}))
+        asyncio.run_coroutine_threadsafe(
+            self.gateway.start(port=self.port, management_port=self.management_port), self._loop
+        ).result(30)
+        runtime_env = {
+            "AWS_ENDPOINT_URL": self.aws.url,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            # execute-api's hostname "resolves" to the local gateway
+            "HERMES_MANAGEMENT_ENDPOINT": self.gateway.management_endpoint,
+        }
+        self.deployed = DeployedStack(
+            self.aws.client,
+            REGION,
+            api_id,
+            stage,
+            ArtifactIndex.from_dir(self.root / "dist"),
+            self.state_dir / "runtime",
+            runtime_env,
+            log_path=self.state_dir / "lambda.log",
+        )
+        self.gateway.config = self.deployed.gateway_config(
+            idle_timeout=self.idle_timeout, max_duration=self.max_duration
+        )
+        self.log(
+            f"gateway: routes {', '.join(sorted(self.gateway.config.routes))}; "
+            f"management API at {self.gateway.management_endpoint}"
+        )
+
+    def _poll(self) -> None:
+        sqs, lambda_ = self.aws.client("sqs"), self.aws.client("lambda")
+        queue_arn, queue_url = self._value("queue_arn"), self._value("queue_url")
+        mappings = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+        if not mappings:
+            raise DeploymentError(f"no event source mapping reads {queue_arn}")
+        mapping = mappings[0]
+        if mapping.get("State", "Enabled") not in ("Enabled", "Creating", "Enabling"):
+            raise DeploymentError(f"the event source mapping is {mapping.get('State')}")
+        function = self.deployed.function(mapping["FunctionArn"])
+        self.poller = SqsPoller(
+            sqs,
+            queue_url,
+            queue_arn,
+            function.invoke,
+            batch_size=int(mapping.get("BatchSize", 10)),
+            batching_window=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+            region=REGION,
+            report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+        ).start()
+        self.log(f"polling {queue_url} (batch {self.poller.batch_size}, window {self.poller.batching_window:g} s)")
+
+    def _write_outputs(self) -> Path:
+        outputs = json.loads(json.dumps(self.outputs))
+        outputs["aws_endpoint_url"] = {"sensitive": False, "type": "string", "value": self.aws.url}
+        outputs["local_websocket_url"] = {"sensitive": False, "type": "string", "value": self.websocket_url}
+        config = (outputs.get("hermes_config") or {}).get("value")
+        if isinstance(config, dict):
+            config["deployed_websocket_url"] = config.get("websocket_url")
+            config["websocket_url"] = self.websocket_url
+        path = self.state_dir / "outputs.json"
+        path.write_text(json.dumps(outputs, indent=2) + "\n")
+        return path
+
+    # --- public --------------------------------------------------------------------------------------
+    @property
+    def websocket_url(self) -> str:
+        return self.gateway.url if self.gateway else ""
+
+    def start(self) -> LocalStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_aws()
+            self._apply()
+            self._serve()
+            self._poll()
+            self.log(f"outputs written to {self._write_outputs()}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.poller:
+            self.poller.stop()
+        if self.gateway and self._loop:
+            asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30)
+        if self._loop:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join(10)
+        if self.deployed:
+            self.deployed.close()
+        if self.aws:
+            self.aws.stop()
+        outputs = self.state_dir / "outputs.json"
+        if outputs.exists():
+            outputs.unlink()  # the stack is gone: the CLI must not talk to it any more
+        self.poller = self.gateway = self.deployed = self.aws = self._loop = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def up(argv: list[str] | None = None) -> int:
+    """``hermes local up``: run the stack in the foreground until Ctrl-C or SIGTERM."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="hermes local up", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765)")
+    parser.add_argument("--management-port", type=int, default=0, help="Management API port (default: any)")
+    parser.add_argument("--aws-port", type=int, default=0, help="moto server port (default: any)")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stack = LocalStack(
+        port=args.port,
+        aws_port=args.aws_port,
+        management_port=args.management_port,
+        log=lambda line: print(line, flush=True),
+    )
+    try:
+        stack.start()
+    except DeploymentError as exc:
+        print(f"hermes local up: the deployed stack cannot work: {exc}", file=sys.stderr)
+        return 1
+    print(f"READY {stack.websocket_url}", flush=True)
+    print(
+        "try it (in another shell):\n"
+        "  hermes token --user alice --room demo\n"
+        f"  python -m websockets '{stack.websocket_url}?token=<that token>'\n"
+        '  hermes publish --room demo --type hello --data \'{"text": "hi"}\'',
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(up())
