@@ -1,0 +1,74 @@
+output "websocket_url" {
+  description = "wss:// URL on the custom domain."
+  value       = module.hermes.websocket_url
+}
+
+output "custom_domain_name" {
+  description = "Custom host name of this environment."
+  value       = module.hermes.custom_domain_name
+}
+
+output "hermes_config" {
+  description = "Configuration for the Hermes SDK/CLI."
+  value       = module.hermes.hermes_config
+}
+
+output "publisher_role_arn" {
+  description = "Role a backend can assume to publish notifications."
+  value       = aws_iam_role.publisher.arn
+}
+
+output "zone_id" {
+  description = "Hosted zone of the custom domain."
+  value       = local.zone_id
+}
+
+output "zone_name_servers" {
+  description = "Name servers of the created zone (delegate zone_name to them)."
+  value       = try(aws_route53_zone.this[0].name_servers, [])
+}
+
+output "api_id" {
+  description = "WebSocket API id."
+  value       = module.hermes.api_id
+}
+
+output "stage_name" {
+  description = "Stage name."
+  value       = module.hermes.stage_name
+}
+
+output "management_endpoint" {
+  description = "@connections endpoint."
+  value       = module.hermes.management_endpoint
+}
+
+output "queue_url" {
+  description = "Work queue URL."
+  value       = module.hermes.queue_url
+}
+
+output "dlq_url" {
+  description = "Dead-letter queue URL."
+  value       = module.hermes.dlq_url
+}
+
+output "connections_table_name" {
+  description = "Connections table."
+  value       = module.hermes.connections_table_name
+}
+
+output "tokens_table_name" {
+  description = "Tokens table."
+  value       = module.hermes.tokens_table_name
+}
+
+output "jwt_secret_arn" {
+  description = "ARN of the JWT secret."
+  value       = module.hermes.jwt_secret_arn
+}
+
+output "function_names" {
+  description = "Lambda function names."
+  value       = module.hermes.function_names
+}

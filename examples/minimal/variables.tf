@@ -1,0 +1,23 @@
+variable "region" {
+  description = "AWS region."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "aws_endpoint_url" {
+  description = "Send every AWS call to this endpoint (a local moto server, e.g. http://127.0.0.1:5000) with fake credentials. null for real AWS."
+  type        = string
+  default     = null
+}
+
+variable "environment" {
+  description = "Environment; null uses the workspace name."
+  type        = string
+  default     = null
+}
+
+variable "artifacts_dir" {
+  description = "build.py output folder; null uses the module's dist/."
+  type        = string
+  default     = null
+}

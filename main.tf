@@ -1,0 +1,358 @@
+# Hermes: real-time notifications over API Gateway WebSockets.
+#
+#   backend --SendMessage--> SQS --ESM--> send_message --post_to_connection--> clients
+#   client --wss://...?token=JWT--> $connect (authorizer) --> connect / disconnect / sendMessage / ping
+#
+# The module declares no provider block; callers configure hashicorp/aws.
+
+locals {
+  environment = coalesce(var.environment, terraform.workspace)
+  prefix      = "${var.name}-${local.environment}"
+
+  tags = merge(var.tags, {
+    "hermes:name"        = var.name
+    "hermes:environment" = local.environment
+  })
+
+  # --- build.py artifacts (docs/contract.md "Artifacts") ---
+  artifacts_dir = coalesce(var.artifacts_dir, "${path.module}/dist")
+  manifest      = jsondecode(file("${local.artifacts_dir}/manifest.json"))
+  layer         = try(local.manifest.layers[var.architecture], null)
+
+  function_keys = ["authorizer", "connect", "disconnect", "send_message"]
+  function_names = {
+    for k in local.function_keys : k => "${local.prefix}-${replace(k, "_", "-")}"
+  }
+  function_descriptions = {
+    authorizer   = "Hermes $connect REQUEST authorizer (JWT + token table)"
+    connect      = "Hermes $connect: registers the connection"
+    disconnect   = "Hermes $disconnect: removes the connection"
+    send_message = "Hermes fan-out: SQS consumer and sendMessage route"
+  }
+
+  # --- derived settings ---
+  send_message_timeout = var.function_config.send_message.timeout
+  # AWS: queue visibility timeout >= 6 x function timeout (+ batching window) for Lambda consumers.
+  min_visibility_timeout = 6 * local.send_message_timeout + var.maximum_batching_window_in_seconds
+  visibility_timeout     = coalesce(var.queue_visibility_timeout_seconds, local.min_visibility_timeout)
+
+  jwt_secret_name = coalesce(
+    var.jwt_secret_name,
+    var.jwt_secret_store == "ssm" ? "/${var.name}/${local.environment}/jwt-secret" : "${var.name}/${local.environment}/jwt-secret",
+  )
+
+  # --- custom domain naming ---
+  domain_name = var.create_custom_domain ? lookup(
+    var.domain_names,
+    local.environment,
+    var.domain_name_template == null ? null : replace(var.domain_name_template, "{env}", local.environment),
+  ) : null
+  custom_domain_enabled = var.create_custom_domain && local.domain_name != null && var.domain_zone_id != null
+}
+
+# --- Dependency layer (PyJWT, bcrypt, powertools) for the chosen architecture ----------------------
+
+resource "aws_lambda_layer_version" "deps" {
+  layer_name               = "${local.prefix}-deps"
+  description              = "Hermes Python dependencies (${var.architecture})"
+  filename                 = "${local.artifacts_dir}/${try(local.layer.file, "missing-layer.zip")}"
+  source_code_hash         = try(local.layer.source_code_hash, null)
+  compatible_runtimes      = ["python3.12", "python3.13"]
+  compatible_architectures = [var.architecture]
+
+  lifecycle {
+    precondition {
+      condition     = try(local.manifest.format, null) == 1
+      error_message = "Unsupported artifacts manifest: expected \"format\": 1 in ${local.artifacts_dir}/manifest.json (run python build.py)."
+    }
+    precondition {
+      condition     = local.layer != null
+      error_message = "The artifacts manifest has no layer for architecture ${var.architecture}."
+    }
+    precondition {
+      condition     = alltrue([for k in local.function_keys : can(local.manifest.functions[k].file)])
+      error_message = "The artifacts manifest must list the functions authorizer, connect, disconnect and send_message."
+    }
+  }
+}
+
+# --- Data -----------------------------------------------------------------------------------------
+
+module "connection_store" {
+  source = "./modules/connection_store"
+
+  connections_table_name         = "${local.prefix}-connections"
+  tokens_table_name              = "${local.prefix}-tokens"
+  billing_mode                   = var.dynamodb_billing_mode
+  read_capacity                  = var.dynamodb_read_capacity
+  write_capacity                 = var.dynamodb_write_capacity
+  point_in_time_recovery_enabled = var.dynamodb_point_in_time_recovery
+  deletion_protection_enabled    = var.dynamodb_deletion_protection
+  kms_key_arn                    = var.dynamodb_kms_key_arn
+  tags                           = local.tags
+}
+
+module "secret" {
+  source = "./modules/secret"
+
+  store                   = var.jwt_secret_store
+  create                  = var.create_jwt_secret
+  name                    = local.jwt_secret_name
+  value                   = var.jwt_secret_value
+  write_only              = var.jwt_secret_write_only
+  value_version           = var.jwt_secret_value_version
+  existing_arn            = var.jwt_secret_arn
+  kms_key_arn             = var.jwt_secret_kms_key_arn
+  recovery_window_in_days = var.jwt_secret_recovery_window_in_days
+  tags                    = local.tags
+}
+
+module "message_queue" {
+  source = "./modules/message_queue"
+
+  name                               = "${local.prefix}-messages"
+  dlq_name                           = "${local.prefix}-messages-dlq"
+  visibility_timeout_seconds         = local.visibility_timeout
+  message_retention_seconds          = var.queue_message_retention_seconds
+  max_receive_count                  = var.max_receive_count
+  kms_key_arn                        = var.sqs_kms_key_arn
+  function_arn                       = module.function["send_message"].function_arn
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  maximum_concurrency                = var.maximum_concurrency
+  tags                               = local.tags
+}
+
+# --- Functions ------------------------------------------------------------------------------------
+
+locals {
+  api_id        = module.websocket_api.api_id
+  execution_arn = module.websocket_api.execution_arn
+
+  secret_via_env = var.jwt_secret_plaintext_env
+
+  common_env = merge(var.extra_environment_variables, {
+    POWERTOOLS_SERVICE_NAME = var.name
+    POWERTOOLS_LOG_LEVEL    = var.log_level
+  })
+
+  environment_variables = {
+    authorizer = merge(
+      local.common_env,
+      {
+        HERMES_TOKENS_TABLE         = module.connection_store.tokens_table_name
+        HERMES_JWT_SECRET_SOURCE    = local.secret_via_env ? "env" : module.secret.source
+        HERMES_JWT_LEEWAY_SECONDS   = tostring(var.jwt_leeway_seconds)
+        HERMES_SECRET_CACHE_SECONDS = tostring(var.secret_cache_seconds)
+      },
+      local.secret_via_env ? { HERMES_JWT_SECRET = module.secret.value } : { HERMES_JWT_SECRET_ID = module.secret.id },
+      var.jwt_issuer == null ? {} : { HERMES_JWT_ISSUER = var.jwt_issuer },
+      var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
+    )
+    connect = merge(local.common_env, {
+      HERMES_CONNECTIONS_TABLE      = module.connection_store.connections_table_name
+      HERMES_CONNECTION_TTL_SECONDS = tostring(var.connection_ttl_seconds)
+    })
+    disconnect = merge(local.common_env, {
+      HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
+    })
+    send_message = merge(
+      local.common_env,
+      {
+        HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
+        HERMES_API_ID            = local.api_id
+        HERMES_STAGE             = local.environment
+        HERMES_QUEUE_URL         = module.message_queue.queue_url
+        HERMES_FANOUT_WORKERS    = tostring(var.fanout_workers)
+        HERMES_POST_MAX_ATTEMPTS = tostring(var.post_max_attempts)
+        HERMES_CHUNK_THRESHOLD   = tostring(var.chunk_threshold)
+        HERMES_CHUNK_SIZE        = tostring(var.chunk_size)
+      },
+      var.management_endpoint == null ? {} : { HERMES_MANAGEMENT_ENDPOINT = var.management_endpoint },
+    )
+  }
+
+  # KMS statements only when a customer managed key is involved (docs/contract.md "Least privilege").
+  dynamodb_kms_statements = var.dynamodb_kms_key_arn == null ? [] : [{
+    sid       = "DecryptTableKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.dynamodb_kms_key_arn]
+  }]
+  sqs_kms_statements = var.sqs_kms_key_arn == null ? [] : [{
+    sid       = "UseQueueKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.sqs_kms_key_arn]
+  }]
+  secret_kms_statements = var.jwt_secret_kms_key_arn == null ? [] : [{
+    sid       = "DecryptSecretKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.jwt_secret_kms_key_arn]
+  }]
+
+  policy_statements = {
+    authorizer = concat(
+      [{
+        sid       = "ReadTokens"
+        actions   = ["dynamodb:GetItem"]
+        resources = [module.connection_store.tokens_table_arn]
+      }],
+      local.secret_via_env ? [] : concat([{
+        sid       = "ReadJwtSecret"
+        actions   = module.secret.read_actions
+        resources = [module.secret.arn]
+      }], local.secret_kms_statements),
+      local.dynamodb_kms_statements,
+    )
+    connect = concat([{
+      sid       = "PutConnection"
+      actions   = ["dynamodb:PutItem"]
+      resources = [module.connection_store.connections_table_arn]
+    }], local.dynamodb_kms_statements)
+    disconnect = concat([{
+      sid       = "DeleteConnection"
+      actions   = ["dynamodb:DeleteItem"]
+      resources = [module.connection_store.connections_table_arn]
+    }], local.dynamodb_kms_statements)
+    send_message = concat(
+      [
+        {
+          sid       = "ReadDeleteConnections"
+          actions   = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+          resources = [module.connection_store.connections_table_arn]
+        },
+        {
+          sid       = "QueryConnectionIndexes"
+          actions   = ["dynamodb:Query"]
+          resources = values(module.connection_store.connections_index_arns)
+        },
+        {
+          sid       = "PostToConnections"
+          actions   = ["execute-api:ManageConnections"]
+          resources = ["${local.execution_arn}/${local.environment}/POST/@connections/*"]
+        },
+        {
+          sid       = "ConsumeQueue"
+          actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+          resources = [module.message_queue.queue_arn]
+        },
+        {
+          sid       = "EnqueueChunkJobs"
+          actions   = ["sqs:SendMessage"]
+          resources = [module.message_queue.queue_arn]
+        },
+      ],
+      local.sqs_kms_statements,
+      local.dynamodb_kms_statements,
+    )
+  }
+}
+
+module "function" {
+  source   = "./modules/function"
+  for_each = toset(local.function_keys)
+
+  function_name                  = local.function_names[each.key]
+  description                    = local.function_descriptions[each.key]
+  filename                       = "${local.artifacts_dir}/${try(local.manifest.functions[each.key].file, "missing-${each.key}.zip")}"
+  source_code_hash               = try(local.manifest.functions[each.key].source_code_hash, "")
+  handler                        = try(local.manifest.functions[each.key].handler, "${each.key}.handler")
+  runtime                        = var.runtime
+  architecture                   = var.architecture
+  memory_size                    = var.function_config[each.key].memory_size
+  timeout                        = var.function_config[each.key].timeout
+  reserved_concurrent_executions = var.function_config[each.key].reserved_concurrent_executions
+  layers                         = concat([aws_lambda_layer_version.deps.arn], var.extra_layer_arns)
+  environment_variables          = local.environment_variables[each.key]
+  policy_statements              = local.policy_statements[each.key]
+  tracing_mode                   = var.tracing_mode
+  log_retention_in_days          = var.log_retention_in_days
+  log_kms_key_arn                = var.log_kms_key_arn
+  kms_key_arn                    = var.lambda_kms_key_arn
+  code_signing_config_arn        = var.code_signing_config_arn
+  permissions_boundary           = var.iam_permissions_boundary
+  tags                           = local.tags
+}
+
+# --- WebSocket API --------------------------------------------------------------------------------
+
+module "websocket_api" {
+  source = "./modules/websocket_api"
+
+  name       = local.prefix
+  stage_name = local.environment
+  functions = {
+    for k in local.function_keys : k => {
+      function_name = module.function[k].function_name
+      invoke_arn    = module.function[k].invoke_arn
+    }
+  }
+  throttling_burst_limit   = var.throttling_burst_limit
+  throttling_rate_limit    = var.throttling_rate_limit
+  logging_level            = var.stage_logging_level
+  detailed_metrics_enabled = var.stage_detailed_metrics_enabled
+  log_retention_in_days    = var.log_retention_in_days
+  log_kms_key_arn          = var.log_kms_key_arn
+  create_cloudwatch_role   = var.create_api_gateway_cloudwatch_role
+  tags                     = local.tags
+}
+
+module "custom_domain" {
+  source = "./modules/custom_domain"
+  # An incomplete domain configuration is reported by terraform_data.checks instead of provider errors.
+  count = local.custom_domain_enabled ? 1 : 0
+
+  domain_name        = local.domain_name
+  zone_id            = var.domain_zone_id
+  certificate_arn    = var.domain_certificate_arn
+  api_id             = module.websocket_api.api_id
+  stage_name         = module.websocket_api.stage_name
+  create_ipv6_record = var.domain_ipv6_enabled
+  tags               = local.tags
+}
+
+# --- Cross-variable checks (validation blocks cannot reference other variables on Terraform < 1.9) ---
+
+resource "terraform_data" "checks" {
+  input = local.prefix
+
+  lifecycle {
+    precondition {
+      condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", local.environment))
+      error_message = "The environment (\"${local.environment}\", from var.environment or the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens. Rename the workspace or set var.environment."
+    }
+    precondition {
+      condition     = local.visibility_timeout >= local.min_visibility_timeout
+      error_message = "queue_visibility_timeout_seconds must be at least 6 x send_message timeout + batching window (${local.min_visibility_timeout} s)."
+    }
+    precondition {
+      condition     = local.visibility_timeout <= 43200
+      error_message = "The computed queue visibility timeout exceeds SQS's 43200 s; lower function_config.send_message.timeout."
+    }
+    precondition {
+      condition     = var.batch_size <= 10 || var.maximum_batching_window_in_seconds >= 1
+      error_message = "batch_size > 10 needs maximum_batching_window_in_seconds >= 1 (SQS event source mapping rule)."
+    }
+    precondition {
+      condition     = var.create_jwt_secret || var.jwt_secret_arn != null
+      error_message = "Set jwt_secret_arn when create_jwt_secret = false."
+    }
+    precondition {
+      condition = var.jwt_secret_arn == null ? true : (
+        var.jwt_secret_store == "ssm" ? strcontains(var.jwt_secret_arn, ":ssm:") : strcontains(var.jwt_secret_arn, ":secretsmanager:")
+      )
+      error_message = "jwt_secret_arn must belong to jwt_secret_store (an SSM parameter ARN for ssm, a secret ARN for secretsmanager)."
+    }
+    precondition {
+      condition     = !var.jwt_secret_plaintext_env || var.create_jwt_secret
+      error_message = "jwt_secret_plaintext_env needs a secret value Terraform knows: create the secret (create_jwt_secret = true)."
+    }
+    precondition {
+      condition     = !var.jwt_secret_write_only || nonsensitive(var.jwt_secret_value != null)
+      error_message = "jwt_secret_write_only applies to a provided jwt_secret_value; set one or disable write-only."
+    }
+    precondition {
+      condition     = !var.create_custom_domain || local.custom_domain_enabled
+      error_message = "create_custom_domain needs domain_zone_id and a host name for this environment (domain_names[\"${local.environment}\"] or domain_name_template)."
+    }
+  }
+}

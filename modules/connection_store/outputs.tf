@@ -1,0 +1,26 @@
+output "connections_table_name" {
+  description = "Connections table name."
+  value       = aws_dynamodb_table.connections.name
+}
+
+output "connections_table_arn" {
+  description = "Connections table ARN."
+  value       = aws_dynamodb_table.connections.arn
+}
+
+output "connections_index_arns" {
+  description = "ARNs of the connections table's GSIs, keyed by index name (room_id-index, user_id-index)."
+  value = {
+    for name in ["room_id-index", "user_id-index"] : name => "${aws_dynamodb_table.connections.arn}/index/${name}"
+  }
+}
+
+output "tokens_table_name" {
+  description = "Tokens table name."
+  value       = aws_dynamodb_table.tokens.name
+}
+
+output "tokens_table_arn" {
+  description = "Tokens table ARN."
+  value       = aws_dynamodb_table.tokens.arn
+}

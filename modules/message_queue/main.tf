@@ -1,0 +1,50 @@
+# Work queue for send_message: backend publishers SendMessage here, Lambda consumes it through an
+# event source mapping with partial batch responses; poison messages go to the DLQ after
+# max_receive_count receives.
+
+locals {
+  use_kms = var.kms_key_arn != null
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = var.dlq_name
+  message_retention_seconds         = var.dlq_message_retention_seconds
+  sqs_managed_sse_enabled           = local.use_kms ? null : true
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = local.use_kms ? var.kms_data_key_reuse_period_seconds : null
+
+  tags = var.tags
+}
+
+resource "aws_sqs_queue" "this" {
+  name                              = var.name
+  visibility_timeout_seconds        = var.visibility_timeout_seconds
+  message_retention_seconds         = var.message_retention_seconds
+  receive_wait_time_seconds         = 20
+  sqs_managed_sse_enabled           = local.use_kms ? null : true
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = local.use_kms ? var.kms_data_key_reuse_period_seconds : null
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  tags = var.tags
+}
+
+resource "aws_lambda_event_source_mapping" "this" {
+  event_source_arn                   = aws_sqs_queue.this.arn
+  function_name                      = var.function_arn
+  enabled                            = var.event_source_mapping_enabled
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  function_response_types            = ["ReportBatchItemFailures"]
+
+  dynamic "scaling_config" {
+    for_each = var.maximum_concurrency == null ? [] : [var.maximum_concurrency]
+    content {
+      maximum_concurrency = scaling_config.value
+    }
+  }
+}

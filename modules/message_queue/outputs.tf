@@ -1,0 +1,29 @@
+output "queue_url" {
+  description = "Work queue URL."
+  value       = aws_sqs_queue.this.url
+}
+
+output "queue_arn" {
+  description = "Work queue ARN."
+  value       = aws_sqs_queue.this.arn
+}
+
+output "queue_name" {
+  description = "Work queue name."
+  value       = aws_sqs_queue.this.name
+}
+
+output "dlq_url" {
+  description = "Dead-letter queue URL."
+  value       = aws_sqs_queue.dlq.url
+}
+
+output "dlq_arn" {
+  description = "Dead-letter queue ARN."
+  value       = aws_sqs_queue.dlq.arn
+}
+
+output "event_source_mapping_uuid" {
+  description = "UUID of the SQS -> send_message event source mapping."
+  value       = aws_lambda_event_source_mapping.this.uuid
+}

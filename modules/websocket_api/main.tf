@@ -1,0 +1,255 @@
+# WebSocket API: REQUEST authorizer on $connect, Lambda proxy routes, a MOCK "ping" route that answers
+# {"type":"pong"} without invoking a Lambda, a stage with throttling and JSON access logs, and an
+# explicit deployment that is replaced whenever a route, integration or the authorizer changes.
+
+locals {
+  # function key => route key (docs/contract.md "WebSocket API")
+  lambda_routes = {
+    connect      = "$connect"
+    disconnect   = "$disconnect"
+    send_message = "sendMessage"
+  }
+
+  access_log_format = jsonencode({
+    requestId          = "$context.requestId"
+    extendedRequestId  = "$context.extendedRequestId"
+    requestTime        = "$context.requestTime"
+    connectionId       = "$context.connectionId"
+    eventType          = "$context.eventType"
+    routeKey           = "$context.routeKey"
+    status             = "$context.status"
+    sourceIp           = "$context.identity.sourceIp"
+    error              = "$context.error.message"
+    integrationError   = "$context.integration.error"
+    integrationStatus  = "$context.integration.status"
+    integrationLatency = "$context.integration.latency"
+    authorizerError    = "$context.authorizer.error"
+  })
+}
+
+resource "aws_apigatewayv2_api" "this" {
+  name                       = var.name
+  description                = var.description
+  protocol_type              = "WEBSOCKET"
+  route_selection_expression = "$request.body.action"
+
+  tags = var.tags
+}
+
+resource "aws_apigatewayv2_authorizer" "this" {
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name}-authorizer"
+  authorizer_type  = "REQUEST"
+  authorizer_uri   = var.functions.authorizer.invoke_arn
+  identity_sources = var.identity_sources
+}
+
+resource "aws_apigatewayv2_integration" "lambda" {
+  for_each = local.lambda_routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  description        = "${each.value} -> ${var.functions[each.key].function_name}"
+  integration_type   = "AWS_PROXY"
+  integration_method = "POST"
+  integration_uri    = var.functions[each.key].invoke_arn
+}
+
+resource "aws_apigatewayv2_route" "lambda" {
+  #checkov:skip=CKV_AWS_309:WebSocket APIs authorize only on $connect (API Gateway rejects authorizers on other routes); $disconnect and message routes run on the already-authorized connection.
+  for_each = local.lambda_routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = each.value
+  target             = "integrations/${aws_apigatewayv2_integration.lambda[each.key].id}"
+  authorization_type = each.key == "connect" ? "CUSTOM" : "NONE"
+  authorizer_id      = each.key == "connect" ? aws_apigatewayv2_authorizer.this.id : null
+}
+
+# ping: MOCK integration + integration response + route response = two-way route answering {"type":"pong"}.
+resource "aws_apigatewayv2_integration" "ping" {
+  api_id                        = aws_apigatewayv2_api.this.id
+  description                   = "ping -> MOCK pong"
+  integration_type              = "MOCK"
+  template_selection_expression = "\\$default"
+  request_templates = {
+    "$default" = jsonencode({ statusCode = 200 })
+  }
+}
+
+resource "aws_apigatewayv2_integration_response" "ping" {
+  api_id                        = aws_apigatewayv2_api.this.id
+  integration_id                = aws_apigatewayv2_integration.ping.id
+  integration_response_key      = "$default"
+  template_selection_expression = "\\$default"
+  response_templates = {
+    "$default" = jsonencode({ type = "pong" })
+  }
+}
+
+resource "aws_apigatewayv2_route" "ping" {
+  #checkov:skip=CKV_AWS_309:WebSocket APIs authorize only on $connect; ping runs on the already-authorized connection.
+  api_id                              = aws_apigatewayv2_api.this.id
+  route_key                           = "ping"
+  target                              = "integrations/${aws_apigatewayv2_integration.ping.id}"
+  authorization_type                  = "NONE"
+  route_response_selection_expression = "$default"
+}
+
+resource "aws_apigatewayv2_route_response" "ping" {
+  api_id             = aws_apigatewayv2_api.this.id
+  route_id           = aws_apigatewayv2_route.ping.id
+  route_response_key = "$default"
+}
+
+# Invoke permissions, each scoped to exactly one authorizer or one route of this stage.
+resource "aws_lambda_permission" "authorizer" {
+  statement_id  = "AllowApiGatewayAuthorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = var.functions.authorizer.function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/authorizers/${aws_apigatewayv2_authorizer.this.id}"
+}
+
+resource "aws_lambda_permission" "route" {
+  for_each = local.lambda_routes
+
+  statement_id  = "AllowApiGatewayRoute-${replace(each.value, "$", "")}"
+  action        = "lambda:InvokeFunction"
+  function_name = var.functions[each.key].function_name
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${each.value}"
+}
+
+resource "aws_apigatewayv2_deployment" "this" {
+  api_id      = aws_apigatewayv2_api.this.id
+  description = "${var.name} (routes/integrations/authorizer ${substr(local.deployment_hash, 0, 12)})"
+
+  triggers = {
+    redeployment = local.deployment_hash
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+locals {
+  # Everything a deployment snapshots. Lambda code changes need no redeploy (proxy integrations call the
+  # unqualified function), so only API-side configuration is hashed.
+  deployment_hash = sha1(jsonencode({
+    authorizer = [
+      aws_apigatewayv2_authorizer.this.id,
+      aws_apigatewayv2_authorizer.this.authorizer_uri,
+      aws_apigatewayv2_authorizer.this.identity_sources,
+    ]
+    integrations = {
+      for k, i in aws_apigatewayv2_integration.lambda : k => [i.id, i.integration_type, i.integration_uri]
+    }
+    routes = {
+      for k, r in aws_apigatewayv2_route.lambda : k => [r.id, r.route_key, r.target, r.authorization_type, r.authorizer_id]
+    }
+    ping = [
+      aws_apigatewayv2_integration.ping.id,
+      aws_apigatewayv2_integration.ping.request_templates,
+      aws_apigatewayv2_integration_response.ping.id,
+      aws_apigatewayv2_integration_response.ping.response_templates,
+      aws_apigatewayv2_route.ping.id,
+      aws_apigatewayv2_route.ping.target,
+      aws_apigatewayv2_route_response.ping.id,
+    ]
+  }))
+}
+
+resource "aws_cloudwatch_log_group" "access" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_in_days (default 30 days to keep costs low); set 365+ where compliance requires it.
+  #checkov:skip=CKV_AWS_158:KMS encryption is optional (var.log_kms_key_arn); log groups are always encrypted at rest by CloudWatch Logs.
+  name              = "/aws/apigateway/${var.name}/${var.stage_name}/access"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_apigatewayv2_stage" "this" {
+  #checkov:skip=CKV2_AWS_51:Client certificates authenticate API Gateway to HTTP backends; every integration here is Lambda (AWS_PROXY) or MOCK.
+  api_id        = aws_apigatewayv2_api.this.id
+  name          = var.stage_name
+  description   = "${var.name} stage ${var.stage_name}"
+  deployment_id = aws_apigatewayv2_deployment.this.id
+
+  default_route_settings {
+    throttling_burst_limit   = var.throttling_burst_limit
+    throttling_rate_limit    = var.throttling_rate_limit
+    logging_level            = var.logging_level
+    data_trace_enabled       = var.data_trace_enabled
+    detailed_metrics_enabled = var.detailed_metrics_enabled
+  }
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.access.arn
+    format          = local.access_log_format
+  }
+
+  tags = var.tags
+
+  # Access logging of WebSocket stages needs API Gateway's account-level CloudWatch role.
+  depends_on = [aws_api_gateway_account.this]
+}
+
+# Optional: API Gateway's per-region account setting "CloudWatch log role ARN". It is a singleton per
+# account and region, so it is off by default (most accounts already have it).
+locals {
+  execution_arn_parts = split(":", aws_apigatewayv2_api.this.execution_arn)
+  logs_arn_prefix     = "arn:${local.execution_arn_parts[1]}:logs:${local.execution_arn_parts[3]}:${local.execution_arn_parts[4]}"
+}
+
+resource "aws_iam_role" "cloudwatch" {
+  count = var.create_cloudwatch_role ? 1 : 0
+
+  name = "${var.name}-apigateway-cloudwatch"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ApiGatewayAssumeRole"
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "apigateway.amazonaws.com" }
+    }]
+  })
+
+  tags = var.tags
+}
+
+resource "aws_iam_role_policy" "cloudwatch" {
+  count = var.create_cloudwatch_role ? 1 : 0
+
+  name = "push-to-cloudwatch-logs"
+  role = aws_iam_role.cloudwatch[0].id
+  # The role serves every API of the account in this region, so it is scoped to the region's log groups
+  # (execution logs are API-Gateway-Execution-Logs_<api>/<stage>, access logs any group a stage names).
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "PushLogs"
+      Effect = "Allow"
+      Action = [
+        "logs:CreateLogGroup",
+        "logs:CreateLogStream",
+        "logs:DescribeLogGroups",
+        "logs:DescribeLogStreams",
+        "logs:PutLogEvents",
+        "logs:GetLogEvents",
+        "logs:FilterLogEvents",
+      ]
+      Resource = ["${local.logs_arn_prefix}:log-group:*"]
+    }]
+  })
+}
+
+resource "aws_api_gateway_account" "this" {
+  count = var.create_cloudwatch_role ? 1 : 0
+
+  cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
+
+  depends_on = [aws_iam_role_policy.cloudwatch]
+}

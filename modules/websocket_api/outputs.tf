@@ -1,0 +1,65 @@
+output "api_id" {
+  description = "WebSocket API id."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "api_endpoint" {
+  description = "API endpoint (wss://<id>.execute-api.<region>.amazonaws.com)."
+  value       = aws_apigatewayv2_api.this.api_endpoint
+}
+
+output "execution_arn" {
+  description = "API execution ARN (arn:<partition>:execute-api:<region>:<account>:<id>)."
+  value       = aws_apigatewayv2_api.this.execution_arn
+}
+
+output "stage_name" {
+  description = "Stage name."
+  value       = aws_apigatewayv2_stage.this.name
+}
+
+output "stage_arn" {
+  description = "Stage ARN."
+  value       = aws_apigatewayv2_stage.this.arn
+}
+
+output "websocket_url" {
+  description = "wss:// URL of the stage on the API's own endpoint."
+  value       = "wss://${trimprefix(trimprefix(aws_apigatewayv2_api.this.api_endpoint, "wss://"), "https://")}/${aws_apigatewayv2_stage.this.name}"
+}
+
+output "management_endpoint" {
+  description = "Endpoint of the @connections management API for this stage."
+  value       = "https://${trimprefix(trimprefix(aws_apigatewayv2_api.this.api_endpoint, "wss://"), "https://")}/${aws_apigatewayv2_stage.this.name}"
+}
+
+output "authorizer_id" {
+  description = "Id of the $connect REQUEST authorizer."
+  value       = aws_apigatewayv2_authorizer.this.id
+}
+
+output "route_ids" {
+  description = "Route ids keyed by route key."
+  value = merge(
+    { for k, r in aws_apigatewayv2_route.lambda : r.route_key => r.id },
+    { (aws_apigatewayv2_route.ping.route_key) = aws_apigatewayv2_route.ping.id },
+  )
+}
+
+output "deployment_id" {
+  description = "Current deployment id."
+  value       = aws_apigatewayv2_deployment.this.id
+}
+
+output "access_log_group_name" {
+  description = "Access log group of the stage."
+  value       = aws_cloudwatch_log_group.access.name
+}
+
+output "lambda_permission_source_arns" {
+  description = "source_arn of each invoke permission, keyed authorizer, connect, disconnect, send_message."
+  value = merge(
+    { authorizer = aws_lambda_permission.authorizer.source_arn },
+    { for k, p in aws_lambda_permission.route : k => p.source_arn },
+  )
+}

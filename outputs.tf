@@ -1,0 +1,186 @@
+# Outputs are null-safe (try()) so that consumers and `terraform output` keep working on partial
+# states, e.g. after a failed apply or with the custom domain off.
+
+output "environment" {
+  description = "Resolved environment (var.environment or the workspace name); also the stage name."
+  value       = local.environment
+}
+
+output "name_prefix" {
+  description = "\"<name>-<environment>\", the prefix of every resource name."
+  value       = local.prefix
+}
+
+output "websocket_url" {
+  description = "URL clients connect to (append ?token=<JWT>): wss://<custom domain> when the custom domain is on, else wss://<api>.execute-api.<region>.amazonaws.com/<stage>."
+  value       = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
+}
+
+output "api_id" {
+  description = "WebSocket API id."
+  value       = try(module.websocket_api.api_id, null)
+}
+
+output "api_endpoint" {
+  description = "The API's own endpoint (without stage)."
+  value       = try(module.websocket_api.api_endpoint, null)
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the API (for additional IAM policies)."
+  value       = try(module.websocket_api.execution_arn, null)
+}
+
+output "stage_name" {
+  description = "Stage name (= environment)."
+  value       = try(module.websocket_api.stage_name, null)
+}
+
+output "management_endpoint" {
+  description = "@connections management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>), or var.management_endpoint when overridden."
+  value       = try(coalesce(var.management_endpoint, module.websocket_api.management_endpoint), null)
+}
+
+output "custom_domain_name" {
+  description = "Custom host name, null when the custom domain is off."
+  value       = try(module.custom_domain[0].domain_name, null)
+}
+
+output "queue_url" {
+  description = "URL of the work queue backends publish to."
+  value       = try(module.message_queue.queue_url, null)
+}
+
+output "queue_arn" {
+  description = "ARN of the work queue."
+  value       = try(module.message_queue.queue_arn, null)
+}
+
+output "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the work queue (computed as 6 x send_message timeout + batching window unless set)."
+  value       = local.visibility_timeout
+}
+
+output "dlq_url" {
+  description = "URL of the dead-letter queue."
+  value       = try(module.message_queue.dlq_url, null)
+}
+
+output "dlq_arn" {
+  description = "ARN of the dead-letter queue."
+  value       = try(module.message_queue.dlq_arn, null)
+}
+
+output "connections_table_name" {
+  description = "Connections table name."
+  value       = try(module.connection_store.connections_table_name, null)
+}
+
+output "connections_table_arn" {
+  description = "Connections table ARN."
+  value       = try(module.connection_store.connections_table_arn, null)
+}
+
+output "tokens_table_name" {
+  description = "Tokens table name."
+  value       = try(module.connection_store.tokens_table_name, null)
+}
+
+output "tokens_table_arn" {
+  description = "Tokens table ARN."
+  value       = try(module.connection_store.tokens_table_arn, null)
+}
+
+output "jwt_secret_arn" {
+  description = "ARN of the JWT signing secret (SSM parameter or Secrets Manager secret)."
+  value       = try(module.secret.arn, null)
+}
+
+output "jwt_secret_source" {
+  description = "Store of the JWT signing secret: ssm or secretsmanager (what a backend reads to sign tokens)."
+  value       = try(module.secret.source, null)
+}
+
+output "jwt_secret_id" {
+  description = "Identifier a reader passes to the store: parameter name (ssm) or secret ARN (secretsmanager)."
+  value       = try(module.secret.id, null)
+}
+
+output "function_names" {
+  description = "Lambda function names keyed authorizer, connect, disconnect, send_message."
+  value       = try({ for k, f in module.function : k => f.function_name }, {})
+}
+
+output "function_arns" {
+  description = "Lambda function ARNs keyed like function_names."
+  value       = try({ for k, f in module.function : k => f.function_arn }, {})
+}
+
+output "function_role_arns" {
+  description = "Execution role ARNs keyed like function_names (e.g. for KMS key policies)."
+  value       = try({ for k, f in module.function : k => f.role_arn }, {})
+}
+
+output "function_policies" {
+  description = "Inline least-privilege policy JSON of each function, keyed like function_names."
+  value       = try({ for k, f in module.function : k => f.policy_json }, {})
+}
+
+output "layer_arn" {
+  description = "ARN of the dependency layer version."
+  value       = try(aws_lambda_layer_version.deps.arn, null)
+}
+
+output "access_log_group_name" {
+  description = "Log group of the stage's access logs."
+  value       = try(module.websocket_api.access_log_group_name, null)
+}
+
+output "publisher_policy_json" {
+  description = "IAM policy JSON for a backend that publishes notifications and issues connection tokens: sqs:SendMessage(Batch) on the queue, dynamodb:PutItem/GetItem/DeleteItem on the tokens table, read access to the JWT secret (plus KMS where customer keys are used). Attach with aws_iam_policy { policy = module.hermes.publisher_policy_json }."
+  value = try(jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [
+        {
+          Sid      = "PublishNotifications"
+          Effect   = "Allow"
+          Action   = ["sqs:SendMessage", "sqs:SendMessageBatch"]
+          Resource = [module.message_queue.queue_arn]
+        },
+        {
+          Sid      = "ManageConnectionTokens"
+          Effect   = "Allow"
+          Action   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
+          Resource = [module.connection_store.tokens_table_arn]
+        },
+        {
+          Sid      = "ReadJwtSecret"
+          Effect   = "Allow"
+          Action   = module.secret.read_actions
+          Resource = [module.secret.arn]
+        },
+      ],
+      [
+        for s in concat(local.sqs_kms_statements, local.secret_kms_statements, local.dynamodb_kms_statements) : {
+          Sid      = s.sid
+          Effect   = "Allow"
+          Action   = s.actions
+          Resource = s.resources
+        }
+      ],
+    )
+  }), null)
+}
+
+output "hermes_config" {
+  description = "Everything the Hermes SDK/CLI needs, as one object (e.g. `terraform output -json hermes_config > hermes.json`)."
+  value = {
+    queue_url         = try(module.message_queue.queue_url, null)
+    tokens_table      = try(module.connection_store.tokens_table_name, null)
+    jwt_secret_source = try(module.secret.source, null)
+    jwt_secret_id     = try(module.secret.id, null)
+    region            = try(split(":", module.message_queue.queue_arn)[3], null)
+    websocket_url     = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
+  }
+}

@@ -1,0 +1,593 @@
+# Module tests against a mocked aws provider: offline, plan only. One file on purpose: every test file
+# pays Terraform's start-up (configuration + provider schema) once, the runs inside it are cheap.
+#
+# Sections: naming per workspace/environment · least-privilege IAM · custom domain · JWT secret ·
+# input validation. tests/examples.tftest.hcl applies both examples.
+
+# override_during = plan (Terraform >= 1.9): mocked ARNs are known at plan, so no run needs an apply.
+mock_provider "aws" {
+  source          = "./tests/mocks"
+  override_during = plan
+}
+
+variables {
+  artifacts_dir        = "tests/fixtures/dist"
+  environment          = "test"
+  domain_name_template = "ws-{env}.example.com"
+  domain_names         = { prod = "ws.example.com" }
+  domain_zone_id       = "Z0123456789ABCDEFGHIJ"
+}
+
+# Fixed ARNs for the resources the IAM assertions name.
+override_resource {
+  override_during = plan
+  target          = module.connection_store.aws_dynamodb_table.connections
+  values = {
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"
+  }
+}
+
+override_resource {
+  override_during = plan
+  target          = module.connection_store.aws_dynamodb_table.tokens
+  values = {
+    arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"
+  }
+}
+
+override_resource {
+  override_during = plan
+  target          = module.message_queue.aws_sqs_queue.this
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages"
+  }
+}
+
+override_resource {
+  override_during = plan
+  target          = module.message_queue.aws_sqs_queue.dlq
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages-dlq"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages-dlq"
+  }
+}
+
+# --- Naming per workspace / environment --------------------------------------------------------------
+
+run "workspace_name_is_the_default_environment" {
+  command = plan
+
+  variables {
+    environment = null
+  }
+
+  # environment = null -> terraform.workspace ("default" under `terraform test`)
+  assert {
+    condition     = output.environment == "default" && output.name_prefix == "hermes-default"
+    error_message = "environment must fall back to terraform.workspace."
+  }
+
+  assert {
+    condition     = module.websocket_api.stage_name == "default"
+    error_message = "The stage must be named after the environment."
+  }
+
+  assert {
+    condition     = module.function["send_message"].function_name == "hermes-default-send-message" && module.function["authorizer"].function_name == "hermes-default-authorizer"
+    error_message = "Function names must be <name>-<environment>-<function>."
+  }
+
+  assert {
+    condition     = output.connections_table_name == "hermes-default-connections" && output.tokens_table_name == "hermes-default-tokens"
+    error_message = "Table names must be <name>-<environment>-connections/tokens."
+  }
+
+  assert {
+    condition     = module.message_queue.queue_name == "hermes-default-messages"
+    error_message = "Queue name must be <name>-<environment>-messages."
+  }
+
+  assert {
+    condition     = output.jwt_secret_id == "/hermes/default/jwt-secret" && output.jwt_secret_source == "ssm"
+    error_message = "The default secret is the SSM parameter /<name>/<environment>/jwt-secret."
+  }
+}
+
+run "explicit_environment_name_and_sizing" {
+  command = plan
+
+  variables {
+    name                               = "chat"
+    environment                        = "prod"
+    function_config                    = { send_message = { timeout = 45 } }
+    maximum_batching_window_in_seconds = 5
+  }
+
+  assert {
+    condition     = output.name_prefix == "chat-prod" && module.websocket_api.stage_name == "prod"
+    error_message = "var.environment must win over the workspace."
+  }
+  assert {
+    condition = toset(values(output.function_names)) == toset([
+      "chat-prod-authorizer", "chat-prod-connect", "chat-prod-disconnect", "chat-prod-send-message",
+    ])
+    error_message = "Unexpected function names: ${jsonencode(output.function_names)}"
+  }
+  assert {
+    condition     = output.connections_table_name == "chat-prod-connections"
+    error_message = "Table names must follow the environment."
+  }
+  assert {
+    condition     = module.function["connect"].environment_variables["HERMES_CONNECTIONS_TABLE"] == "chat-prod-connections"
+    error_message = "connect must get HERMES_CONNECTIONS_TABLE."
+  }
+  assert {
+    condition     = module.function["send_message"].environment_variables["HERMES_STAGE"] == "prod"
+    error_message = "send_message must get HERMES_STAGE = environment."
+  }
+
+  assert {
+    condition     = output.queue_visibility_timeout_seconds == 6 * 45 + 5
+    error_message = "Visibility timeout must be 6 x timeout + batching window."
+  }
+  assert {
+    condition     = module.function["authorizer"].environment_variables["HERMES_TOKENS_TABLE"] == "chat-prod-tokens"
+    error_message = "authorizer must get HERMES_TOKENS_TABLE."
+  }
+
+  assert {
+    condition     = length(module.custom_domain) == 0
+    error_message = "No custom domain resources when create_custom_domain = false."
+  }
+  assert {
+    condition     = output.custom_domain_name == null
+    error_message = "custom_domain_name must be null when the domain is off."
+  }
+}
+
+# --- Least privilege: every statement scoped to exact ARNs (docs/contract.md "Least privilege per function") ---
+
+run "least_privilege_with_defaults" {
+  command = plan
+
+  variables {
+    tracing_mode = "PassThrough"
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Resource
+      } == {
+      WriteOwnLogGroup      = ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/hermes-test-fn:*"]
+      ReadDeleteConnections = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]
+      QueryConnectionIndexes = [
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections/index/room_id-index",
+        "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections/index/user_id-index",
+      ]
+      PostToConnections = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/POST/@connections/*"]
+      ConsumeQueue      = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"]
+      EnqueueChunkJobs  = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"]
+    }
+    error_message = "send_message statements/resources differ: ${output.function_policies["send_message"]}"
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Action
+      } == {
+      WriteOwnLogGroup       = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadDeleteConnections  = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+      QueryConnectionIndexes = ["dynamodb:Query"]
+      PostToConnections      = ["execute-api:ManageConnections"]
+      ConsumeQueue           = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      EnqueueChunkJobs       = ["sqs:SendMessage"]
+    }
+    error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
+  }
+  assert {
+    condition = alltrue(flatten([
+      for k, p in output.function_policies : [for s in jsondecode(p).Statement : !contains(s.Resource, "*")]
+    ]))
+    error_message = "No statement may use Resource \"*\" unless X-Ray is Active."
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["connect"]).Statement : s.Sid => [s.Action, s.Resource]
+      }["PutConnection"] == [
+      ["dynamodb:PutItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+    ]
+    error_message = "connect may only PutItem on the connections table."
+  }
+  assert {
+    condition     = length(jsondecode(output.function_policies["connect"]).Statement) == 2
+    error_message = "connect has exactly the logs and PutConnection statements."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
+      }["DeleteConnection"] == [
+      ["dynamodb:DeleteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+    ]
+    error_message = "disconnect may only DeleteItem on the connections table."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => [s.Action, s.Resource]
+      } == {
+      WriteOwnLogGroup = [["logs:CreateLogStream", "logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/hermes-test-fn:*"]]
+      ReadTokens       = [["dynamodb:GetItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
+      ReadJwtSecret    = [["ssm:GetParameter"], ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"]]
+    }
+    error_message = "authorizer policy differs: ${output.function_policies["authorizer"]}"
+  }
+  assert {
+    condition = output.publisher_policy_json == jsonencode({
+      Version = "2012-10-17"
+      Statement = [
+        { Sid = "PublishNotifications", Effect = "Allow", Action = ["sqs:SendMessage", "sqs:SendMessageBatch"], Resource = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"] },
+        { Sid = "ManageConnectionTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
+        { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["ssm:GetParameter"], Resource = ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"] },
+      ]
+    })
+    error_message = "publisher_policy_json differs: ${output.publisher_policy_json}"
+  }
+
+  assert {
+    condition = module.websocket_api.lambda_permission_source_arns == {
+      authorizer   = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/authorizers/auth01"
+      connect      = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$connect"
+      disconnect   = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
+      send_message = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/sendMessage"
+    }
+    error_message = "Unexpected source ARNs: ${jsonencode(module.websocket_api.lambda_permission_source_arns)}"
+  }
+  assert {
+    condition     = output.management_endpoint == "https://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+    error_message = "management_endpoint must be https://<api>.execute-api.<region>.amazonaws.com/<stage>."
+  }
+  assert {
+    condition     = output.websocket_url == "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+    error_message = "websocket_url without a custom domain is the API endpoint plus the stage."
+  }
+  assert {
+    condition = output.hermes_config == {
+      queue_url         = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages"
+      tokens_table      = "hermes-test-tokens"
+      jwt_secret_source = "ssm"
+      jwt_secret_id     = "/hermes/test/jwt-secret"
+      region            = "eu-west-1"
+      websocket_url     = "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+    }
+    error_message = "hermes_config differs: ${jsonencode(output.hermes_config)}"
+  }
+
+  assert {
+    condition = (
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "ssm" &&
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_ID"] == "/hermes/test/jwt-secret" &&
+      !contains(keys(module.function["authorizer"].environment_variables), "HERMES_JWT_SECRET")
+    )
+    error_message = "By default the authorizer reads the SSM parameter by name."
+  }
+  assert {
+    condition     = length(module.secret.read_actions) == 1 && module.secret.read_actions[0] == "ssm:GetParameter"
+    error_message = "SSM readers need ssm:GetParameter."
+  }
+}
+
+run "xray_active_and_customer_managed_keys" {
+  command = plan
+
+  variables {
+    tracing_mode           = "Active"
+    sqs_kms_key_arn        = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"
+    jwt_secret_kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000002"
+  }
+
+  assert {
+    condition = alltrue([
+      for k, p in output.function_policies : {
+        for s in jsondecode(p).Statement : s.Sid => [s.Action, s.Resource]
+      }["XRayWrite"] == [["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]]
+    ])
+    error_message = "Active tracing must add exactly the X-Ray write statement."
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Resource
+    }["UseQueueKey"] == ["arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"]
+    error_message = "send_message needs the queue key."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => [s.Action, s.Resource]
+    }["DecryptSecretKey"] == [["kms:Decrypt"], ["arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000002"]]
+    error_message = "authorizer needs kms:Decrypt on the secret's key."
+  }
+  assert {
+    condition     = !strcontains(output.function_policies["connect"], "kms:")
+    error_message = "connect must not get KMS permissions for keys it does not use."
+  }
+}
+
+# --- Custom domain toggle and host naming (domain_names per environment, template fallback) ----------
+
+run "prod_uses_the_override" {
+  command = plan
+
+  variables {
+    environment          = "prod"
+    create_custom_domain = true
+  }
+
+  assert {
+    condition     = length(module.custom_domain) == 1 && output.custom_domain_name == "ws.example.com"
+    error_message = "prod must use domain_names[\"prod\"]."
+  }
+
+  assert {
+    condition     = output.websocket_url == "wss://ws.example.com" && output.hermes_config.websocket_url == "wss://ws.example.com"
+    error_message = "websocket_url must use the custom domain when it is on."
+  }
+
+  assert {
+    condition     = module.custom_domain[0].certificate_arn == "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+    error_message = "The domain must use the DNS-validated certificate."
+  }
+
+  assert {
+    condition     = keys(module.custom_domain[0].record_fqdns) == ["A"]
+    error_message = "Only an A record unless IPv6 is enabled."
+  }
+}
+
+run "staging_uses_the_template_and_a_given_certificate" {
+  command = plan
+
+  variables {
+    environment            = "staging"
+    create_custom_domain   = true
+    domain_ipv6_enabled    = true
+    domain_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/99999999-8888-7777-6666-555555555555"
+  }
+
+  assert {
+    condition     = output.custom_domain_name == "ws-staging.example.com"
+    error_message = "Environments without an override use the template."
+  }
+  assert {
+    condition     = output.websocket_url == "wss://ws-staging.example.com"
+    error_message = "websocket_url must follow the custom domain."
+  }
+
+  assert {
+    condition     = module.custom_domain[0].certificate_arn == "arn:aws:acm:eu-west-1:123456789012:certificate/99999999-8888-7777-6666-555555555555"
+    error_message = "A given certificate must be used as is."
+  }
+  assert {
+    condition     = toset(keys(module.custom_domain[0].record_fqdns)) == toset(["A", "AAAA"])
+    error_message = "IPv6 adds an AAAA record."
+  }
+}
+
+# --- JWT secret: created (generated or provided) in SSM or Secrets Manager, or given by ARN ----------
+
+run "secrets_manager_created_with_value" {
+  command = plan
+
+  variables {
+    jwt_secret_store                   = "secretsmanager"
+    jwt_secret_value                   = "0123456789abcdef0123456789abcdef-provided"
+    jwt_secret_recovery_window_in_days = 0
+  }
+
+  assert {
+    condition = (
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "secretsmanager" &&
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_ID"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"
+    )
+    error_message = "Secrets Manager secrets are read by ARN."
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => [s.Action, s.Resource]
+    }["ReadJwtSecret"] == [["secretsmanager:GetSecretValue"], ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"]]
+    error_message = "authorizer may only GetSecretValue on that secret."
+  }
+}
+
+run "existing_ssm_parameter_by_arn" {
+  command = plan
+
+  variables {
+    create_jwt_secret = false
+    jwt_secret_arn    = "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/hermes/jwt"
+  }
+
+  assert {
+    condition     = output.jwt_secret_id == "/shared/hermes/jwt" && output.jwt_secret_arn == "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/hermes/jwt"
+    error_message = "An existing parameter's name is derived from its ARN."
+  }
+
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => s.Resource
+    }["ReadJwtSecret"] == ["arn:aws:ssm:eu-west-1:123456789012:parameter/shared/hermes/jwt"]
+    error_message = "authorizer may only read the given parameter."
+  }
+}
+
+run "existing_secretsmanager_secret_by_arn" {
+  command = plan
+
+  variables {
+    jwt_secret_store  = "secretsmanager"
+    create_jwt_secret = false
+    jwt_secret_arn    = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/jwt-XyZ123"
+  }
+
+  assert {
+    condition     = output.jwt_secret_id == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/jwt-XyZ123"
+    error_message = "An existing secret is read by its ARN."
+  }
+}
+
+run "plaintext_env_opt_in_with_a_write_only_value" {
+  command = plan
+
+  variables {
+    jwt_secret_value         = "0123456789abcdef0123456789abcdef-plaintext"
+    jwt_secret_plaintext_env = true
+    jwt_secret_write_only    = true
+    jwt_secret_value_version = 2
+  }
+
+  assert {
+    condition = (
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "env" &&
+      nonsensitive(module.function["authorizer"].environment_variables["HERMES_JWT_SECRET"]) == "0123456789abcdef0123456789abcdef-plaintext"
+    )
+    error_message = "With the opt-in the authorizer gets the secret itself."
+  }
+  assert {
+    condition     = !strcontains(output.function_policies["authorizer"], "ReadJwtSecret")
+    error_message = "An authorizer that does not read the store gets no read permission."
+  }
+  assert {
+    condition     = strcontains(output.publisher_policy_json, "ssm:GetParameter")
+    error_message = "The backend still reads the secret from the store."
+  }
+
+  assert {
+    condition     = output.jwt_secret_id == "/hermes/test/jwt-secret"
+    error_message = "Write-only mode still creates the parameter."
+  }
+}
+
+run "plaintext_env_with_generated_value_uses_the_stored_value" {
+  command = plan
+
+  variables {
+    jwt_secret_plaintext_env = true
+  }
+
+  assert {
+    condition     = nonsensitive(module.function["authorizer"].environment_variables["HERMES_JWT_SECRET"]) == "mockedRandomPasswordThatIsLongEnoughForHs256Keys0123456789abcdef"
+    error_message = "The env value must be the value written to the store."
+  }
+}
+
+# --- Wrong inputs fail at plan with a clear message --------------------------------------------------
+
+run "invalid_variables" {
+  command = plan
+
+  variables {
+    environment                        = "Prod_1"
+    name                               = "Hermes!"
+    runtime                            = "python3.11"
+    architecture                       = "arm"
+    function_config                    = { send_message = { timeout = 1000 } }
+    batch_size                         = 0
+    maximum_concurrency                = 1
+    maximum_batching_window_in_seconds = 301
+    max_receive_count                  = 0
+    log_retention_in_days              = 31
+    tracing_mode                       = "On"
+    jwt_secret_value                   = "too-short"
+    jwt_secret_store                   = "vault"
+    jwt_secret_arn                     = "arn:aws:s3:::not-a-secret"
+    jwt_secret_recovery_window_in_days = 3
+    domain_name_template               = "ws.example.com"
+    domain_certificate_arn             = "not-an-arn"
+    extra_environment_variables        = { HERMES_STAGE = "x" }
+    management_endpoint                = "ftp://example.com"
+  }
+
+  expect_failures = [
+    var.environment,
+    var.name,
+    var.runtime,
+    var.architecture,
+    var.function_config,
+    var.batch_size,
+    var.maximum_concurrency,
+    var.maximum_batching_window_in_seconds,
+    var.max_receive_count,
+    var.log_retention_in_days,
+    var.tracing_mode,
+    var.jwt_secret_value,
+    var.jwt_secret_store,
+    var.jwt_secret_arn,
+    var.jwt_secret_recovery_window_in_days,
+    var.domain_name_template,
+    var.domain_certificate_arn,
+    var.extra_environment_variables,
+    var.management_endpoint,
+  ]
+}
+
+run "existing_secret_needs_arn" {
+  command = plan
+  variables {
+    create_jwt_secret = false
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "secret_arn_must_match_store" {
+  command = plan
+  variables {
+    create_jwt_secret = false
+    jwt_secret_arn    = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/jwt-XyZ123"
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "large_batches_need_a_window" {
+  command = plan
+  variables {
+    batch_size = 100
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "visibility_timeout_too_low" {
+  command = plan
+  variables {
+    queue_visibility_timeout_seconds = 30
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "domain_needs_zone" {
+  command = plan
+  variables {
+    create_custom_domain = true
+    domain_zone_id       = null
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "write_only_needs_a_value" {
+  command = plan
+  variables {
+    jwt_secret_write_only = true
+  }
+  expect_failures = [terraform_data.checks]
+}
+
+run "incomplete_manifest_is_explained" {
+  command = plan
+
+  variables {
+    # format 1, but no arm64 layer and no connect function
+    artifacts_dir = "tests/fixtures/dist-incomplete"
+    architecture  = "arm64"
+  }
+
+  expect_failures = [aws_lambda_layer_version.deps]
+}

@@ -1,0 +1,619 @@
+# --- Naming --------------------------------------------------------------------------------------
+
+variable "name" {
+  description = "Name prefix of every resource; resources are named \"<name>-<environment>[-<part>]\"."
+  type        = string
+  default     = "hermes"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,22}[a-z0-9]$", var.name))
+    error_message = "name must be 2-24 characters: lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "environment" {
+  description = "Environment name (stage name and name suffix). null uses the current Terraform workspace (terraform.workspace)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.environment == null ? true : can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", var.environment))
+    error_message = "environment must be 1-16 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (the module adds hermes:name and hermes:environment)."
+  type        = map(string)
+  default     = {}
+}
+
+# --- Artifacts (build.py) ------------------------------------------------------------------------
+
+variable "artifacts_dir" {
+  description = "Folder holding build.py's manifest.json and zips. null uses the module's own dist/ (committed with each release)."
+  type        = string
+  default     = null
+}
+
+# --- Lambda --------------------------------------------------------------------------------------
+
+variable "runtime" {
+  description = "Python runtime of all functions (the layer supports both)."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of all functions and the dependency layer: x86_64 or arm64."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "function_config" {
+  description = <<-EOT
+    Per-function sizing: memory_size (MB, 128..10240), timeout (s, 1..900) and reserved_concurrent_executions
+    (null = unreserved). Defaults: authorizer 512 MB / 10 s (bcrypt is CPU bound and CPU scales with memory),
+    connect and disconnect 256 MB / 10 s, send_message 512 MB / 60 s. The queue's visibility timeout follows
+    send_message's timeout.
+  EOT
+  type = object({
+    authorizer = optional(object({
+      memory_size                    = optional(number, 512)
+      timeout                        = optional(number, 10)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+    connect = optional(object({
+      memory_size                    = optional(number, 256)
+      timeout                        = optional(number, 10)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+    disconnect = optional(object({
+      memory_size                    = optional(number, 256)
+      timeout                        = optional(number, 10)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+    send_message = optional(object({
+      memory_size                    = optional(number, 512)
+      timeout                        = optional(number, 60)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = alltrue([
+      for f in values(var.function_config) : f.memory_size >= 128 && f.memory_size <= 10240 && f.timeout >= 1 && f.timeout <= 900
+    ])
+    error_message = "memory_size must be 128..10240 MB and timeout 1..900 s for every function."
+  }
+
+  validation {
+    condition = alltrue([
+      for f in values(var.function_config) : f.reserved_concurrent_executions == null ? true : f.reserved_concurrent_executions >= -1
+    ])
+    error_message = "reserved_concurrent_executions must be null, -1 or >= 0."
+  }
+}
+
+variable "log_level" {
+  description = "POWERTOOLS_LOG_LEVEL of all functions."
+  type        = string
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"], var.log_level)
+    error_message = "log_level must be DEBUG, INFO, WARNING, ERROR or CRITICAL."
+  }
+}
+
+variable "log_retention_in_days" {
+  description = "Retention of the Lambda and API access log groups."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_in_days)
+    error_message = "log_retention_in_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "log_kms_key_arn" {
+  description = "KMS key ARN encrypting all log groups (its key policy must allow logs.<region>.amazonaws.com). null for default encryption."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.log_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.log_kms_key_arn))
+    error_message = "log_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "tracing_mode" {
+  description = "X-Ray tracing of all functions: PassThrough or Active (Active adds the X-Ray write permissions)."
+  type        = string
+  default     = "PassThrough"
+
+  validation {
+    condition     = contains(["PassThrough", "Active"], var.tracing_mode)
+    error_message = "tracing_mode must be PassThrough or Active."
+  }
+}
+
+variable "lambda_kms_key_arn" {
+  description = "KMS key ARN encrypting the functions' environment variables (recommended with jwt_secret_plaintext_env). null for the AWS managed key."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.lambda_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.lambda_kms_key_arn))
+    error_message = "lambda_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "code_signing_config_arn" {
+  description = "Lambda code signing configuration ARN applied to all functions (the zips must then be signed). null disables it."
+  type        = string
+  default     = null
+}
+
+variable "iam_permissions_boundary" {
+  description = "Permissions boundary ARN for every IAM role the module creates."
+  type        = string
+  default     = null
+}
+
+variable "extra_layer_arns" {
+  description = "Additional layer version ARNs appended after the module's dependency layer (at most 4)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = length(var.extra_layer_arns) <= 4
+    error_message = "At most 4 extra layers (Lambda allows 5 in total)."
+  }
+}
+
+variable "extra_environment_variables" {
+  description = "Extra environment variables for all functions (e.g. AWS_ENDPOINT_URL for a local runtime). They cannot override HERMES_* variables set by the module."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.extra_environment_variables) : !startswith(k, "HERMES_") && can(regex("^[A-Za-z][A-Za-z0-9_]*$", k))])
+    error_message = "Extra environment variable names must be valid identifiers and must not start with HERMES_."
+  }
+}
+
+# --- Application settings (docs/contract.md "Lambda environment variables") -----------------------
+
+variable "jwt_issuer" {
+  description = "HERMES_JWT_ISSUER: expected iss claim; null skips the check."
+  type        = string
+  default     = null
+}
+
+variable "jwt_audience" {
+  description = "HERMES_JWT_AUDIENCE: expected aud claim; null skips the check."
+  type        = string
+  default     = null
+}
+
+variable "jwt_leeway_seconds" {
+  description = "HERMES_JWT_LEEWAY_SECONDS: allowed clock skew."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.jwt_leeway_seconds >= 0 && var.jwt_leeway_seconds <= 300
+    error_message = "jwt_leeway_seconds must be between 0 and 300."
+  }
+}
+
+variable "secret_cache_seconds" {
+  description = "HERMES_SECRET_CACHE_SECONDS: how long the authorizer caches the signing secret."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.secret_cache_seconds >= 0
+    error_message = "secret_cache_seconds must be >= 0."
+  }
+}
+
+variable "connection_ttl_seconds" {
+  description = "HERMES_CONNECTION_TTL_SECONDS: lifetime of a connection record (API Gateway closes connections after 2 h)."
+  type        = number
+  default     = 7200
+
+  validation {
+    condition     = var.connection_ttl_seconds >= 60 && var.connection_ttl_seconds <= 86400
+    error_message = "connection_ttl_seconds must be between 60 and 86400."
+  }
+}
+
+variable "fanout_workers" {
+  description = "HERMES_FANOUT_WORKERS: concurrent post_to_connection calls per send_message invocation."
+  type        = number
+  default     = 32
+
+  validation {
+    condition     = var.fanout_workers >= 1 && var.fanout_workers <= 256
+    error_message = "fanout_workers must be between 1 and 256."
+  }
+}
+
+variable "post_max_attempts" {
+  description = "HERMES_POST_MAX_ATTEMPTS: attempts per post on 429/5xx."
+  type        = number
+  default     = 4
+
+  validation {
+    condition     = var.post_max_attempts >= 1 && var.post_max_attempts <= 10
+    error_message = "post_max_attempts must be between 1 and 10."
+  }
+}
+
+variable "chunk_threshold" {
+  description = "HERMES_CHUNK_THRESHOLD: rooms with more connections fan out as chunk jobs through the queue."
+  type        = number
+  default     = 2000
+
+  validation {
+    condition     = var.chunk_threshold >= 1
+    error_message = "chunk_threshold must be >= 1."
+  }
+}
+
+variable "chunk_size" {
+  description = "HERMES_CHUNK_SIZE: connections per chunk job."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.chunk_size >= 1
+    error_message = "chunk_size must be >= 1."
+  }
+}
+
+variable "management_endpoint" {
+  description = "HERMES_MANAGEMENT_ENDPOINT: override of the @connections endpoint send_message posts to (local runtime, private setups). null lets the function derive it from HERMES_API_ID/HERMES_STAGE."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.management_endpoint == null ? true : can(regex("^https?://", var.management_endpoint))
+    error_message = "management_endpoint must be an http(s) URL."
+  }
+}
+
+# --- JWT signing secret --------------------------------------------------------------------------
+
+variable "jwt_secret_store" {
+  description = "Where the JWT signing secret lives: ssm (SecureString parameter, default) or secretsmanager."
+  type        = string
+  default     = "ssm"
+
+  validation {
+    condition     = contains(["ssm", "secretsmanager"], var.jwt_secret_store)
+    error_message = "jwt_secret_store must be ssm or secretsmanager."
+  }
+}
+
+variable "create_jwt_secret" {
+  description = "Create the secret in jwt_secret_store. false uses jwt_secret_arn (an existing parameter or secret)."
+  type        = bool
+  default     = true
+}
+
+variable "jwt_secret_value" {
+  description = "Value of a created secret (e.g. TF_VAR_jwt_secret_value from CI). null generates a 64-character random value once (Secrets Manager GetRandomPassword); Terraform then ignores later out-of-band rotations."
+  type        = string
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.jwt_secret_value == null ? true : length(var.jwt_secret_value) >= 32
+    error_message = "jwt_secret_value must be at least 32 characters (HS256 keys should carry >= 256 bits)."
+  }
+}
+
+variable "jwt_secret_write_only" {
+  description = "Write a provided jwt_secret_value through the write-only argument (value_wo / secret_string_wo), so it never enters plan or state. Needs Terraform >= 1.11; bump jwt_secret_value_version to push a new value."
+  type        = bool
+  default     = false
+}
+
+variable "jwt_secret_value_version" {
+  description = "Version of the write-only jwt_secret_value; increment it whenever the value changes."
+  type        = number
+  default     = 1
+}
+
+variable "jwt_secret_arn" {
+  description = "ARN of an existing SSM parameter (arn:...:ssm:...:parameter/...) or Secrets Manager secret matching jwt_secret_store, used when create_jwt_secret = false."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_secret_arn == null ? true : can(regex("^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+)$", var.jwt_secret_arn))
+    error_message = "jwt_secret_arn must be an SSM parameter ARN or a Secrets Manager secret ARN."
+  }
+}
+
+variable "jwt_secret_name" {
+  description = "Name of a created secret. null uses \"/<name>/<environment>/jwt-secret\" (ssm) or \"<name>/<environment>/jwt-secret\" (secretsmanager)."
+  type        = string
+  default     = null
+}
+
+variable "jwt_secret_kms_key_arn" {
+  description = "Customer managed KMS key ARN of the secret (created or existing); readers get kms:Decrypt on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.jwt_secret_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.jwt_secret_kms_key_arn))
+    error_message = "jwt_secret_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "jwt_secret_recovery_window_in_days" {
+  description = "Secrets Manager recovery window of a created secret: 0 (delete at once) or 7..30."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.jwt_secret_recovery_window_in_days == 0 || (var.jwt_secret_recovery_window_in_days >= 7 && var.jwt_secret_recovery_window_in_days <= 30)
+    error_message = "jwt_secret_recovery_window_in_days must be 0 or between 7 and 30."
+  }
+}
+
+variable "jwt_secret_plaintext_env" {
+  description = "Explicit opt-in: put the secret itself into the authorizer's HERMES_JWT_SECRET (HERMES_JWT_SECRET_SOURCE=env) instead of reading it from the store. Needs a value Terraform knows (provided or generated); the store is still created for the backend."
+  type        = bool
+  default     = false
+}
+
+# --- DynamoDB ------------------------------------------------------------------------------------
+
+variable "dynamodb_billing_mode" {
+  description = "Billing mode of both tables: PAY_PER_REQUEST or PROVISIONED."
+  type        = string
+  default     = "PAY_PER_REQUEST"
+
+  validation {
+    condition     = contains(["PAY_PER_REQUEST", "PROVISIONED"], var.dynamodb_billing_mode)
+    error_message = "dynamodb_billing_mode must be PAY_PER_REQUEST or PROVISIONED."
+  }
+}
+
+variable "dynamodb_read_capacity" {
+  description = "Read capacity per table and index (PROVISIONED only)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.dynamodb_read_capacity >= 1
+    error_message = "dynamodb_read_capacity must be >= 1."
+  }
+}
+
+variable "dynamodb_write_capacity" {
+  description = "Write capacity per table and index (PROVISIONED only)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.dynamodb_write_capacity >= 1
+    error_message = "dynamodb_write_capacity must be >= 1."
+  }
+}
+
+variable "dynamodb_point_in_time_recovery" {
+  description = "Point-in-time recovery on both tables."
+  type        = bool
+  default     = true
+}
+
+variable "dynamodb_deletion_protection" {
+  description = "Deletion protection on both tables (recommended for production)."
+  type        = bool
+  default     = false
+}
+
+variable "dynamodb_kms_key_arn" {
+  description = "Customer managed KMS key for both tables; null uses the AWS managed key aws/dynamodb. Functions get kms:Decrypt on it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dynamodb_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.dynamodb_kms_key_arn))
+    error_message = "dynamodb_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+# --- SQS -----------------------------------------------------------------------------------------
+
+variable "sqs_kms_key_arn" {
+  description = "Customer managed KMS key for the queue and DLQ; null uses SQS-managed encryption (SSE-SQS)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sqs_kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.sqs_kms_key_arn))
+    error_message = "sqs_kms_key_arn must be a KMS key ARN."
+  }
+}
+
+variable "queue_message_retention_seconds" {
+  description = "How long the work queue keeps undelivered messages (60..1209600 s). Notifications are perishable: default 1 day."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
+    error_message = "queue_message_retention_seconds must be between 60 and 1209600."
+  }
+}
+
+variable "queue_visibility_timeout_seconds" {
+  description = "Visibility timeout of the work queue. null computes 6 x send_message timeout + batching window (AWS's guidance for Lambda consumers); an explicit value must not be lower."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds == null ? true : (var.queue_visibility_timeout_seconds >= 0 && var.queue_visibility_timeout_seconds <= 43200)
+    error_message = "queue_visibility_timeout_seconds must be between 0 and 43200."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives before a message goes to the dead-letter queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000
+    error_message = "max_receive_count must be between 1 and 1000."
+  }
+}
+
+variable "batch_size" {
+  description = "SQS messages per send_message invocation (1..10000; above 10 needs maximum_batching_window_in_seconds >= 1)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_size >= 1 && var.batch_size <= 10000
+    error_message = "batch_size must be between 1 and 10000."
+  }
+}
+
+variable "maximum_batching_window_in_seconds" {
+  description = "How long the event source mapping gathers messages before invoking (0..300 s)."
+  type        = number
+  default     = 0
+
+  validation {
+    condition     = var.maximum_batching_window_in_seconds >= 0 && var.maximum_batching_window_in_seconds <= 300
+    error_message = "maximum_batching_window_in_seconds must be between 0 and 300."
+  }
+}
+
+variable "maximum_concurrency" {
+  description = "Maximum concurrent send_message invocations from the queue (2..1000); null for no limit."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.maximum_concurrency == null ? true : (var.maximum_concurrency >= 2 && var.maximum_concurrency <= 1000)
+    error_message = "maximum_concurrency must be null or between 2 and 1000."
+  }
+}
+
+# --- API Gateway ---------------------------------------------------------------------------------
+
+variable "throttling_burst_limit" {
+  description = "Stage default route burst limit."
+  type        = number
+  default     = 500
+
+  validation {
+    condition     = var.throttling_burst_limit >= 0
+    error_message = "throttling_burst_limit must be >= 0."
+  }
+}
+
+variable "throttling_rate_limit" {
+  description = "Stage default route rate limit (requests per second)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.throttling_rate_limit >= 0
+    error_message = "throttling_rate_limit must be >= 0."
+  }
+}
+
+variable "stage_logging_level" {
+  description = "Stage execution logging: OFF, ERROR or INFO (access logs are always on)."
+  type        = string
+  default     = "OFF"
+
+  validation {
+    condition     = contains(["OFF", "ERROR", "INFO"], var.stage_logging_level)
+    error_message = "stage_logging_level must be OFF, ERROR or INFO."
+  }
+}
+
+variable "stage_detailed_metrics_enabled" {
+  description = "Per-route CloudWatch metrics on the stage."
+  type        = bool
+  default     = false
+}
+
+variable "create_api_gateway_cloudwatch_role" {
+  description = "Create and register API Gateway's account-level CloudWatch role (aws_api_gateway_account). Stage logging needs it once per account and region; leave false if it already exists."
+  type        = bool
+  default     = false
+}
+
+# --- Custom domain -------------------------------------------------------------------------------
+
+variable "create_custom_domain" {
+  description = "Serve the stage on a custom domain (ACM + API Gateway domain + Route53 ALIAS)."
+  type        = bool
+  default     = false
+}
+
+variable "domain_names" {
+  description = "Host name per environment, e.g. { prod = \"ws.example.com\" }. Environments not listed use domain_name_template."
+  type        = map(string)
+  default     = {}
+}
+
+variable "domain_name_template" {
+  description = "Host name for environments not in domain_names; \"{env}\" is replaced by the environment, e.g. \"ws-{env}.example.com\"."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain_name_template == null ? true : strcontains(var.domain_name_template, "{env}")
+    error_message = "domain_name_template must contain {env} (use domain_names for fixed host names)."
+  }
+}
+
+variable "domain_zone_id" {
+  description = "Route53 hosted zone id for the ALIAS records (and the certificate's validation record)."
+  type        = string
+  default     = null
+}
+
+variable "domain_certificate_arn" {
+  description = "Existing ACM certificate ARN for the host name (same region). null creates one with DNS validation in domain_zone_id."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.domain_certificate_arn == null ? true : can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.domain_certificate_arn))
+    error_message = "domain_certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "domain_ipv6_enabled" {
+  description = "Make the custom domain dualstack and add an AAAA ALIAS record."
+  type        = bool
+  default     = false
+}
