@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint unit build clean
+.PHONY: setup test lint unit build clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ build: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build
+
+# Benchmarks (issue 5): ~5-8 min on 2 cores; writes bench/results.md
+bench: setup
+	$(PY) bench/run.py
