@@ -1,0 +1,1 @@
+"""Local development helpers: a patched moto server (``aws``) and Terraform plumbing (``terraform``)."""

@@ -1,0 +1,115 @@
+"""Integration fixtures: one patched moto server per session, and Terraform runners pointed at it.
+
+    def test_x(terraform):
+        tf = terraform("examples/minimal", vars={...})   # init + a fresh workspace; aws_endpoint_url set
+        tf.apply(); tf.plan(); tf.output(); tf.destroy()   # destroy also runs at teardown if you forget
+
+The harness URL reaches every configuration as ``TF_VAR_aws_endpoint_url`` (a configuration that does
+not declare ``aws_endpoint_url`` is not bothered). Each runner gets its own TF_DATA_DIR, workspace and log
+file under pytest's tmp dir, so several runners may share one directory (e.g. examples/minimal).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hermes.local import aws as local_aws
+from hermes.local.terraform import (
+    Terraform,
+    TerraformNotFound,
+    find_plugin_mirror,
+    find_terraform,
+    terraform_env,
+    write_cli_config,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def local_aws_server() -> Iterator[local_aws.LocalAws]:
+    """The patched moto server (loopback, free port) for the whole session."""
+    with local_aws.start(port=0) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tf_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CLI config installing hashicorp/* from the local mirror; skips when terraform/mirror are absent."""
+    try:
+        find_terraform()
+        mirror = find_plugin_mirror()
+    except TerraformNotFound as e:
+        pytest.skip(str(e))
+    return write_cli_config(tmp_path_factory.mktemp("tfcli") / "terraformrc", mirror)
+
+
+@pytest.fixture(scope="session")
+def tf_env(tf_cli_config: Path, local_aws_server: local_aws.LocalAws) -> dict[str, str]:
+    return terraform_env(tf_cli_config, aws_endpoint_url=local_aws_server.url, region=local_aws_server.region)
+
+
+def _workspace_name(nodeid: str) -> str:
+    """Short, unique, DNS/IAM friendly: resource names built from terraform.workspace stay short."""
+    stem = re.sub(r"[^a-z0-9]", "", nodeid.split("::")[-1].lower().replace("test", ""))[:8] or "t"
+    return f"{stem}{uuid.uuid4().hex[:4]}"
+
+
+@pytest.fixture
+def terraform(
+    tf_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Terraform]]:
+    """Factory: ``terraform(directory, workspace=None, vars=None, var_files=None, copy=False)``.
+
+    Returns a prepared :class:`Terraform` (init done, workspace selected). ``copy=True`` runs a copy of a
+    self-contained directory under tmp (keeps the source tree clean; do not use it for configurations
+    that reference ``../..`` modules). Anything applied and not destroyed is destroyed at teardown.
+    """
+    runners: list[Terraform] = []
+
+    def make(
+        directory: str | os.PathLike[str],
+        workspace: str | None = None,
+        vars: Mapping[str, Any] | None = None,
+        var_files: list[str] | None = None,
+        copy: bool = False,
+    ) -> Terraform:
+        src = Path(directory)
+        if not src.is_absolute():
+            src = REPO_ROOT / src
+        idx = len(runners)
+        workdir = src
+        if copy:
+            workdir = tmp_path / f"cfg{idx}"
+            shutil.copytree(
+                src, workdir, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*", ".terraform.lock.hcl")
+            )
+        tf = Terraform(
+            workdir,
+            tf_env,
+            data_dir=tmp_path / f"tfdata{idx}",
+            log_path=tmp_path / f"terraform{idx}.log",
+            vars=vars,
+            var_files=var_files,
+        )
+        tf.prepare(workspace or _workspace_name(request.node.nodeid))
+        runners.append(tf)
+        return tf
+
+    yield make
+
+    for tf in runners:
+        if tf.needs_destroy():
+            try:
+                tf.destroy()
+            except Exception as e:  # noqa: BLE001 - best effort clean-up; the test already failed
+                print(f"teardown destroy failed in {tf.workdir}: {e}")

@@ -1,0 +1,193 @@
+"""Each harness patch, checked with boto3 against the session server (seconds, no Terraform).
+
+These assert the AWS behaviour each patch restores (see the table in hermes/local/aws.py), so a moto
+upgrade that changes the underlying code shows up here before it shows up as a Terraform diff.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+pytestmark = pytest.mark.integration
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def v2(local_aws_server):
+    return local_aws_server.client("apigatewayv2")
+
+
+@pytest.fixture
+def ws_api(v2):
+    api = v2.create_api(Name=_name("ws"), ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action")
+    yield api
+    v2.delete_api(ApiId=api["ApiId"])
+
+
+def _route(v2, api_id: str, key: str = "$default") -> None:
+    integ = v2.create_integration(ApiId=api_id, IntegrationType="MOCK")
+    v2.create_route(ApiId=api_id, RouteKey=key, Target=f"integrations/{integ['IntegrationId']}")
+
+
+def test_websocket_endpoint_is_wss(ws_api, v2):
+    assert ws_api["ApiEndpoint"].startswith("wss://")
+    http = v2.create_api(Name=_name("http"), ProtocolType="HTTP")
+    assert http["ApiEndpoint"].startswith("https://")
+    v2.delete_api(ApiId=http["ApiId"])
+
+
+def test_domain_name_is_available_with_target_and_zone(v2):
+    name = f"{_name('ws')}.example.com"
+    created = v2.create_domain_name(
+        DomainName=name,
+        DomainNameConfigurations=[{"CertificateArn": CERT, "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}],
+        Tags={"a": "1"},
+    )
+    cfg = created["DomainNameConfigurations"][0]
+    assert cfg["DomainNameStatus"] == "AVAILABLE"
+    assert cfg["ApiGatewayDomainName"].startswith("d-")
+    assert cfg["ApiGatewayDomainName"].endswith(".execute-api.us-east-1.amazonaws.com")
+    assert cfg["HostedZoneId"] == "Z1UJRXOUMOOFQ8"
+    assert "MutualTlsAuthentication" not in created
+
+    # UpdateDomainName keeps the generated target; TagResource is visible in GetDomainName.
+    v2.update_domain_name(
+        DomainName=name,
+        DomainNameConfigurations=[
+            {"CertificateArn": CERT + "1", "EndpointType": "REGIONAL", "SecurityPolicy": "TLS_1_2"}
+        ],
+    )
+    v2.tag_resource(ResourceArn=created["DomainNameArn"], Tags={"b": "2"})
+    got = v2.get_domain_name(DomainName=name)
+    assert got["DomainNameConfigurations"][0]["CertificateArn"] == CERT + "1"
+    assert got["DomainNameConfigurations"][0]["ApiGatewayDomainName"] == cfg["ApiGatewayDomainName"]
+    assert got["Tags"] == {"a": "1", "b": "2"}
+    v2.untag_resource(ResourceArn=created["DomainNameArn"], TagKeys=["a"])
+    assert v2.get_domain_name(DomainName=name)["Tags"] == {"b": "2"}
+    v2.delete_domain_name(DomainName=name)
+
+
+def test_api_mapping_update_and_domain_delete_cascade(v2, ws_api, local_aws_server):
+    api_id = ws_api["ApiId"]
+    _route(v2, api_id)
+    v2.create_stage(ApiId=api_id, StageName="prod")
+    name = f"{_name('m')}.example.com"
+    v2.create_domain_name(DomainName=name, DomainNameConfigurations=[{"CertificateArn": CERT}])
+    mapping = v2.create_api_mapping(DomainName=name, ApiId=api_id, Stage="prod")
+    updated = v2.update_api_mapping(
+        DomainName=name, ApiMappingId=mapping["ApiMappingId"], ApiId=api_id, ApiMappingKey="v1"
+    )
+    assert updated["ApiMappingKey"] == "v1"
+    assert v2.get_api_mapping(DomainName=name, ApiMappingId=mapping["ApiMappingId"])["ApiMappingKey"] == "v1"
+    # One call, no retry needed (unpatched moto raises RuntimeError while dropping the mappings).
+    no_retry = local_aws_server.client("apigatewayv2", config=Config(retries={"total_max_attempts": 1}))
+    no_retry.delete_domain_name(DomainName=name)
+    with pytest.raises(ClientError):
+        v2.get_domain_name(DomainName=name)
+
+
+def test_get_authorizers(v2, ws_api):
+    api_id = ws_api["ApiId"]
+    v2.create_authorizer(
+        ApiId=api_id,
+        AuthorizerType="REQUEST",
+        Name="tok",
+        IdentitySource=["route.request.querystring.token"],
+        AuthorizerUri="arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/"
+        "arn:aws:lambda:us-east-1:123456789012:function:f/invocations",
+    )
+    items = v2.get_authorizers(ApiId=api_id)["Items"]
+    assert [a["Name"] for a in items] == ["tok"]
+
+
+def test_deployments_lifecycle(v2, ws_api):
+    api_id = ws_api["ApiId"]
+    with pytest.raises(ClientError) as e:
+        v2.create_deployment(ApiId=api_id)
+    assert e.value.response["Error"]["Code"] == "BadRequestException"  # no routes yet
+
+    _route(v2, api_id, "$connect")
+    d1 = v2.create_deployment(ApiId=api_id, Description="first")
+    assert d1["DeploymentStatus"] == "DEPLOYED" and d1["AutoDeployed"] is False
+    v2.create_stage(ApiId=api_id, StageName="prod", DeploymentId=d1["DeploymentId"])
+    assert v2.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"] == d1["DeploymentId"]
+
+    with pytest.raises(ClientError) as e:  # a stage still points at it
+        v2.delete_deployment(ApiId=api_id, DeploymentId=d1["DeploymentId"])
+    assert e.value.response["Error"]["Code"] == "BadRequestException"
+
+    d2 = v2.create_deployment(ApiId=api_id, StageName="prod")  # StageName moves the stage
+    assert v2.get_stage(ApiId=api_id, StageName="prod")["DeploymentId"] == d2["DeploymentId"]
+    v2.delete_deployment(ApiId=api_id, DeploymentId=d1["DeploymentId"])
+    v2.update_deployment(ApiId=api_id, DeploymentId=d2["DeploymentId"], Description="second")
+    assert v2.get_deployment(ApiId=api_id, DeploymentId=d2["DeploymentId"])["Description"] == "second"
+    assert [d["DeploymentId"] for d in v2.get_deployments(ApiId=api_id)["Items"]] == [d2["DeploymentId"]]
+
+    with pytest.raises(ClientError) as e:
+        v2.create_stage(ApiId=api_id, StageName="bad", DeploymentId="nope42")
+    assert e.value.response["Error"]["Code"] == "NotFoundException"
+
+
+def test_update_stage_in_place(v2, ws_api):
+    api_id = ws_api["ApiId"]
+    _route(v2, api_id, "$connect")
+    v2.create_stage(
+        ApiId=api_id,
+        StageName="prod",
+        Tags={"a": "1"},
+        StageVariables={"x": "1", "y": "2"},
+        RouteSettings={"$connect": {"ThrottlingBurstLimit": 5, "ThrottlingRateLimit": 10.0}},
+    )
+    v2.update_stage(
+        ApiId=api_id,
+        StageName="prod",
+        Description="d",
+        DefaultRouteSettings={"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 50.0},
+        RouteSettings={"$connect": {"ThrottlingBurstLimit": 7, "ThrottlingRateLimit": 1.0}},
+        StageVariables={"x": "", "z": "3"},
+    )
+    st = v2.get_stage(ApiId=api_id, StageName="prod")
+    assert st["Description"] == "d"
+    assert st["DefaultRouteSettings"]["ThrottlingBurstLimit"] == 200
+    assert st["DefaultRouteSettings"]["LoggingLevel"] == "OFF"  # untouched fields stay
+    assert st["RouteSettings"]["$connect"]["ThrottlingBurstLimit"] == 7
+    assert st["StageVariables"] == {"y": "2", "z": "3"}  # "" removes a variable
+
+    v2.delete_route_settings(ApiId=api_id, StageName="prod", RouteKey="$connect")
+    assert v2.get_stage(ApiId=api_id, StageName="prod")["RouteSettings"] == {}
+
+    arn = f"arn:aws:apigateway:us-east-1::/apis/{api_id}/stages/prod"
+    v2.tag_resource(ResourceArn=arn, Tags={"b": "2"})
+    v2.untag_resource(ResourceArn=arn, TagKeys=["a"])
+    assert v2.get_stage(ApiId=api_id, StageName="prod")["Tags"] == {"b": "2"}
+
+
+def test_sqs_redrive_policy_is_compact_json(local_aws_server):
+    sqs = local_aws_server.client("sqs")
+    dlq = sqs.create_queue(QueueName=_name("dlq"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    q = sqs.create_queue(
+        QueueName=_name("q"),
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})},
+    )["QueueUrl"]
+    got = sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["RedrivePolicy"])["Attributes"]["RedrivePolicy"]
+    assert got == f'{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":5}}'
+
+
+def test_settings_managed_policies_and_acm_issue_at_once(local_aws_server):
+    iam = local_aws_server.client("iam")
+    pol = iam.get_policy(PolicyArn="arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole")
+    assert pol["Policy"]["PolicyName"] == "AWSLambdaBasicExecutionRole"
+    acm = local_aws_server.client("acm")
+    arn = acm.request_certificate(DomainName=f"{_name('c')}.example.com", ValidationMethod="DNS")["CertificateArn"]
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
