@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data-file", type=argparse.FileType("r"), help="file with the JSON payload, - for stdin")
 
     local = sub.add_parser("local", help="local development stack (moto-based AWS)")
-    local.add_argument("what", choices=["aws"], help="aws: run the patched moto server in the foreground")
+    local.add_argument(
+        "what",
+        choices=["aws", "up", "demo"],
+        help="aws: the patched moto server; up: the whole stack (moto, terraform apply, gateway, poller); "
+        "demo: the stack, one notification end to end, then stop",
+    )
     local.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     return parser
 
@@ -126,6 +131,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "local":
+        if args.what == "up":
+            from .local.stack import up
+
+            return up(args.rest)
+        if args.what == "demo":
+            from .local.demo import main as demo
+
+            return demo()
         from .local import aws
 
         return aws.main(args.rest)

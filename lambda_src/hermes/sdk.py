@@ -71,7 +71,9 @@ class HermesConfig:
             outputs = json.loads(Path(path).read_text())
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot read terraform outputs from {path}: {exc}") from None
-        value = (outputs.get("hermes_config") or {}).get("value")
+        if isinstance(outputs, dict) and "queue_url" in outputs and "hermes_config" not in outputs:
+            outputs = {"hermes_config": {"value": outputs}}  # `terraform output -json hermes_config`
+        value = (outputs.get("hermes_config") or {}).get("value") if isinstance(outputs, dict) else None
         if not isinstance(value, dict):
             raise ConfigError(f"{path} has no 'hermes_config' output (is it `terraform output -json` of Hermes?)")
         endpoint = (outputs.get("aws_endpoint_url") or {}).get("value")
@@ -93,12 +95,22 @@ class HermesConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None and k in known})
 
 
+def _is_loopback(url: str | None) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname if url else None
+    return host is not None and (host == "localhost" or host.startswith("127.") or host == "::1")
+
+
 class Hermes:
     def __init__(self, config: HermesConfig, session=None, keys: SigningKeys | None = None):
         import boto3
 
         self.config = config
-        self._session = session or boto3.session.Session(region_name=config.region)
+        credentials = {}
+        if _is_loopback(config.endpoint_url):  # a local stack (moto) takes any key; never real AWS
+            credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        self._session = session or boto3.session.Session(region_name=config.region, **credentials)
         self._keys = keys
         self._clients: dict[str, Any] = {}
 

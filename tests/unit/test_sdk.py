@@ -136,6 +136,8 @@ def test_config_from_terraform_outputs(tmp_path):
         "http://127.0.0.1:5000",
     )
     assert config.merged(queue_url="http://other", region=None).queue_url == "http://other"
+    path.write_text(json.dumps(outputs["hermes_config"]["value"]))  # `terraform output -json hermes_config`
+    assert HermesConfig.from_terraform_outputs(path).tokens_table == "t"
     path.write_text("{}")
     with pytest.raises(ConfigError, match="hermes_config"):
         HermesConfig.from_terraform_outputs(path)

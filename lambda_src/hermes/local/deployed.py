@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.exceptions import ClientError
+
 from .gateway import Authorizer, GatewayConfig, Route
 from .lambdas import FunctionSpec, LocalFunction, unpack
 
@@ -121,7 +123,9 @@ class DeployedStack:
         )
         layer_dirs = []
         for layer in config.get("Layers", []):
-            content = self.lambda_.get_layer_version_by_arn(Arn=layer["Arn"])["Content"]
+            # arn:aws:lambda:<region>:<account>:layer:<name>:<version> (GetLayerVersion; moto lacks ...ByArn)
+            layer_name, version = layer["Arn"].rsplit(":", 1)
+            content = self.lambda_.get_layer_version(LayerName=layer_name, VersionNumber=int(version))["Content"]
             layer_zip = self.artifacts.find(content["CodeSha256"], f"layer {layer['Arn']}")
             layer_dirs.append(
                 unpack(layer_zip, self.work_dir / "layers" / content["CodeSha256"][:16].replace("/", "_"))
@@ -154,6 +158,15 @@ class DeployedStack:
             )
         return self.function(function_arn).invoke
 
+    def _two_way(self, route: dict) -> bool:
+        """A route answers the client when it has a route response (which needs a selection expression)."""
+        if not route.get("RouteResponseSelectionExpression"):
+            return False
+        try:
+            return bool(self.apigw.get_route_responses(ApiId=self.api_id, RouteId=route["RouteId"]).get("Items"))
+        except ClientError:  # moto 5.2.5 lacks GetRouteResponses; the expression alone then decides
+            return True
+
     def gateway_config(self, **overrides) -> GatewayConfig:
         api = self.apigw.get_api(ApiId=self.api_id)
         if api.get("ProtocolType") != "WEBSOCKET":
@@ -171,7 +184,7 @@ class DeployedStack:
             if not target.startswith("integrations/"):
                 raise DeploymentError(f"route {key} has no integration target")
             integration = integrations[target.split("/", 1)[1]]
-            two_way = bool(self.apigw.get_route_responses(ApiId=self.api_id, RouteId=item["RouteId"]).get("Items"))
+            two_way = self._two_way(item)
             if integration["IntegrationType"] == "MOCK":
                 responses = self.apigw.get_integration_responses(
                     ApiId=self.api_id, IntegrationId=integration["IntegrationId"]

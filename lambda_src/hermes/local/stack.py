@@ -147,7 +147,8 @@ class LocalStack:
 
     def _poll(self) -> None:
         sqs, lambda_ = self.aws.client("sqs"), self.aws.client("lambda")
-        queue_arn, queue_url = self._value("queue_arn"), self._value("queue_url")
+        queue_url = self._value("queue_url")
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         mappings = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
         if not mappings:
             raise DeploymentError(f"no event source mapping reads {queue_arn}")

@@ -1,0 +1,238 @@
+"""End to end through the applied module: SDK tokens, real WebSocket clients, SQS, the deployed Lambdas.
+
+One LocalStack for the module (moto + `terraform apply` of examples/minimal + gateway + poller); every
+Lambda runs from dist/ as deployed, so a wiring mistake in Terraform fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import jwt
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+
+from hermes.envelope import MessageTooLarge
+from hermes.local.stack import LocalStack
+from hermes.sdk import Hermes, HermesConfig
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with LocalStack(state_dir=tmp_path_factory.mktemp("local"), log=lambda line: print(line, flush=True)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hermes(stack):
+    return Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
+
+
+@pytest.fixture(scope="module")
+def sqs(stack):
+    return stack.aws.client("sqs")
+
+
+def value(stack, name):
+    return stack.outputs[name]["value"]
+
+
+OPEN: list = []
+
+
+def run(coroutine, timeout=90):
+    async def guarded():
+        try:
+            return await asyncio.wait_for(coroutine, timeout)
+        finally:  # close every client this scenario opened, so $disconnect runs as in real life
+            while OPEN:
+                await OPEN.pop().websocket.close()
+
+    return asyncio.run(guarded())
+
+
+class Client:
+    """A WebSocket client that collects what it receives."""
+
+    def __init__(self, websocket):
+        self.websocket = websocket
+        self.messages: list[dict] = []
+        self._task = asyncio.ensure_future(self._read())
+
+    async def _read(self):
+        async for raw in self.websocket:
+            self.messages.append(json.loads(raw))
+
+    async def wait_for(self, predicate, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for m in self.messages if predicate(m)]
+            if found:
+                return found
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"nothing matching arrived in {timeout} s; got {self.messages}")
+
+
+async def open_client(stack, token) -> Client:
+    client = Client(await connect(f"{stack.websocket_url}?token={token}"))
+    OPEN.append(client)
+    return client
+
+
+async def settle(seconds=1.0):
+    await asyncio.sleep(seconds)
+
+
+def test_each_client_gets_exactly_its_rooms_messages_via_sqs_and_the_route(stack, hermes):
+    async def scenario():
+        alice = await open_client(stack, hermes.issue_token("alice", "room-a"))
+        bob = await open_client(stack, hermes.issue_token("bob", "room-a"))
+        carol = await open_client(stack, hermes.issue_token("carol", "room-b"))
+        via_sqs = hermes.publish("room-a", {"n": 1}, type="job.finished")
+        await alice.wait_for(lambda m: m["id"] == via_sqs)
+        await bob.wait_for(lambda m: m["id"] == via_sqs)
+        await carol.websocket.send(json.dumps({"action": "sendMessage", "data": "hi from carol", "type": "chat"}))
+        (from_carol,) = await carol.wait_for(lambda m: m.get("data") == "hi from carol")
+        await settle()
+        return alice, bob, carol, via_sqs, from_carol
+
+    alice, bob, carol, via_sqs, from_carol = run(scenario())
+    (got,) = [m for m in alice.messages if m["id"] == via_sqs]
+    assert got["type"] == "job.finished" and got["room_id"] == "room-a" and got["data"] == {"n": 1}
+    assert from_carol["user_id"] == "carol" and from_carol["room_id"] == "room-b" and from_carol["type"] == "chat"
+    # no cross-talk: room-a never saw carol's message, room-b never saw the SQS one
+    assert not [m for m in alice.messages + bob.messages if m.get("data") == "hi from carol"]
+    assert not [m for m in carol.messages if m["id"] == via_sqs]
+    assert len([m for m in bob.messages if m["id"] == via_sqs]) == 1
+
+
+def test_user_targeted_publish_reaches_all_of_that_users_connections_only(stack, hermes):
+    async def scenario():
+        tab1 = await open_client(stack, hermes.issue_token("dave", "room-c"))
+        tab2 = await open_client(stack, hermes.issue_token("dave", "room-d"))
+        other = await open_client(stack, hermes.issue_token("erin", "room-c"))
+        message_id = hermes.publish_to_user("dave", {"private": True})
+        await tab1.wait_for(lambda m: m["id"] == message_id)
+        await tab2.wait_for(lambda m: m["id"] == message_id)
+        await settle()
+        return other, message_id
+
+    other, message_id = run(scenario())
+    assert not [m for m in other.messages if m["id"] == message_id]
+
+
+def forged(token, **changes):
+    claims = {**jwt.decode(token, options={"verify_signature": False}), **changes}
+    return claims
+
+
+BAD = {
+    "revoked": lambda h, t: (h.revoke("frank", "room-x"), t)[1],
+    "expired": lambda h, t: jwt.encode(
+        forged(t, iat=int(time.time()) - 600, exp=int(time.time()) - 300), h.signing_keys.current, algorithm="HS512"
+    ),
+    "forged signature": lambda h, t: jwt.encode(forged(t), "f" * 64, algorithm="HS512"),
+    "alg none": lambda h, t: jwt.encode(forged(t), None, algorithm="none"),
+    "wrong room": lambda h, t: jwt.encode(forged(t, room_id="room-y"), h.signing_keys.current, algorithm="HS512"),
+}
+
+
+@pytest.mark.parametrize("label", list(BAD))
+def test_bad_tokens_are_refused_at_the_handshake(stack, hermes, label):
+    token = BAD[label](hermes, hermes.issue_token("frank", "room-x"))
+
+    async def status():
+        try:
+            async with connect(f"{stack.websocket_url}?token={token}"):
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    assert run(status()) == 403
+
+
+def test_missing_token_is_401(stack):
+    async def status():
+        try:
+            async with connect(stack.websocket_url):
+                return 101
+        except InvalidStatus as refused:
+            return refused.response.status_code
+
+    assert run(status()) == 401
+
+
+def test_vanished_client_is_cleaned_up_on_the_next_publish(stack, hermes):
+    dynamodb = stack.aws.client("dynamodb")
+    table = value(stack, "connections_table_name")
+    # a connection whose $disconnect never ran (the client's network died, the gateway forgot it)
+    dynamodb.put_item(
+        TableName=table,
+        Item={
+            "connection_id": {"S": "vanished-1"},
+            "room_id": {"S": "room-v"},
+            "user_id": {"S": "ghost"},
+            "connected_at": {"N": "1"},
+            "expires_at": {"N": str(int(time.time()) + 3600)},
+        },
+    )
+
+    async def scenario():
+        live = await open_client(stack, hermes.issue_token("gina", "room-v"))
+        message_id = hermes.publish("room-v", "anyone there?")
+        await live.wait_for(lambda m: m["id"] == message_id)
+        for _ in range(100):
+            if "Item" not in dynamodb.get_item(TableName=table, Key={"connection_id": {"S": "vanished-1"}}):
+                return True
+            await asyncio.sleep(0.1)
+        return False
+
+    assert run(scenario()), "the stale connection row was not deleted after the 410"
+
+
+def test_malformed_message_reaches_the_dlq_while_the_rest_of_its_batch_is_delivered(stack, hermes, sqs):
+    queue_url, dlq_url = value(stack, "queue_url"), value(stack, "dlq_url")
+    # Redelivery waits for the visibility timeout (6 x the function timeout = minutes); shorten it for the test.
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    oversize = json.dumps({"room_id": "room-m", "data": "x" * (130 * 1024)})
+
+    async def scenario():
+        client = await open_client(stack, hermes.issue_token("hank", "room-m"))
+        sqs.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": "bad", "MessageBody": "{not json"},
+                {"Id": "good", "MessageBody": json.dumps({"room_id": "room-m", "data": "fine", "id": "good-1"})},
+                {"Id": "big", "MessageBody": oversize},
+            ],
+        )
+        await client.wait_for(lambda m: m["id"] == "good-1")
+        bodies: list[str] = []
+        deadline = time.monotonic() + 60
+        while len(bodies) < 2 and time.monotonic() < deadline:
+            got = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            bodies += [m["Body"] for m in got.get("Messages", [])]
+        return client, bodies
+
+    client, bodies = run(scenario(), timeout=120)
+    assert sorted(bodies) == sorted(["{not json", oversize])
+    assert [m["data"] for m in client.messages] == ["fine"]
+
+
+def test_oversize_message_is_refused_with_a_reason(hermes):
+    with pytest.raises(MessageTooLarge, match="limited to 131072"):
+        hermes.publish("room-a", "x" * (129 * 1024))
+
+
+def test_keep_alive_ping_is_answered_without_a_lambda(stack, hermes):
+    async def scenario():
+        client = await open_client(stack, hermes.issue_token("ivan", "room-p"))
+        await client.websocket.send(json.dumps({"action": "ping"}))
+        return await client.wait_for(lambda m: m.get("type") == "pong")
+
+    assert run(scenario())
