@@ -34,6 +34,9 @@ invents results: they store what the caller sent and return it the way AWS does.
 |    | domain-name ARNs                      | changes  (no route for those ARNs; Get* showed create-time tags) |
 | 11 | sqs GetQueueAttributes                | RedrivePolicy as compact JSON  (json.dumps with spaces: the      |
 |    |                                       | provider shows a perpetual diff on aws_sqs_queue.redrive_policy) |
+| 13 | sqs SendMessage with a Lambda event source    | no inline delivery through Docker at send time (moto: receives the     |
+|    | mapping                                          | message, fails without Docker, bumps its receive count); polling is    |
+|    |                                                  | the local runtime's job, as it is the Lambda service's on AWS          |
 | 12 | settings (env, before moto loads)     | MOTO_IAM_LOAD_MANAGED_POLICIES=true: AWS managed policies such   |
 |    |                                       | as AWSLambdaBasicExecutionRole exist; MOTO_ACM_VALIDATION_WAIT=0:|
 |    |                                       | DNS-validated certificates issue at once (not after 60 s)        |
@@ -130,6 +133,23 @@ def _patch_sqs() -> None:
         return result
 
     Queue.attributes = property(attributes)
+
+    class MappingsPolledElsewhere(dict):
+        """#13: moto delivers SQS messages to a mapped Lambda inline, at SendMessage time, through Docker.
+        Here there is no Docker: the attempt fails, but only after *receiving* the message (its receive
+        count goes up, so the DLQ redrive comes early) and it races the local runtime's poller, which is
+        what plays Lambda's poller. Mappings stay listed and readable; moto just doesn't iterate them."""
+
+        def items(self):  # type: ignore[override]
+            return iter(())
+
+    original_init = Queue.__init__
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.lambda_event_source_mappings = MappingsPolledElsewhere()
+
+    Queue.__init__ = init
 
 
 def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches, each small
