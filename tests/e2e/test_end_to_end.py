@@ -199,6 +199,7 @@ def test_malformed_message_reaches_the_dlq_while_the_rest_of_its_batch_is_delive
     queue_url, dlq_url = value(stack, "queue_url"), value(stack, "dlq_url")
     # Redelivery waits for the visibility timeout (6 x the function timeout = minutes); shorten it for the test.
     sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    time.sleep(2.5)  # a receive already waiting (1 s long poll) took the old timeout; let it finish
     oversize = json.dumps({"room_id": "room-m", "data": "x" * (130 * 1024)})
 
     async def scenario():
