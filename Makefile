@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint unit build clean bench
+.PHONY: setup test lint scan unit build demo up clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,8 +14,20 @@ setup: $(VENV)/.installed
 
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	terraform fmt -check -recursive
 
-test: lint
+# checkov lives in its own venv: its pins would fight the project's.
+CHECKOV_VENV ?= .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	touch $@
+
+scan: $(CHECKOV_VENV)/.installed
+	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --quiet --compact
+
+test: lint scan
 	$(PY) -m pytest
 
 unit: setup
@@ -24,8 +36,16 @@ unit: setup
 build: setup
 	$(PY) build.py
 
+# Hermes end to end on this machine: moto, terraform apply, gateway, one notification, then stop.
+demo: build
+	$(PY) -m hermes.local.demo
+
+# The same stack, kept running in the foreground (Ctrl-C stops it).
+up: build
+	$(PY) -m hermes.local.stack
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes
 
 # Benchmarks (issue 5): ~5-8 min on 2 cores; writes bench/results.md
 bench: setup

@@ -16,7 +16,13 @@ SECRET = tokens.new_secret()
 
 
 def make(**overrides):
-    claims = {"user_id": "u1", "room_id": "r1", "token": SECRET, "iat": int(time.time()), "exp": int(time.time()) + 3600}
+    claims = {
+        "user_id": "u1",
+        "room_id": "r1",
+        "token": SECRET,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 3600,
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 

@@ -34,12 +34,12 @@ invents results: they store what the caller sent and return it the way AWS does.
 |    | domain-name ARNs                      | changes  (no route for those ARNs; Get* showed create-time tags) |
 | 11 | sqs GetQueueAttributes                | RedrivePolicy as compact JSON  (json.dumps with spaces: the      |
 |    |                                       | provider shows a perpetual diff on aws_sqs_queue.redrive_policy) |
-| 13 | sqs SendMessage with a Lambda event source    | no inline delivery through Docker at send time (moto: receives the     |
-|    | mapping                                          | message, fails without Docker, bumps its receive count); polling is    |
-|    |                                                  | the local runtime's job, as it is the Lambda service's on AWS          |
 | 12 | settings (env, before moto loads)     | MOTO_IAM_LOAD_MANAGED_POLICIES=true: AWS managed policies such   |
 |    |                                       | as AWSLambdaBasicExecutionRole exist; MOTO_ACM_VALIDATION_WAIT=0:|
 |    |                                       | DNS-validated certificates issue at once (not after 60 s)        |
+| 13 | sqs SendMessage to a queue with a     | no inline delivery at send time  (moto tries Docker, which is    |
+|    | Lambda event source mapping           | absent: it receives the message, bumping its receive count, and  |
+|    |                                       | races the local poller, which plays Lambda's poller here)        |
 
 Known remaining differences (not patched, on purpose): Lambda invoke needs Docker (run handlers yourself);
 the execute-api management API accepts any connection id; ALIAS targets are not checked; an auto_deploy

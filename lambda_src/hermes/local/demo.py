@@ -38,10 +38,12 @@ def main() -> int:
         token = hermes.issue_token("alice", "backups", ttl_seconds=300)
         print(f"    token: {token[:32]}...", flush=True)
         step(f"connecting a WebSocket client to {stack.websocket_url}")
-        message, seconds = asyncio.run(receive_one(
-            f"{stack.websocket_url}?token={token}",
-            lambda: hermes.publish("backups", {"job": "nightly", "status": "done"}, type="job.finished"),
-        ))
+        message, seconds = asyncio.run(
+            receive_one(
+                f"{stack.websocket_url}?token={token}",
+                lambda: hermes.publish("backups", {"job": "nightly", "status": "done"}, type="job.finished"),
+            )
+        )
         step(f"received after {seconds * 1000:.0f} ms: {json.dumps(message)}")
         assert message["data"] == {"job": "nightly", "status": "done"} and message["room_id"] == "backups"
         step("shutting down")
