@@ -193,3 +193,28 @@ def test_custom_domain_alias_points_at_the_api_gateway_domain(applied, local_aws
     assert alias[0]["AliasTarget"]["HostedZoneId"] == config["HostedZoneId"]
     mappings = apigw.get_api_mappings(DomainName=domain)["Items"]
     assert [(m["ApiId"], m["Stage"]) for m in mappings] == [(outputs["api_id"], "prod")]
+
+
+def test_a_consumer_using_a_git_source_needs_no_python(terraform, tmp_path):
+    """`source = "git::…?ref=…"` as another repository would write it: the committed dist/ is the artifact."""
+    import re
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    if not commit:
+        pytest.skip("not a git checkout")
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    for tf_file in (ROOT / "examples" / "minimal").glob("*.tf"):
+        text = re.sub(r'source\s*=\s*"\.\./\.\."', f'source = "git::file://{ROOT}?ref={commit}"', tf_file.read_text())
+        (consumer / tf_file.name).write_text(text)
+    tf = terraform(consumer, workspace="consumer", vars={"region": "us-east-1"})
+    plan = tf.plan(extra=["-out=consumer.tfplan"])
+    assert plan.returncode == 2  # changes to make: a whole environment
+    shown = json.loads(tf.run("show", "-json", "consumer.tfplan").stdout)
+    hashes = {
+        r["change"]["after"]["function_name"]: r["change"]["after"]["source_code_hash"]
+        for r in shown["resource_changes"]
+        if r["type"] == "aws_lambda_function"
+    }
+    assert sorted(hashes.values()) == sorted(f["source_code_hash"] for f in MANIFEST["functions"].values())
