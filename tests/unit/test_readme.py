@@ -1,0 +1,31 @@
+"""The README's inputs/outputs tables stay in sync with the module, and it advertises only what exists."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+
+
+def table_names(heading: str) -> set[str]:
+    section = README.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE))
+
+
+def declared(kind: str, file: str) -> set[str]:
+    return set(re.findall(rf'^{kind} "([a-z0-9_]+)"', (ROOT / file).read_text(), flags=re.MULTILINE))
+
+
+def test_inputs_table_lists_exactly_the_module_variables():
+    assert table_names("Inputs") == declared("variable", "variables.tf")
+
+
+def test_outputs_table_lists_exactly_the_module_outputs():
+    assert table_names("Outputs") == declared("output", "outputs.tf")
+
+
+def test_every_make_target_the_readme_names_exists():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z]+):", makefile, flags=re.MULTILINE))
+    named = set(re.findall(r"`make ([a-z]+)`", README)) | set(re.findall(r"^make ([a-z]+)", README, re.MULTILINE))
+    assert named and named <= targets
