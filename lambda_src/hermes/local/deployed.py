@@ -15,6 +15,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import platform
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,24 @@ def function_arn_from_uri(uri: str) -> str:
 
 def sha256_b64(path: Path) -> str:
     return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), "x86_64"
+)
+
+
+def host_layer(layer_zip: Path) -> Path:
+    """The same layer built for this machine's architecture (its native wheels must load here).
+
+    build.py names layers ``layer-<arch>.zip`` from the same pinned requirements, so only the
+    architecture of the native code (bcrypt) differs; the deployed one is used when it already matches.
+    """
+    match = re.fullmatch(r"layer-(x86_64|arm64)\.zip", layer_zip.name)
+    if match and match.group(1) != HOST_ARCH and (layer_zip.parent / f"layer-{HOST_ARCH}.zip").exists():
+        log.info("running the %s layer instead of the deployed %s one", HOST_ARCH, match.group(1))
+        return layer_zip.parent / f"layer-{HOST_ARCH}.zip"
+    return layer_zip
 
 
 @dataclass
@@ -126,9 +145,12 @@ class DeployedStack:
             # arn:aws:lambda:<region>:<account>:layer:<name>:<version> (GetLayerVersion; moto lacks ...ByArn)
             layer_name, version = layer["Arn"].rsplit(":", 1)
             content = self.lambda_.get_layer_version(LayerName=layer_name, VersionNumber=int(version))["Content"]
-            layer_zip = self.artifacts.find(content["CodeSha256"], f"layer {layer['Arn']}")
+            layer_zip = host_layer(self.artifacts.find(content["CodeSha256"], f"layer {layer['Arn']}"))
             layer_dirs.append(
-                unpack(layer_zip, self.work_dir / "layers" / content["CodeSha256"][:16].replace("/", "_"))
+                unpack(
+                    layer_zip,
+                    self.work_dir / "layers" / f"{layer_zip.stem}-{sha256_b64(layer_zip)[:12]}".replace("/", "_"),
+                )
             )
         spec = FunctionSpec(
             name=name,
