@@ -28,6 +28,7 @@ scan: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --quiet --compact
 
 test: lint scan
+	node --test clients/js/test/
 	$(PY) -m pytest
 
 unit: setup

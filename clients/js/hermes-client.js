@@ -1,0 +1,453 @@
+// Hermes browser client: one WebSocket to a Hermes stage (API Gateway), typed subscribers, automatic
+// reconnect with a fresh token, keep-alive pings and de-duplication by message id.
+// A plain ES module: no build step, no dependencies. Works in browsers and in Node >= 22 (global
+// WebSocket) or with any WHATWG-compatible WebSocket passed as `WebSocketImpl`.
+//
+//   import { createHermesClient } from './hermes-client.js';
+//   const client = createHermesClient({ url: 'wss://ws.example.com/prod', getToken: fetchToken });
+//   client.subscribe('job.finished', (message) => console.log(message.data));
+//   client.connect();
+//
+// What the server sends (README "Messages"): {"id","type","room_id","user_id","data","sent_at"}.
+// What this client sends: {"action":"sendMessage","data":…,"type"?:…,"exclude_self"?:true} and
+// {"action":"ping"} (answered by the stage itself with {"type":"pong"}).
+
+/** Connection states, in the order a healthy client goes through them. */
+export const States = Object.freeze({
+  IDLE: 'idle', // created, connect() not called yet
+  CONNECTING: 'connecting', // fetching a token / opening the socket
+  OPEN: 'open', // connected; messages flow
+  RECONNECTING: 'reconnecting', // the connection was lost; waiting for the next attempt
+  CLOSED: 'closed', // close() was called, or reconnecting gave up (maxRetries)
+});
+
+const DEFAULTS = Object.freeze({
+  keepAliveMs: 5 * 60 * 1000, // API Gateway closes connections idle for 10 minutes
+  pongTimeoutMs: 30 * 1000, // no pong in time: the connection is dead (half-open TCP), reconnect
+  connectTimeoutMs: 15 * 1000,
+  dedupSize: 1000,
+  maxRetries: Infinity,
+  maxQueued: 100,
+  maxFrameBytes: 32 * 1024, // API Gateway closes the connection (1009) on a bigger frame
+  backoff: Object.freeze({ baseMs: 1000, maxMs: 30 * 1000, resetAfterMs: 10 * 1000 }),
+});
+
+const OPEN = 1; // WebSocket.OPEN, the same for every implementation
+const CLOSE_NORMAL = 1000;
+const CLOSE_DEAD = 4000; // our own code: no pong / connect timeout (4000-4999 are for applications)
+
+/** The full-jitter exponential backoff delay before reconnect attempt `attempt` (1-based). */
+export function backoffDelay(attempt, { baseMs, maxMs }, random = Math.random) {
+  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.floor(random() * ceiling);
+}
+
+/** `url` with `token` as its `token` query parameter (replacing one already there). */
+export function withToken(url, token) {
+  const [base, hash = ''] = String(url).split('#', 2);
+  const [path, query = ''] = base.split('?', 2);
+  const params = new URLSearchParams(query);
+  params.set('token', token);
+  return `${path}?${params.toString()}${hash ? `#${hash}` : ''}`;
+}
+
+/** Remembers the last `size` ids (insertion order); memory stays bounded however long the page lives. */
+class RecentIds {
+  constructor(size) {
+    this.size = Math.max(0, size | 0);
+    this.ids = new Set();
+  }
+
+  /** true the first time an id is seen, false for a repeat. */
+  add(id) {
+    if (this.size === 0) return true;
+    if (this.ids.has(id)) return false;
+    this.ids.add(id);
+    if (this.ids.size > this.size) this.ids.delete(this.ids.values().next().value);
+    return true;
+  }
+}
+
+/**
+ * @param {object} options
+ * @param {string} options.url  the stage URL, e.g. wss://ws.example.com/prod (the token is added as ?token=)
+ * @param {() => (string|Promise<string>)} options.getToken  called for a FRESH token before every (re)connect
+ * @param {number} [options.keepAliveMs=300000]  ping after this long without sending anything; 0 disables
+ * @param {number} [options.pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
+ * @param {{baseMs?: number, maxMs?: number, resetAfterMs?: number}} [options.backoff]
+ * @param {number} [options.maxRetries=Infinity]  consecutive failed attempts before giving up (state 'closed')
+ * @param {number} [options.connectTimeoutMs=15000]
+ * @param {number} [options.dedupSize=1000]  how many message ids are remembered to drop duplicates
+ * @param {number} [options.maxQueued=100]  sendMessage calls kept while disconnected (oldest dropped)
+ * @param {typeof WebSocket} [options.WebSocketImpl=globalThis.WebSocket]
+ * @param {(state: string, detail: object) => void} [options.onStateChange]
+ * @param {(error: {kind: string, message: string}) => void} [options.onError]
+ * @param {() => number} [options.random=Math.random]  jitter source (tests)
+ */
+export function createHermesClient(options = {}) {
+  const {
+    url,
+    getToken,
+    keepAliveMs = DEFAULTS.keepAliveMs,
+    pongTimeoutMs = DEFAULTS.pongTimeoutMs,
+    connectTimeoutMs = DEFAULTS.connectTimeoutMs,
+    dedupSize = DEFAULTS.dedupSize,
+    maxRetries = DEFAULTS.maxRetries,
+    maxQueued = DEFAULTS.maxQueued,
+    maxFrameBytes = DEFAULTS.maxFrameBytes,
+    WebSocketImpl = globalThis.WebSocket,
+    onStateChange,
+    onError,
+    random = Math.random,
+  } = options;
+  const backoff = { ...DEFAULTS.backoff, ...(options.backoff || {}) };
+  if (typeof url !== 'string' || !url) throw new TypeError('createHermesClient: `url` is required');
+  if (typeof getToken !== 'function') throw new TypeError('createHermesClient: `getToken` must be a function');
+  if (typeof WebSocketImpl !== 'function') throw new TypeError('createHermesClient: no WebSocket implementation');
+
+  const subscribers = new Map(); // type or '*' → Set of callbacks
+  const listeners = new Map(); // event name → Set of callbacks
+  const seen = new RecentIds(dedupSize);
+  const outbox = [];
+  const encoder = new TextEncoder();
+
+  let state = States.IDLE;
+  let socket = null;
+  let generation = 0; // bumped by close(): a late token or socket from before it is discarded
+  let failures = 0; // consecutive attempts that did not give a stable connection
+  let openedAt = 0;
+  let connectionCount = 0;
+  let retryTimer = null;
+  let keepAliveTimer = null;
+  let pongTimer = null;
+  let connectTimer = null;
+  let waiters = []; // resolve functions of connect() promises
+
+  // --- events ---------------------------------------------------------------------------------------
+  function safeCall(fn, ...args) {
+    try {
+      fn(...args);
+    } catch (err) {
+      // an app callback threw: report it, never let it break the client
+      if (fn !== onError) report('callback', err);
+      else console.error('hermes-client: onError threw', err); // eslint-disable-line no-console
+    }
+  }
+
+  function emit(event, ...args) {
+    const set = listeners.get(event);
+    if (set) for (const fn of [...set]) safeCall(fn, ...args);
+  }
+
+  function report(kind, detail) {
+    const error = {
+      kind,
+      message: detail instanceof Error ? detail.message : String(detail),
+      error: detail instanceof Error ? detail : undefined,
+    };
+    if (onError) safeCall(onError, error);
+    emit('error', error);
+  }
+
+  function setState(next, detail = {}) {
+    if (state === next) return;
+    const previous = state;
+    state = next;
+    if (onStateChange) safeCall(onStateChange, next, { previous, ...detail });
+    emit('state', next, { previous, ...detail });
+  }
+
+  function settleWaiters(value) {
+    const pending = waiters;
+    waiters = [];
+    for (const resolve of pending) resolve(value);
+  }
+
+  // --- timers ---------------------------------------------------------------------------------------
+  function clear(timer) {
+    if (timer !== null) clearTimeout(timer);
+    return null;
+  }
+
+  function clearConnectionTimers() {
+    keepAliveTimer = clear(keepAliveTimer);
+    pongTimer = clear(pongTimer);
+    connectTimer = clear(connectTimer);
+  }
+
+  function armKeepAlive() {
+    keepAliveTimer = clear(keepAliveTimer);
+    if (keepAliveMs > 0 && state === States.OPEN) keepAliveTimer = setTimeout(ping, keepAliveMs);
+  }
+
+  function ping() {
+    keepAliveTimer = clear(keepAliveTimer); // also when called by hand: no second timer
+    if (!rawSend({ action: 'ping' })) return false;
+    if (pongTimeoutMs > 0 && pongTimer === null) {
+      const dead = socket;
+      pongTimer = setTimeout(() => {
+        pongTimer = null;
+        if (socket === dead) {
+          report('timeout', `no pong within ${pongTimeoutMs} ms; reconnecting`);
+          drop(dead, CLOSE_DEAD, 'no pong');
+        }
+      }, pongTimeoutMs);
+    }
+    return true;
+  }
+
+  // --- connection lifecycle -------------------------------------------------------------------------
+  async function attempt() {
+    const myGeneration = generation;
+    retryTimer = null;
+    if (state !== States.RECONNECTING) setState(States.CONNECTING); // a retry stays 'reconnecting' until open
+    let token;
+    try {
+      token = await getToken();
+      if (typeof token !== 'string' || !token) throw new Error('getToken() did not return a non-empty string');
+    } catch (err) {
+      if (myGeneration !== generation) return;
+      report('token', err);
+      return scheduleReconnect({ reason: 'token' });
+    }
+    if (myGeneration !== generation) return; // close() was called while the token was being fetched
+    let ws;
+    try {
+      ws = new WebSocketImpl(withToken(url, token));
+    } catch (err) {
+      report('socket', err);
+      return scheduleReconnect({ reason: 'socket' });
+    }
+    socket = ws;
+    if (connectTimeoutMs > 0) {
+      connectTimer = setTimeout(() => {
+        connectTimer = null;
+        if (socket === ws && ws.readyState !== OPEN) {
+          report('timeout', `not connected within ${connectTimeoutMs} ms`);
+          drop(ws, CLOSE_DEAD, 'connect timeout');
+        }
+      }, connectTimeoutMs);
+    }
+    ws.onopen = () => {
+      if (socket !== ws) return;
+      connectTimer = clear(connectTimer);
+      openedAt = Date.now();
+      connectionCount += 1;
+      setState(States.OPEN, { connection: connectionCount });
+      emit('open', { connection: connectionCount });
+      settleWaiters(true);
+      flush();
+      armKeepAlive();
+    };
+    ws.onmessage = (event) => {
+      if (socket === ws) receive(event.data);
+    };
+    ws.onerror = () => {
+      // browsers say nothing useful here (and always follow with a close event)
+    };
+    ws.onclose = (event) => {
+      if (socket === ws) lost(event && event.code, event && event.reason);
+    };
+  }
+
+  /** The server (or the network) ended the connection: reconnect unless close() was called. */
+  function lost(code, reason) {
+    const wasOpen = state === States.OPEN;
+    socket = null;
+    clearConnectionTimers();
+    if (wasOpen && Date.now() - openedAt >= backoff.resetAfterMs) failures = 0;
+    emit('close', { code, reason, wasOpen });
+    scheduleReconnect({ code, reason });
+  }
+
+  /** Abandon a socket (timeout): close it and handle it as lost now, without waiting for its close event. */
+  function drop(ws, code, reason) {
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(code, reason);
+    } catch {
+      // already closing
+    }
+    if (socket === ws) lost(code, reason);
+  }
+
+  function scheduleReconnect(detail) {
+    failures += 1;
+    if (failures > maxRetries) {
+      setState(States.CLOSED, { ...detail, gaveUp: true });
+      settleWaiters(false);
+      return;
+    }
+    const delay = backoffDelay(failures, backoff, random);
+    setState(States.RECONNECTING, { ...detail, attempt: failures, delayMs: delay });
+    emit('reconnect', { attempt: failures, delayMs: delay });
+    retryTimer = setTimeout(attempt, delay);
+  }
+
+  // --- receiving ------------------------------------------------------------------------------------
+  function receive(raw) {
+    if (typeof raw !== 'string') {
+      report('malformed', 'binary frame ignored');
+      return;
+    }
+    let message;
+    try {
+      message = JSON.parse(raw);
+    } catch {
+      report('malformed', `frame is not JSON: ${raw.slice(0, 200)}`);
+      return;
+    }
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) {
+      report('malformed', `frame is not a JSON object: ${raw.slice(0, 200)}`);
+      return;
+    }
+    if (message.type === 'pong') {
+      pongTimer = clear(pongTimer);
+      emit('pong');
+      return;
+    }
+    if (typeof message.type !== 'string') {
+      // API Gateway's own error frames: {"message": "Forbidden", "connectionId": …, "requestId": …}
+      if (typeof message.message === 'string') report('gateway', message.message);
+      else report('malformed', `frame has no type: ${raw.slice(0, 200)}`);
+      return;
+    }
+    if (message.id !== undefined && message.id !== null && !seen.add(String(message.id))) {
+      emit('duplicate', message);
+      return;
+    }
+    emit('message', message);
+    for (const key of [message.type, '*']) {
+      const set = subscribers.get(key);
+      if (set) for (const fn of [...set]) safeCall(fn, message);
+    }
+  }
+
+  // --- sending --------------------------------------------------------------------------------------
+  function rawSend(body) {
+    if (!socket || socket.readyState !== OPEN) return false;
+    try {
+      socket.send(typeof body === 'string' ? body : JSON.stringify(body));
+    } catch (err) {
+      report('socket', err);
+      return false;
+    }
+    armKeepAlive(); // anything sent counts as activity for the idle timeout
+    return true;
+  }
+
+  function flush() {
+    while (outbox.length && socket && socket.readyState === OPEN) {
+      if (!rawSend(outbox[0])) return;
+      outbox.shift();
+    }
+  }
+
+  // --- public API -----------------------------------------------------------------------------------
+  const client = {
+    /** The current state (see States). */
+    get state() {
+      return state;
+    },
+
+    /**
+     * Start (or restart after close()). Resolves true once connected, false if close() is called or
+     * reconnecting gives up first. Never rejects.
+     */
+    connect() {
+      const promise = new Promise((resolve) => {
+        if (state === States.OPEN) resolve(true);
+        else waiters.push(resolve);
+      });
+      if (state === States.IDLE || state === States.CLOSED) {
+        failures = 0;
+        attempt();
+      }
+      return promise;
+    },
+
+    /** Close for good: no reconnect until connect() is called again. Queued sends are dropped. */
+    close(code = CLOSE_NORMAL, reason = 'client closed') {
+      generation += 1;
+      retryTimer = clear(retryTimer);
+      clearConnectionTimers();
+      outbox.length = 0;
+      const ws = socket;
+      socket = null;
+      if (ws) {
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close(code, reason);
+        } catch {
+          // already closed
+        }
+      }
+      const wasActive = state !== States.IDLE && state !== States.CLOSED;
+      setState(States.CLOSED, { code, reason, byClient: true });
+      if (wasActive) emit('close', { code, reason, wasOpen: Boolean(ws), byClient: true });
+      settleWaiters(false);
+    },
+
+    /**
+     * Call `callback(message)` for every message of `type` ('*' for every type). Returns unsubscribe.
+     */
+    subscribe(type, callback) {
+      if (typeof type !== 'string' || !type) throw new TypeError('subscribe: type must be a non-empty string');
+      if (typeof callback !== 'function') throw new TypeError('subscribe: callback must be a function');
+      if (!subscribers.has(type)) subscribers.set(type, new Set());
+      const wrapped = (message) => callback(message); // the same callback may be subscribed twice
+      subscribers.get(type).add(wrapped);
+      return () => {
+        const set = subscribers.get(type);
+        if (set && set.delete(wrapped) && set.size === 0) subscribers.delete(type);
+      };
+    },
+
+    /**
+     * Listen to client events: 'state' (state, detail), 'open', 'close', 'reconnect' ({attempt, delayMs}),
+     * 'message' (every new envelope), 'duplicate', 'pong', 'error' ({kind, message}). Returns off().
+     */
+    on(event, callback) {
+      if (!listeners.has(event)) listeners.set(event, new Set());
+      const wrapped = (...args) => callback(...args);
+      listeners.get(event).add(wrapped);
+      return () => listeners.get(event)?.delete(wrapped);
+    },
+
+    /**
+     * Send to everyone in this connection's room (the room and sender come from the token, server-side).
+     * Returns true if sent now, false if queued until the connection is (re)opened (dropped after close()).
+     * Throws RangeError over API Gateway's 32 KB frame limit, TypeError for data that is not JSON.
+     */
+    sendMessage(data, { type, excludeSelf = false } = {}) {
+      if (data === undefined) throw new TypeError('sendMessage: data is required');
+      const body = { action: 'sendMessage', data };
+      if (type !== undefined) body.type = type;
+      if (excludeSelf) body.exclude_self = true;
+      const text = JSON.stringify(body); // throws TypeError on cycles / BigInt
+      const size = encoder.encode(text).length;
+      if (size > maxFrameBytes) {
+        throw new RangeError(`sendMessage: message is ${size} bytes, over the ${maxFrameBytes}-byte limit`);
+      }
+      if (state === States.OPEN && rawSend(text)) return true;
+      if (state === States.CLOSED) {
+        report('send', 'client is closed: call connect() first; message dropped');
+        return false;
+      }
+      outbox.push(text);
+      if (outbox.length > maxQueued) {
+        outbox.shift();
+        report('send', `more than ${maxQueued} messages queued while disconnected; oldest dropped`);
+      }
+      return false;
+    },
+
+    /** Send a keep-alive ping now (normally automatic). Returns whether it was sent. */
+    ping() {
+      return state === States.OPEN && ping();
+    },
+  };
+  return client;
+}
+
+export default createHermesClient;

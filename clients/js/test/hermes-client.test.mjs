@@ -1,0 +1,511 @@
+// Unit tests of hermes-client.js with a fake WebSocket and node's mock timers: `node --test clients/js/test/`
+import assert from 'node:assert/strict';
+import { beforeEach, describe, test } from 'node:test';
+
+import { backoffDelay, createHermesClient, States, withToken } from '../hermes-client.js';
+import { envelope, FakeWebSocket, settle } from './fake-websocket.mjs';
+
+const URL_ = 'wss://ws.example.com/prod';
+
+/** A client on fake timers and a fake socket; getToken hands out tok-1, tok-2, … */
+function setup(t, options = {}) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const tokens = [];
+  const errors = [];
+  const states = [];
+  const reconnects = [];
+  const client = createHermesClient({
+    url: URL_,
+    getToken: async () => {
+      const token = `tok-${tokens.length + 1}`;
+      tokens.push(token);
+      return token;
+    },
+    WebSocketImpl: FakeWebSocket,
+    random: () => 0.5,
+    backoff: { baseMs: 1000, maxMs: 8000, resetAfterMs: 10_000 },
+    onError: (error) => errors.push(error),
+    onStateChange: (state) => states.push(state),
+    ...options,
+  });
+  client.on('reconnect', (detail) => reconnects.push(detail));
+  return { client, tokens, errors, states, reconnects };
+}
+
+/** connect() and let the fake server accept: resolves with the open socket. */
+async function connected(client) {
+  const opened = client.connect();
+  await settle();
+  FakeWebSocket.last.serverOpen();
+  assert.equal(await opened, true);
+  return FakeWebSocket.last;
+}
+
+beforeEach(() => FakeWebSocket.reset());
+
+describe('helpers', () => {
+  test('backoffDelay is full jitter over an exponential ceiling capped at maxMs', () => {
+    const opts = { baseMs: 100, maxMs: 1000 };
+    assert.equal(backoffDelay(1, opts, () => 0), 0);
+    assert.equal(backoffDelay(1, opts, () => 0.999), 99);
+    assert.equal(backoffDelay(2, opts, () => 0.999), 199);
+    assert.equal(backoffDelay(3, opts, () => 0.5), 200);
+    assert.equal(backoffDelay(10, opts, () => 0.999), 999); // 100 * 2^9 capped at 1000
+    assert.equal(backoffDelay(60, opts, () => 0.5), 500);
+  });
+
+  test('withToken sets (or replaces) the token query parameter, encoded', () => {
+    assert.equal(withToken('wss://h/prod', 'a.b.c'), 'wss://h/prod?token=a.b.c');
+    assert.equal(withToken('wss://h/prod?x=1&token=old', 'n+w/='), 'wss://h/prod?x=1&token=n%2Bw%2F%3D');
+  });
+
+  test('createHermesClient refuses missing url or getToken', () => {
+    assert.throws(() => createHermesClient({ getToken: () => 't', WebSocketImpl: FakeWebSocket }), TypeError);
+    assert.throws(() => createHermesClient({ url: URL_, WebSocketImpl: FakeWebSocket }), TypeError);
+  });
+});
+
+describe('connecting', () => {
+  test('connect() fetches a token, opens url?token=… and resolves true once open', async (t) => {
+    const { client, tokens, states } = setup(t);
+    assert.equal(client.state, States.IDLE);
+    const opened = client.connect();
+    assert.equal(client.state, States.CONNECTING);
+    await settle();
+    assert.deepEqual(tokens, ['tok-1']);
+    assert.equal(FakeWebSocket.instances.length, 1);
+    assert.equal(FakeWebSocket.last.url, `${URL_}?token=tok-1`);
+    FakeWebSocket.last.serverOpen();
+    assert.equal(await opened, true);
+    assert.equal(client.state, States.OPEN);
+    assert.deepEqual(states, ['connecting', 'open']);
+  });
+
+  test('a connect timeout abandons the socket, ignores its late events and reconnects', async (t) => {
+    const { client, errors, tokens } = setup(t, { connectTimeoutMs: 5000 });
+    const seen = [];
+    client.subscribe('*', (m) => seen.push(m.id));
+    client.connect();
+    await settle();
+    const stuck = FakeWebSocket.last;
+    t.mock.timers.tick(5000);
+    assert.deepEqual(stuck.closedWith, { code: 4000, reason: 'connect timeout' });
+    assert.equal(client.state, States.RECONNECTING);
+    assert.ok(errors.some((e) => e.kind === 'timeout'));
+    stuck.serverOpen(); // too late: the client has let go of it
+    stuck.serverSend(envelope('late'));
+    assert.deepEqual(seen, []);
+    t.mock.timers.tick(500); // attempt 1: 0.5 * 1000
+    await settle();
+    assert.deepEqual(tokens, ['tok-1', 'tok-2']);
+    assert.equal(FakeWebSocket.instances.length, 2);
+  });
+});
+
+describe('reconnecting', () => {
+  test('an unexpected close reconnects after the backoff delay with a fresh token', async (t) => {
+    const { client, tokens, reconnects } = setup(t);
+    const first = await connected(client);
+    first.serverClose(1006);
+    assert.equal(client.state, States.RECONNECTING);
+    assert.deepEqual(reconnects, [{ attempt: 1, delayMs: 500 }]);
+    t.mock.timers.tick(499);
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 1, 'no new socket before the delay');
+    t.mock.timers.tick(1);
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 2);
+    assert.deepEqual(tokens, ['tok-1', 'tok-2']);
+    assert.equal(FakeWebSocket.last.token, 'tok-2');
+    FakeWebSocket.last.serverOpen();
+    assert.equal(client.state, States.OPEN);
+  });
+
+  test('a server-initiated normal close (Management API DELETE, 1000) also reconnects', async (t) => {
+    const { client, tokens } = setup(t);
+    (await connected(client)).serverClose(1000, 'Normal closure');
+    assert.equal(client.state, States.RECONNECTING);
+    t.mock.timers.tick(500);
+    await settle();
+    assert.equal(FakeWebSocket.last.token, 'tok-2');
+    assert.equal(tokens.length, 2);
+  });
+
+  test('failed attempts back off exponentially (full jitter), capped at maxMs', async (t) => {
+    const { client, reconnects, tokens } = setup(t, { random: () => 0.999 });
+    client.connect();
+    for (let i = 0; i < 6; i += 1) {
+      await settle();
+      FakeWebSocket.last.serverClose(1006); // handshake refused: browsers only see 1006
+      t.mock.timers.tick(reconnects.at(-1).delayMs);
+    }
+    assert.deepEqual(
+      reconnects.map((r) => r.delayMs),
+      [999, 1998, 3996, 7992, 7992, 7992],
+    );
+    await settle();
+    assert.equal(new Set(tokens).size, 7, 'a new token for every attempt');
+  });
+
+  test('the attempt counter resets only after a connection stayed up for resetAfterMs', async (t) => {
+    const { client, reconnects } = setup(t);
+    (await connected(client)).serverClose(1006); // up for 0 ms
+    t.mock.timers.tick(500);
+    await settle();
+    FakeWebSocket.last.serverOpen();
+    t.mock.timers.tick(2000); // flapping: up 2 s
+    FakeWebSocket.last.serverClose(1006);
+    assert.deepEqual(reconnects.at(-1), { attempt: 2, delayMs: 1000 });
+    t.mock.timers.tick(1000);
+    await settle();
+    FakeWebSocket.last.serverOpen();
+    t.mock.timers.tick(10_000); // stable
+    FakeWebSocket.last.serverClose(1001, 'Going away'); // e.g. the 2-hour limit
+    assert.deepEqual(reconnects.at(-1), { attempt: 1, delayMs: 500 });
+  });
+
+  test('getToken failures are reported and retried with backoff', async (t) => {
+    let calls = 0;
+    const { client, errors, reconnects } = setup(t, {
+      getToken: async () => {
+        calls += 1;
+        if (calls < 3) throw new Error('token service down');
+        return 'good';
+      },
+    });
+    const opened = client.connect();
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 0);
+    assert.equal(errors[0].kind, 'token');
+    assert.equal(errors[0].message, 'token service down');
+    t.mock.timers.tick(reconnects[0].delayMs);
+    await settle();
+    t.mock.timers.tick(reconnects[1].delayMs);
+    await settle();
+    assert.equal(calls, 3);
+    assert.equal(FakeWebSocket.last.token, 'good');
+    FakeWebSocket.last.serverOpen();
+    assert.equal(await opened, true);
+  });
+
+  test('maxRetries gives up: state closed and connect() resolves false', async (t) => {
+    const { client, states } = setup(t, { maxRetries: 2 });
+    const opened = client.connect();
+    for (let i = 0; i < 3; i += 1) {
+      await settle();
+      FakeWebSocket.last.serverClose(1006);
+      t.mock.timers.tick(10_000);
+    }
+    assert.equal(await opened, false);
+    assert.equal(client.state, States.CLOSED);
+    assert.equal(FakeWebSocket.instances.length, 3);
+    assert.equal(states.at(-1), 'closed');
+  });
+});
+
+describe('close()', () => {
+  test('closes the socket and never reconnects', async (t) => {
+    const { client, tokens } = setup(t);
+    const socket = await connected(client);
+    client.close();
+    assert.deepEqual(socket.closedWith, { code: 1000, reason: 'client closed' });
+    assert.equal(client.state, States.CLOSED);
+    socket.serverClose(1000); // a late close event must not revive it
+    t.mock.timers.tick(10 * 60 * 1000);
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 1);
+    assert.deepEqual(tokens, ['tok-1']);
+  });
+
+  test('close() during a backoff wait cancels the pending attempt', async (t) => {
+    const { client } = setup(t);
+    (await connected(client)).serverClose(1006);
+    client.close();
+    t.mock.timers.tick(60_000);
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 1);
+  });
+
+  test('close() while getToken is pending: no socket is opened; connect() resolves false', async (t) => {
+    let release;
+    const { client } = setup(t, { getToken: () => new Promise((resolve) => (release = resolve)) });
+    const opened = client.connect();
+    client.close();
+    release('late-token');
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 0);
+    assert.equal(await opened, false);
+  });
+
+  test('connect() after close() starts again with a fresh token', async (t) => {
+    const { client, tokens } = setup(t);
+    await connected(client);
+    client.close();
+    await connected(client);
+    assert.deepEqual(tokens, ['tok-1', 'tok-2']);
+    assert.equal(client.state, States.OPEN);
+  });
+});
+
+describe('receiving', () => {
+  test('typed subscribers, "*" and unsubscribe', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const jobs = [];
+    const all = [];
+    const off = client.subscribe('job.finished', (m) => jobs.push(m.data));
+    client.subscribe('*', (m) => all.push(m.type));
+    socket.serverSend(envelope('1', 'job.finished', 'a'));
+    socket.serverSend(envelope('2', 'chat', 'b'));
+    off();
+    off(); // idempotent
+    socket.serverSend(envelope('3', 'job.finished', 'c'));
+    assert.deepEqual(jobs, ['a']);
+    assert.deepEqual(all, ['job.finished', 'chat', 'job.finished']);
+  });
+
+  test('the same callback subscribed twice is called twice and unsubscribed one at a time', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    let count = 0;
+    const callback = () => (count += 1);
+    const offA = client.subscribe('x', callback);
+    client.subscribe('x', callback);
+    socket.serverSend(envelope('1', 'x'));
+    offA();
+    socket.serverSend(envelope('2', 'x'));
+    assert.equal(count, 3);
+  });
+
+  test('unsubscribing from inside a callback is safe', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const calls = [];
+    const offFirst = client.subscribe('x', () => {
+      calls.push('first');
+      offFirst();
+    });
+    client.subscribe('x', () => calls.push('second'));
+    socket.serverSend(envelope('1', 'x'));
+    socket.serverSend(envelope('2', 'x'));
+    assert.deepEqual(calls, ['first', 'second', 'second']);
+  });
+
+  test('a repeated id is delivered once, also across reconnects; memory is bounded', async (t) => {
+    const { client } = setup(t, { dedupSize: 3 });
+    const ids = [];
+    const duplicates = [];
+    client.subscribe('*', (m) => ids.push(m.id));
+    client.on('duplicate', (m) => duplicates.push(m.id));
+    let socket = await connected(client);
+    socket.serverSend(envelope('a'));
+    socket.serverSend(envelope('a'));
+    socket.serverClose(1006);
+    t.mock.timers.tick(500);
+    await settle();
+    socket = FakeWebSocket.last;
+    socket.serverOpen();
+    socket.serverSend(envelope('a')); // SQS redelivery after the reconnect
+    socket.serverSend(envelope('b'));
+    socket.serverSend(envelope('c'));
+    socket.serverSend(envelope('d')); // 'a' is now the oldest of 4 and is forgotten
+    socket.serverSend(envelope('d'));
+    socket.serverSend(envelope('a'));
+    assert.deepEqual(ids, ['a', 'b', 'c', 'd', 'a']);
+    assert.deepEqual(duplicates, ['a', 'a', 'd']);
+  });
+
+  test('messages without an id are delivered every time', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    let count = 0;
+    client.subscribe('x', () => (count += 1));
+    socket.serverSend({ type: 'x', data: 1 });
+    socket.serverSend({ type: 'x', data: 1 });
+    assert.equal(count, 2);
+  });
+
+  test('malformed frames and gateway error frames never throw and never reach subscribers', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const all = [];
+    client.subscribe('*', (m) => all.push(m.id));
+    assert.doesNotThrow(() => {
+      socket.serverSendRaw('not json{');
+      socket.serverSendRaw('[1,2]');
+      socket.serverSendRaw('null');
+      socket.serverSendRaw('"text"');
+      socket.serverSendRaw('{"id":"no-type"}');
+      socket.serverSendRaw(new ArrayBuffer(4));
+      socket.serverSend({ message: 'Forbidden', connectionId: 'c1', requestId: 'r1' });
+    });
+    socket.serverSend(envelope('ok'));
+    assert.deepEqual(all, ['ok']);
+    assert.deepEqual(
+      errors.map((e) => e.kind),
+      ['malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'malformed', 'gateway'],
+    );
+    assert.equal(errors.at(-1).message, 'Forbidden');
+    assert.equal(client.state, States.OPEN);
+  });
+
+  test('a throwing subscriber is reported and does not stop the others', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const seen = [];
+    client.subscribe('x', () => {
+      throw new Error('app bug');
+    });
+    client.subscribe('x', (m) => seen.push(m.id));
+    assert.doesNotThrow(() => socket.serverSend(envelope('1', 'x')));
+    assert.deepEqual(seen, ['1']);
+    assert.deepEqual(
+      errors.map((e) => [e.kind, e.message]),
+      [['callback', 'app bug']],
+    );
+  });
+
+  test('pong frames are not delivered to subscribers', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const all = [];
+    let pongs = 0;
+    client.subscribe('*', (m) => all.push(m));
+    client.subscribe('pong', (m) => all.push(m));
+    client.on('pong', () => (pongs += 1));
+    socket.serverSend({ type: 'pong' });
+    assert.deepEqual(all, []);
+    assert.equal(pongs, 1);
+  });
+});
+
+describe('keep-alive', () => {
+  const pings = (socket) => socket.sentJson.filter((m) => m.action === 'ping').length;
+
+  test('pings every keepAliveMs while connected, under the idle timeout', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 60_000 });
+    const socket = await connected(client);
+    t.mock.timers.tick(59_999);
+    assert.equal(pings(socket), 0);
+    t.mock.timers.tick(1);
+    assert.deepEqual(socket.sentJson, [{ action: 'ping' }]);
+    socket.serverSend({ type: 'pong' });
+    t.mock.timers.tick(60_000);
+    assert.equal(pings(socket), 2);
+    assert.equal(client.state, States.OPEN);
+  });
+
+  test('the default interval is 5 minutes (below API Gateway 10-minute idle timeout)', async (t) => {
+    const { client } = setup(t, { pongTimeoutMs: 0 });
+    const socket = await connected(client);
+    t.mock.timers.tick(5 * 60 * 1000 - 1);
+    assert.equal(pings(socket), 0);
+    t.mock.timers.tick(1);
+    assert.equal(pings(socket), 1);
+  });
+
+  test('sending a message postpones the next ping', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 60_000 });
+    const socket = await connected(client);
+    t.mock.timers.tick(50_000);
+    client.sendMessage('hi');
+    t.mock.timers.tick(50_000);
+    assert.equal(pings(socket), 0);
+    t.mock.timers.tick(10_000);
+    assert.equal(pings(socket), 1);
+  });
+
+  test('no pong in time: the connection is treated as dead and replaced', async (t) => {
+    const { client, errors, tokens } = setup(t, { keepAliveMs: 60_000, pongTimeoutMs: 10_000 });
+    const socket = await connected(client);
+    t.mock.timers.tick(60_000);
+    t.mock.timers.tick(9_999);
+    assert.equal(socket.closedWith, null);
+    t.mock.timers.tick(1);
+    assert.deepEqual(socket.closedWith, { code: 4000, reason: 'no pong' });
+    assert.equal(client.state, States.RECONNECTING);
+    assert.ok(errors.some((e) => e.kind === 'timeout'));
+    t.mock.timers.tick(500);
+    await settle();
+    assert.deepEqual(tokens, ['tok-1', 'tok-2']);
+  });
+
+  test('ping() by hand sends one ping and reschedules the automatic one', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 60_000 });
+    assert.equal(client.ping(), false, 'not connected yet');
+    const socket = await connected(client);
+    t.mock.timers.tick(30_000);
+    assert.equal(client.ping(), true);
+    socket.serverSend({ type: 'pong' });
+    assert.equal(pings(socket), 1);
+    t.mock.timers.tick(59_999); // the timer armed at connect (due at 60 s) must be gone
+    assert.equal(pings(socket), 1);
+    t.mock.timers.tick(1);
+    assert.equal(pings(socket), 2);
+  });
+
+  test('keepAliveMs: 0 disables pings', async (t) => {
+    const off = setup(t, { keepAliveMs: 0 });
+    const socket = await connected(off.client);
+    t.mock.timers.tick(3 * 60 * 60 * 1000);
+    assert.equal(pings(socket), 0);
+    off.client.close();
+  });
+
+  test('no pings after close()', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 1000 });
+    const socket = await connected(client);
+    client.close();
+    socket.readyState = FakeWebSocket.OPEN; // even if the socket were somehow still writable
+    t.mock.timers.tick(10_000);
+    assert.equal(pings(socket), 0);
+  });
+});
+
+describe('sendMessage', () => {
+  test('sends {action, data, type, exclude_self}', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    assert.equal(client.sendMessage({ text: 'hi' }), true);
+    assert.equal(client.sendMessage(1, { type: 'chat', excludeSelf: true }), true);
+    assert.deepEqual(socket.sentJson, [
+      { action: 'sendMessage', data: { text: 'hi' } },
+      { action: 'sendMessage', data: 1, type: 'chat', exclude_self: true },
+    ]);
+  });
+
+  test('while reconnecting, messages are queued (bounded) and flushed in order on open', async (t) => {
+    const { client, errors } = setup(t, { maxQueued: 2 });
+    (await connected(client)).serverClose(1006);
+    assert.equal(client.sendMessage('m1'), false);
+    assert.equal(client.sendMessage('m2'), false);
+    assert.equal(client.sendMessage('m3'), false); // m1 is dropped
+    assert.equal(errors.at(-1).kind, 'send');
+    t.mock.timers.tick(500);
+    await settle();
+    FakeWebSocket.last.serverOpen();
+    assert.deepEqual(
+      FakeWebSocket.last.sentJson.map((m) => m.data),
+      ['m2', 'm3'],
+    );
+  });
+
+  test('over 32 KB throws RangeError (API Gateway would close the connection with 1009)', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    assert.throws(() => client.sendMessage('é'.repeat(17 * 1024)), RangeError); // 34 KB in UTF-8
+    assert.throws(() => client.sendMessage(undefined), TypeError);
+    assert.equal(socket.sent.length, 0);
+    assert.equal(client.sendMessage('x'.repeat(30 * 1024)), true);
+  });
+
+  test('after close() messages are dropped and reported', async (t) => {
+    const { client, errors } = setup(t);
+    await connected(client);
+    client.close();
+    assert.equal(client.sendMessage('late'), false);
+    assert.equal(errors.at(-1).kind, 'send');
+    await connected(client);
+    assert.deepEqual(FakeWebSocket.last.sent, []);
+  });
+});

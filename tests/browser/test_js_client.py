@@ -1,0 +1,451 @@
+"""clients/js/hermes-client.js in real headless Chromium against LocalGateway (loopback only).
+
+The gateway runs in-process Python handlers: an authorizer accepting single-use tokens minted by the page's
+``/token`` endpoint (so a reconnect that reuses a token is refused and visible), ``$connect``/``$disconnect``
+recorders, a one-way ``sendMessage`` route that fans the envelope out to the room through the Management
+API (as the real Lambda does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
+
+Needs /usr/bin/chromium (Debian ``chromium``; override with HERMES_CHROMIUM) and the ``playwright`` Python
+package; never ``playwright install``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import itertools
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.request import Request, urlopen
+
+import pytest
+
+from hermes.local.gateway import Authorizer, GatewayConfig, LocalGateway, Route
+
+CHROMIUM = os.environ.get("HERMES_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+CLIENT_DIR = Path(__file__).resolve().parents[2] / "clients" / "js"
+
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip(f"{CHROMIUM} not found: apt-get install -y chromium", allow_module_level=True)
+if importlib.util.find_spec("playwright") is None:
+    pytest.skip("the playwright Python package is missing: pip install playwright", allow_module_level=True)
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402 - only once we know it is there
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(30)]
+
+
+# --- the backend side: tokens, handlers, gateway -------------------------------------------------------
+class Backend:
+    """Token service + in-process Lambda handlers + what the gateway did."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.counter = itertools.count(1)
+        self.valid: dict[str, tuple[str, str]] = {}  # unused token → (user, room)
+        self.minted: list[str] = []
+        self.authorized: list[str] = []
+        self.refused: list[str] = []
+        self.connects: list[dict] = []  # {"connection_id", "token", "user_id", "room_id"}
+        self.disconnects: list[dict] = []
+        self.routed: list[dict] = []  # sendMessage bodies
+        self.gateway: LocalGateway | None = None
+
+    def mint(self, user: str = "alice", room: str = "room-1") -> str:
+        with self.lock:
+            token = f"tok-{next(self.counter)}-{uuid.uuid4().hex[:8]}"
+            self.valid[token] = (user, room)
+            self.minted.append(token)
+            return token
+
+    # authorizer: a token from the set, once
+    def authorize(self, event: dict) -> dict:
+        token = (event.get("queryStringParameters") or {}).get("token", "")
+        with self.lock:
+            owner = self.valid.pop(token, None)
+            (self.authorized if owner else self.refused).append(token)
+        user, room = owner or ("nobody", "none")
+        effect = "Allow" if owner else "Deny"
+        return {
+            "principalId": user,
+            "context": {"user_id": user, "room_id": room, "token": token},
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": event["methodArn"]}],
+            },
+        }
+
+    def on_connect(self, event: dict) -> dict:
+        context = event["requestContext"]
+        with self.lock:
+            self.connects.append({"connection_id": context["connectionId"], **context["authorizer"]})
+        return {"statusCode": 200}
+
+    def on_disconnect(self, event: dict) -> dict:
+        context = event["requestContext"]
+        with self.lock:
+            self.disconnects.append(
+                {"connection_id": context["connectionId"], "code": context.get("disconnectStatusCode")}
+            )
+        return {"statusCode": 200}
+
+    def live(self, room: str | None = None) -> list[dict]:
+        assert self.gateway is not None
+        open_ids = self.gateway.connections
+        return [c for c in self.connects if c["connection_id"] in open_ids and room in (None, c["room_id"])]
+
+    def on_send_message(self, event: dict) -> dict:
+        """What the real sendMessage route does: an envelope to every connection of the sender's room."""
+        context = event["requestContext"]
+        body = json.loads(event["body"])
+        with self.lock:
+            self.routed.append(body)
+        sender = context["authorizer"]
+        envelope = {
+            "id": uuid.uuid4().hex,
+            "type": body.get("type", "message"),
+            "room_id": sender["room_id"],
+            "user_id": sender["user_id"],
+            "data": body["data"],
+            "sent_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        }
+        for connection in self.live(sender["room_id"]):
+            if body.get("exclude_self") is True and connection["connection_id"] == context["connectionId"]:
+                continue
+            management(self.gateway, "POST", connection["connection_id"], envelope)
+        return {"statusCode": 200, "body": json.dumps({"id": envelope["id"]})}
+
+
+def management(gateway: LocalGateway, method: str, connection_id: str, payload=None) -> int:
+    """Call the gateway's Management API over HTTP, as a backend would (@connections/{id})."""
+    data = None if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+    url = f"{gateway.management_endpoint}/@connections/{quote(connection_id, safe='')}"
+    with urlopen(Request(url, data=data, method=method), timeout=5) as response:  # noqa: S310 - loopback
+        return response.status
+
+
+def eventually(condition, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return bool(condition())
+
+
+@pytest.fixture
+def start_gateway(site):
+    """start_gateway(**config) → (gateway, backend); the site's /token mints for the latest backend."""
+    started = []
+
+    def start(**config):
+        backend = Backend()
+        gateway = LocalGateway(
+            GatewayConfig(
+                api_id="browserapi",
+                stage="test",
+                routes={
+                    "$connect": Route("$connect", invoke=backend.on_connect),
+                    "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
+                    "sendMessage": Route("sendMessage", invoke=backend.on_send_message),  # one-way, as deployed
+                    "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+                },
+                authorizer=Authorizer(backend.authorize, ["route.request.querystring.token"]),
+                **config,
+            )
+        )
+        backend.gateway = gateway
+        site.backend = backend
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="gateway", daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(10)
+        started.append((gateway, loop, thread))
+        return gateway, backend
+
+    yield start
+    for gateway, loop, thread in started:
+        asyncio.run_coroutine_threadsafe(gateway.stop(), loop).result(15)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+@pytest.fixture
+def stack(start_gateway):
+    return start_gateway()
+
+
+# --- the page side: clients/js over HTTP, plus /token ---------------------------------------------------
+class Site:
+    def __init__(self):
+        self.backend: Backend | None = None
+        site = self
+
+        class Handler(SimpleHTTPRequestHandler):
+            extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript"}
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                url = urlsplit(self.path)
+                if url.path != "/token":
+                    return super().do_GET()
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                token = site.backend.mint(query.get("user", "alice"), query.get("room", "room-1")).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Cache-Control", "no-store")
+                self.send_header("Content-Length", str(len(token)))
+                self.end_headers()
+                self.wfile.write(token)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(CLIENT_DIR)))
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="site", daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def site():
+    served = Site()
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, site):
+    context = browser.new_context()
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.goto(f"{site.url}/")  # a directory listing: same origin as /hermes-client.js and /token, no script
+    yield tab
+    context.close()
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+# Creates window.clients[name] with what it saw; getToken fetches a fresh token from /token every time.
+START_CLIENT = """
+async ({ name, url, options, tokenQuery }) => {
+  const { createHermesClient } = await import('/hermes-client.js');
+  window.clients ??= {};
+  const seen = { all: [], typed: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [] };
+  const client = createHermesClient({
+    url,
+    getToken: async () => {
+      const token = await (await fetch('/token' + (tokenQuery || ''), { cache: 'no-store' })).text();
+      seen.tokens.push(token);
+      return token;
+    },
+    backoff: { baseMs: 200, maxMs: 1000 },
+    onStateChange: (state) => seen.states.push(state),
+    onError: (error) => seen.errors.push(error.kind + ': ' + error.message),
+    ...options,
+  });
+  client.subscribe('*', (m) => seen.all.push(m));
+  client.subscribe('job.finished', (m) => seen.typed.push(m));
+  client.on('pong', () => (seen.pongs += 1));
+  client.on('duplicate', (m) => seen.duplicates.push(m.id));
+  client.on('close', (detail) => seen.closes.push(detail.code));
+  window.clients[name] = { client, seen };
+  return client.connect();
+}
+"""
+
+
+def start_client(page: Page, gateway: LocalGateway, name: str = "a", options=None, token_query: str = "") -> None:
+    connected = page.evaluate(
+        START_CLIENT, {"name": name, "url": gateway.url, "options": options or {}, "tokenQuery": token_query}
+    )
+    assert connected is True
+
+
+def seen(page: Page, name: str = "a") -> dict:
+    return page.evaluate("(name) => window.clients[name].seen", name)
+
+
+def wait_seen(page: Page, expression: str, name: str = "a", timeout: float = 10_000) -> None:
+    """Wait until `expression` (over `seen`) holds for client `name` in the page."""
+    page.wait_for_function(
+        f"(name) => {{ const seen = window.clients[name].seen; return {expression}; }}", arg=name, timeout=timeout
+    )
+
+
+def envelope(message_id: str, type_: str = "job.finished", data=None, room: str = "room-1") -> dict:
+    return {
+        "id": message_id,
+        "type": type_,
+        "room_id": room,
+        "user_id": None,
+        "data": data if data is not None else {"id": message_id},
+        "sent_at": "2026-01-01T00:00:00.000Z",
+    }
+
+
+# --- tests ---------------------------------------------------------------------------------------------
+def test_connects_and_receives_typed_notifications(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    (connection,) = backend.live()
+    assert connection["token"] == backend.minted[0] and backend.refused == []
+
+    management(gateway, "POST", connection["connection_id"], envelope("m1", "job.finished", {"job": "backup-7"}))
+    management(gateway, "POST", connection["connection_id"], envelope("m2", "chat", {"text": "hi"}))
+    management(gateway, "POST", connection["connection_id"], b"this is not json")  # must not break anything
+    management(gateway, "POST", connection["connection_id"], envelope("m3", "job.finished", {"job": "backup-8"}))
+    wait_seen(page, "seen.all.length >= 3 && seen.errors.length >= 1")
+
+    result = seen(page)
+    assert [m["id"] for m in result["all"]] == ["m1", "m2", "m3"]
+    assert [m["data"] for m in result["typed"]] == [{"job": "backup-7"}, {"job": "backup-8"}]
+    assert result["all"][0] == envelope("m1", "job.finished", {"job": "backup-7"})
+    assert result["errors"] == ["malformed: frame is not JSON: this is not json"]
+    assert result["states"] == ["connecting", "open"]
+
+
+def test_send_message_round_trip_through_the_route(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway, "alice", token_query="?user=alice")
+    start_client(page, gateway, "bob", token_query="?user=bob")
+    page.evaluate("() => window.clients.alice.client.sendMessage({ text: 'hello' }, { type: 'chat' })")
+    wait_seen(page, "seen.all.length >= 1", "alice")
+    wait_seen(page, "seen.all.length >= 1", "bob")
+    page.evaluate("() => window.clients.alice.client.sendMessage('just bob', { excludeSelf: true })")
+    wait_seen(page, "seen.all.length >= 2", "bob")
+
+    assert backend.routed == [
+        {"action": "sendMessage", "data": {"text": "hello"}, "type": "chat"},
+        {"action": "sendMessage", "data": "just bob", "exclude_self": True},
+    ]
+    alice, bob = seen(page, "alice"), seen(page, "bob")
+    (hello,) = alice["all"]  # the excludeSelf message never came back to alice
+    assert hello["type"] == "chat" and hello["data"] == {"text": "hello"}
+    assert hello["user_id"] == "alice" and hello["room_id"] == "room-1"  # from the token, server-side
+    assert [m["id"] for m in bob["all"]][0] == hello["id"]
+    assert bob["all"][1]["data"] == "just bob" and bob["all"][1]["type"] == "message"
+    assert bob["all"][1]["user_id"] == "alice"
+
+
+def test_a_repeated_id_is_delivered_once(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    (connection,) = backend.live()
+    for message_id in ("dup-1", "dup-1", "dup-2", "dup-1", "dup-2"):  # SQS at-least-once redeliveries
+        management(gateway, "POST", connection["connection_id"], envelope(message_id))
+    management(gateway, "POST", connection["connection_id"], envelope("last"))
+    wait_seen(page, "seen.all.some((m) => m.id === 'last')")
+    result = seen(page)
+    assert [m["id"] for m in result["all"]] == ["dup-1", "dup-2", "last"]
+    assert result["duplicates"] == ["dup-1", "dup-1", "dup-2"]
+
+
+def test_reconnects_with_a_fresh_token_after_the_gateway_drops_the_connection(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    (first,) = backend.live()
+
+    assert management(gateway, "DELETE", first["connection_id"]) == 204  # the backend kicks the connection
+    assert eventually(lambda: len(backend.live()) == 1 and backend.live()[0] != first)
+    wait_seen(page, "seen.states.at(-1) === 'open'")
+    (second,) = backend.live()
+    assert second["connection_id"] != first["connection_id"]
+    assert len(backend.minted) == 2 and second["token"] == backend.minted[1] != first["token"]
+    assert backend.authorized == backend.minted and backend.refused == []  # each token used once
+    result = seen(page)
+    assert result["tokens"] == backend.minted  # getToken was called for each (re)connect
+    assert result["closes"] == [1000]
+    assert result["states"] == ["connecting", "open", "reconnecting", "open"]
+
+    management(gateway, "POST", second["connection_id"], envelope("after-reconnect"))  # still delivering
+    wait_seen(page, "seen.all.length === 1")
+    assert seen(page)["all"][0]["id"] == "after-reconnect"
+
+
+def test_close_does_not_reconnect(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    page.evaluate("() => window.clients.a.client.close()")
+    assert eventually(lambda: len(backend.disconnects) == 1)
+    page.wait_for_timeout(1_500)  # more than the 1 s backoff ceiling
+    assert len(backend.connects) == 1 and backend.live() == []
+    assert seen(page)["states"] == ["connecting", "open", "closed"]
+
+
+def test_keep_alive_pings_are_answered_and_keep_an_idle_connection_open(page, start_gateway):
+    gateway, backend = start_gateway(idle_timeout=1.5)
+    start_client(page, gateway, "pinging", options={"keepAliveMs": 400})
+    start_client(page, gateway, "silent", options={"keepAliveMs": 0, "maxRetries": 0})
+    page.wait_for_timeout(3_500)  # over twice the idle timeout
+
+    pinging, silent = seen(page, "pinging"), seen(page, "silent")
+    assert pinging["pongs"] >= 5  # every ping got the MOCK route's {"type":"pong"}
+    assert pinging["all"] == [] and pinging["errors"] == []  # pongs are not notifications
+    assert pinging["states"] == ["connecting", "open"] and pinging["closes"] == []
+    # the control: without pings the gateway closes the idle connection (1001 Going away)
+    assert silent["closes"] == [1001] and silent["states"][-1] == "closed"
+    assert [d["code"] for d in backend.disconnects] == [1001]
+    (alive,) = backend.live()
+    assert alive["token"] == pinging["tokens"][0]
+
+
+def test_demo_page_shows_notifications_from_the_query_string(page, site, stack):
+    gateway, backend = stack
+    page.goto(f"{site.url}/demo/index.html?" + urlencode({"url": gateway.url, "tokenUrl": "/token?user=carol"}))
+    page.wait_for_selector("#state[data-state=open]")
+    (connection,) = backend.live()
+    assert connection["user_id"] == "carol"
+    management(gateway, "POST", connection["connection_id"], envelope("d1", "job.finished", {"job": "<b>x</b>"}))
+    item = page.wait_for_selector("#notifications li[data-id=d1]")
+    assert item.get_attribute("data-type") == "job.finished"
+    assert '"job": "<b>x</b>"' in item.inner_text()  # shown as text, not HTML
+    assert page.locator("#notifications b").count() == 0
+
+    page.fill("#send-data", '{"text": "from the form"}')
+    page.click("#send")
+    page.wait_for_selector("#notifications li[data-type=chat]")
+    assert backend.routed == [{"action": "sendMessage", "data": {"text": "from the form"}, "type": "chat"}]
+
+
+def test_demo_page_form_with_a_static_token(page, site, stack):
+    gateway, backend = stack
+    page.goto(f"{site.url}/demo/index.html")
+    assert page.locator("#state").inner_text() == "idle"
+    token = backend.mint("dave")
+    page.fill("#url", gateway.url)
+    page.fill("#token", token)
+    page.click("#connect")
+    page.wait_for_selector("#state[data-state=open]")
+    (connection,) = backend.live()
+    assert connection["token"] == token and connection["user_id"] == "dave"
+    management(gateway, "POST", connection["connection_id"], envelope("f1", "chat", {"text": "hi dave"}))
+    assert "hi dave" in page.wait_for_selector("#notifications li[data-id=f1]").inner_text()
