@@ -196,41 +196,9 @@ def dynamodb_client(endpoint: str):
 
 
 def create_tables(dynamodb, connections_table: str = CONNECTIONS_TABLE) -> None:
-    """The module's shapes (docs/contract.md), as in tests/unit/conftest.py."""
-    from hermes.store import ROOM_INDEX, USER_INDEX
+    from hermes.local.tables import create_tables as create
 
-    existing = set(dynamodb.list_tables()["TableNames"])
-    if connections_table not in existing:
-        dynamodb.create_table(
-            TableName=connections_table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("connection_id", "room_id", "user_id")
-            ],
-            KeySchema=[{"AttributeName": "connection_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": ROOM_INDEX,
-                    "KeySchema": [{"AttributeName": "room_id", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-                {
-                    "IndexName": USER_INDEX,
-                    "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["room_id"]},
-                },
-            ],
-        )
-    if TOKENS_TABLE not in existing:
-        dynamodb.create_table(
-            TableName=TOKENS_TABLE,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("user_id", "room_id")],
-            KeySchema=[
-                {"AttributeName": "user_id", "KeyType": "HASH"},
-                {"AttributeName": "room_id", "KeyType": "RANGE"},
-            ],
-        )
+    create(dynamodb, connections_table, TOKENS_TABLE)
 
 
 def connection_item(connection_id: str, room_id: str, user_id: str, now: int) -> dict:

@@ -14,7 +14,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from hermes.store import ROOM_INDEX, USER_INDEX, ConnectionStore, TokenStore
+from hermes.local.tables import create_tables
+from hermes.store import ConnectionStore, TokenStore
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "functions"
 SECRET = "s" * 64
@@ -40,35 +41,6 @@ def lambda_context():
     return FakeLambdaContext()
 
 
-def create_tables(dynamodb) -> None:
-    dynamodb.create_table(
-        TableName=CONNECTIONS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": "S"} for n in ("connection_id", "room_id", "user_id")
-        ],
-        KeySchema=[{"AttributeName": "connection_id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": ROOM_INDEX,
-                "KeySchema": [{"AttributeName": "room_id", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "KEYS_ONLY"},
-            },
-            {
-                "IndexName": USER_INDEX,
-                "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["room_id"]},
-            },
-        ],
-    )
-    dynamodb.create_table(
-        TableName=TOKENS_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("user_id", "room_id")],
-        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}, {"AttributeName": "room_id", "KeyType": "RANGE"}],
-    )
-
-
 @pytest.fixture
 def aws(monkeypatch):
     """A moto account with both tables, and the env every handler reads."""
@@ -80,7 +52,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("HERMES_STAGE", "test")
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        create_tables(dynamodb)
+        create_tables(dynamodb, CONNECTIONS_TABLE, TOKENS_TABLE)
         yield dynamodb
 
 

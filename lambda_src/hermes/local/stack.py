@@ -222,6 +222,45 @@ class LocalStack:
         self.stop()
 
 
+def serve_demo_page(stack: LocalStack, port: int):
+    """Serve clients/js and ``/token?user=&room=`` (tokens issued by the SDK) on loopback."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlsplit
+
+    from ..sdk import Hermes, HermesConfig
+
+    hermes = Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            url = urlsplit(self.path)
+            if url.path != "/token":
+                return super().do_GET()
+            query = parse_qs(url.query)
+            try:
+                token = hermes.issue_token(query.get("user", ["demo"])[0], query.get("room", ["demo"])[0], 300)
+            except ValueError as exc:
+                self.send_error(400, str(exc))
+                return None
+            body = token.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), partial(Handler, directory=str(stack.root / "clients" / "js")))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="demo-page", daemon=True).start()
+    return server
+
+
 def up(argv: list[str] | None = None) -> int:
     """``hermes local up``: run the stack in the foreground until Ctrl-C or SIGTERM."""
     import argparse
@@ -230,6 +269,7 @@ def up(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="WebSocket port (default 8765)")
     parser.add_argument("--management-port", type=int, default=0, help="Management API port (default: any)")
     parser.add_argument("--aws-port", type=int, default=0, help="moto server port (default: any)")
+    parser.add_argument("--page-port", type=int, default=8766, help="demo page port (default 8766; 0 = none)")
     args = parser.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -245,7 +285,16 @@ def up(argv: list[str] | None = None) -> int:
     except DeploymentError as exc:
         print(f"hermes local up: the deployed stack cannot work: {exc}", file=sys.stderr)
         return 1
+    page = serve_demo_page(stack, args.page_port) if args.page_port else None
     print(f"READY {stack.websocket_url}", flush=True)
+    if page:
+        from urllib.parse import quote
+
+        page_url = (
+            f"http://127.0.0.1:{page.server_address[1]}/demo/index.html?url={quote(stack.websocket_url)}"
+            f"&tokenUrl={quote('/token?user=alice&room=demo')}"
+        )
+        print(f"demo page: {page_url}", flush=True)
     print(
         "try it (in another shell):\n"
         "  hermes token --user alice --room demo\n"
@@ -257,6 +306,9 @@ def up(argv: list[str] | None = None) -> int:
         stop.wait()
     finally:
         print("stopping ...", flush=True)
+        if page:
+            page.shutdown()
+            page.server_close()
         stack.stop()
     return 0
 
