@@ -27,9 +27,12 @@ $(CHECKOV_VENV)/.installed:
 scan: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --quiet --compact
 
+# Unit tests first (fast feedback), then the slow suites side by side: they mostly wait on the AWS
+# provider and the local stack, so three workers fit two cores.
 test: lint scan
 	node --test clients/js/test/
-	$(PY) -m pytest
+	$(PY) -m pytest tests/unit
+	$(PY) -m pytest -n 3 --dist loadfile tests/integration tests/e2e tests/browser
 
 unit: setup
 	$(PY) -m pytest tests/unit

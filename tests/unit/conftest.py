@@ -36,6 +36,12 @@ class FakeLambdaContext:
         return 30_000
 
 
+@pytest.fixture(autouse=True)
+def _plain_moto(monkeypatch):
+    """The local-AWS harness turns on AWS managed IAM policies process-wide; unit mocks don't need them."""
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
+
+
 @pytest.fixture
 def lambda_context():
     return FakeLambdaContext()
