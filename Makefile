@@ -15,7 +15,7 @@ setup: $(VENV)/.installed
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	terraform fmt -check -recursive
+	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive
 
 # checkov lives in its own venv: its pins would fight the project's.
 CHECKOV_VENV ?= .venv-checkov
