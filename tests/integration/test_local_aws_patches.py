@@ -191,3 +191,37 @@ def test_settings_managed_policies_and_acm_issue_at_once(local_aws_server):
     acm = local_aws_server.client("acm")
     arn = acm.request_certificate(DomainName=f"{_name('c')}.example.com", ValidationMethod="DNS")["CertificateArn"]
     assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+
+
+def test_get_route_responses(v2, ws_api):
+    api_id = ws_api["ApiId"]
+    route = v2.create_route(ApiId=api_id, RouteKey="ping", RouteResponseSelectionExpression="$default")
+    assert v2.get_route_responses(ApiId=api_id, RouteId=route["RouteId"])["Items"] == []
+    v2.create_route_response(ApiId=api_id, RouteId=route["RouteId"], RouteResponseKey="$default")
+    (found,) = v2.get_route_responses(ApiId=api_id, RouteId=route["RouteId"])["Items"]
+    assert found["RouteResponseKey"] == "$default"
+
+
+def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_server):
+    """#13: moto must not receive (and count) a message itself at SendMessage time."""
+    import io
+    import zipfile
+
+    sqs, lambda_, iam = (local_aws_server.client(s) for s in ("sqs", "lambda", "iam"))
+    queue = sqs.create_queue(QueueName=_name("mapped"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = iam.create_role(RoleName=_name("r"), AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(e, c):\n    return {}\n")
+    function = lambda_.create_function(
+        FunctionName=_name("f"),
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="f.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function["FunctionArn"], BatchSize=10)
+    sqs.send_message(QueueUrl=queue, MessageBody="hello")
+    (message,) = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
+    assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this is the first receive

@@ -37,6 +37,7 @@ invents results: they store what the caller sent and return it the way AWS does.
 | 12 | settings (env, before moto loads)     | MOTO_IAM_LOAD_MANAGED_POLICIES=true: AWS managed policies such   |
 |    |                                       | as AWSLambdaBasicExecutionRole exist; MOTO_ACM_VALIDATION_WAIT=0:|
 |    |                                       | DNS-validated certificates issue at once (not after 60 s)        |
+| 14 | v2 GetRouteResponses                  | implemented  (missing: 500)                                      |
 | 13 | sqs SendMessage to a queue with a     | no inline delivery at send time  (moto tries Docker, which is    |
 |    | Lambda event source mapping           | absent: it receives the message, bumping its receive count, and  |
 |    |                                       | races the local poller, which plays Lambda's poller here)        |
@@ -301,6 +302,14 @@ def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches,
         return 200, {}, json.dumps({"items": [a.to_json() for a in api.authorizers.values()]})
 
     R.get_authorizers = get_authorizers
+
+    # -- #14 GetRouteResponses ----------------------------------------------------------------------------
+    def get_route_responses(self: Any) -> Any:  # GET /v2/apis/{apiId}/routes/{routeId}/routeresponses
+        path = parts(self)
+        route = self.apigatewayv2_backend.get_route(path[-4], path[-2])
+        return 200, {}, json.dumps({"items": [r.to_json() for r in route.route_responses.values()]})
+
+    R.get_route_responses = get_route_responses
 
     # -- #8 / #10 stages: deployment id, ARN-keyed tags --------------------------------------------------
     stage_init = m.Stage.__init__

@@ -20,8 +20,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from botocore.exceptions import ClientError
-
 from .gateway import Authorizer, GatewayConfig, Route
 from .lambdas import FunctionSpec, LocalFunction, unpack
 
@@ -181,13 +179,8 @@ class DeployedStack:
         return self.function(function_arn).invoke
 
     def _two_way(self, route: dict) -> bool:
-        """A route answers the client when it has a route response (which needs a selection expression)."""
-        if not route.get("RouteResponseSelectionExpression"):
-            return False
-        try:
-            return bool(self.apigw.get_route_responses(ApiId=self.api_id, RouteId=route["RouteId"]).get("Items"))
-        except ClientError:  # moto 5.2.5 lacks GetRouteResponses; the expression alone then decides
-            return True
+        """A route answers the client when it has a route response."""
+        return bool(self.apigw.get_route_responses(ApiId=self.api_id, RouteId=route["RouteId"]).get("Items"))
 
     def gateway_config(self, **overrides) -> GatewayConfig:
         api = self.apigw.get_api(ApiId=self.api_id)
