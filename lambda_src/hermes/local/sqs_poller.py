@@ -63,6 +63,7 @@ class SqsPoller:
         batching_window: float = 0.0,
         region: str = "us-east-1",
         report_batch_item_failures: bool = True,
+        concurrency: int = 1,
     ):
         self.sqs = sqs
         self.queue_url = queue_url
@@ -74,7 +75,9 @@ class SqsPoller:
         self.report_batch_item_failures = report_batch_item_failures
         self.stats = PollerStats()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.concurrency = concurrency  # batches in flight at once, like the Lambda service's pollers
+        self._threads: list[threading.Thread] = []
+        self._stats_lock = threading.Lock()
 
     def _receive(self, wait: int, want: int) -> list[dict]:
         return self.sqs.receive_message(
@@ -111,9 +114,10 @@ class SqsPoller:
                 QueueUrl=self.queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)],
             )
-        self.stats.batches += 1
-        self.stats.deleted += len(done)
-        self.stats.failed += len(keep)
+        with self._stats_lock:
+            self.stats.batches += 1
+            self.stats.deleted += len(done)
+            self.stats.failed += len(keep)
         return len(messages)
 
     def _run(self) -> None:
@@ -125,11 +129,13 @@ class SqsPoller:
                 self._stop.wait(1)
 
     def start(self) -> SqsPoller:
-        self._thread = threading.Thread(target=self._run, name="sqs-poller", daemon=True)
-        self._thread.start()
+        for i in range(self.concurrency):
+            thread = threading.Thread(target=self._run, name=f"sqs-poller-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
+        for thread in self._threads:
+            thread.join(10)

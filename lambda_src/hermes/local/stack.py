@@ -31,6 +31,7 @@ from .sqs_poller import SqsPoller
 ROOT = Path(__file__).resolve().parents[3]
 STATE_DIR = Path(".hermes/local")
 WORKSPACE = "local"
+POLLERS = 4  # concurrent batches (each a send_message worker process)
 REGION = "us-east-1"
 
 
@@ -165,8 +166,13 @@ class LocalStack:
             batching_window=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
             region=REGION,
             report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+            # Lambda starts with several concurrent batches; MaximumConcurrency caps them when set
+            concurrency=min(POLLERS, int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or POLLERS)),
         ).start()
-        self.log(f"polling {queue_url} (batch {self.poller.batch_size}, window {self.poller.batching_window:g} s)")
+        self.log(
+            f"polling {queue_url} (batch {self.poller.batch_size}, window {self.poller.batching_window:g} s, "
+            f"{self.poller.concurrency} at a time)"
+        )
 
     def _write_outputs(self) -> Path:
         outputs = json.loads(json.dumps(self.outputs))
