@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import record_timing
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +47,14 @@ def applied(local_aws_server, tf_env, tmp_path_factory):
     with ThreadPoolExecutor(len(jobs)) as pool:
         results = dict(zip(jobs, pool.map(cycle, jobs), strict=True))
     for workspace, (_, plan, seconds) in results.items():
-        print(f"{workspace}: apply {seconds:.0f} s, plan {plan.seconds:.0f} s")
+        record_timing(
+            f"examples/{jobs[workspace]} in workspace {workspace}: apply {seconds:.0f} s, plan {plan.seconds:.0f} s"
+        )
     yield {w: (runners[w], *results[w][:2]) for w in jobs}
     with ThreadPoolExecutor(len(jobs)) as pool:
         destroyed = list(pool.map(lambda w: runners[w].destroy(), jobs))
     for workspace, result in zip(jobs, destroyed, strict=True):
-        print(f"{workspace}: destroy {result.seconds:.0f} s")
+        record_timing(f"examples/{jobs[workspace]} in workspace {workspace}: destroy {result.seconds:.0f} s")
 
 
 @pytest.mark.parametrize("workspace", ["dev", "staging", "prod"])
