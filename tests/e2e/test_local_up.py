@@ -33,8 +33,7 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT])
-def test_local_up_serves_until_signalled_then_cleans_up(stop_signal):
+def test_local_up_serves_until_ctrl_c_then_cleans_up():
     port, page_port = free_port(), free_port()
     process = subprocess.Popen(
         [HERMES, "local", "up", "--port", str(port), "--page-port", str(page_port)],
@@ -86,9 +85,9 @@ def test_local_up_serves_until_signalled_then_cleans_up(stop_signal):
         published, message = asyncio.run(roundtrip())
         assert message["id"] == published and message["data"] == {"via": "cli"}
     finally:
-        process.send_signal(stop_signal)
+        process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
-            rest, _ = process.communicate(timeout=60)
+            rest, _ = process.communicate(timeout=180)  # shutdown was seen to exceed 60 s on a loaded machine
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             raise
