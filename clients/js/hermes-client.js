@@ -306,6 +306,16 @@ export function createHermesClient(options = {}) {
       emit('pong');
       return;
     }
+    // the sendMessage route's answers to this client: events, not notifications
+    if (message.type === 'hermes.sent') {
+      emit('sent', message);
+      return;
+    }
+    if (message.type === 'hermes.refused') {
+      report('refused', `sendMessage refused (${message.status}): ${message.error}`);
+      emit('refused', message);
+      return;
+    }
     if (typeof message.type !== 'string') {
       // API Gateway's own error frames: {"message": "Forbidden", "connectionId": …, "requestId": …}
       if (typeof message.message === 'string') report('gateway', message.message);
@@ -405,7 +415,9 @@ export function createHermesClient(options = {}) {
 
     /**
      * Listen to client events: 'state' (state, detail), 'open', 'close', 'reconnect' ({attempt, delayMs}),
-     * 'message' (every new envelope), 'duplicate', 'pong', 'error' ({kind, message}). Returns off().
+     * 'message' (every new envelope), 'duplicate', 'pong', 'error' ({kind, message}), and the server's
+     * answers to sendMessage: 'sent' ({message_id, delivered, gone, failed}) and 'refused' ({status, error},
+     * also reported as an error of kind 'refused'). Returns off().
      */
     on(event, callback) {
       if (!listeners.has(event)) listeners.set(event, new Set());

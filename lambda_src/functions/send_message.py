@@ -65,8 +65,14 @@ def handle_record(record: SQSRecord) -> str:
     return result.message_id
 
 
-def respond(status: int, **body) -> dict:
-    return {"statusCode": status, "body": json.dumps(body)}
+def respond(status: int, **fields) -> dict:
+    """The route's answer, which API Gateway sends back to the sender (the route has a route response).
+
+    ``hermes.sent`` carries ``message_id`` (not ``id``: clients de-duplicate envelopes by ``id``, and the
+    sender's own copy of the message has that id); ``hermes.refused`` carries the status and the reason.
+    """
+    kind = "hermes.sent" if status == 200 else "hermes.refused"
+    return {"statusCode": status, "body": json.dumps({"type": kind, "status": status, **fields})}
 
 
 def handle_route(event: dict, store: ConnectionStore, fanout: Fanout, splitter: Splitter | None) -> dict:
@@ -95,7 +101,7 @@ def handle_route(event: dict, store: ConnectionStore, fanout: Fanout, splitter: 
     except DeliveryFailed as exc:
         return respond(502, error=str(exc), **(exc.report.as_dict() if exc.report else {}))
     record_metrics(result)
-    return respond(200, id=result.message_id, **(result.report.as_dict() if result.report else {}))
+    return respond(200, message_id=result.message_id, **(result.report.as_dict() if result.report else {}))
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)

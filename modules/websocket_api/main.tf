@@ -63,6 +63,14 @@ resource "aws_apigatewayv2_route" "lambda" {
   target             = "integrations/${aws_apigatewayv2_integration.lambda[each.key].id}"
   authorization_type = each.key == "connect" ? "CUSTOM" : "NONE"
   authorizer_id      = each.key == "connect" ? aws_apigatewayv2_authorizer.this.id : null
+  # sendMessage is two-way: the sender gets the function's answer (hermes.sent / hermes.refused + reason)
+  route_response_selection_expression = each.key == "send_message" ? "$default" : null
+}
+
+resource "aws_apigatewayv2_route_response" "send_message" {
+  api_id             = aws_apigatewayv2_api.this.id
+  route_id           = aws_apigatewayv2_route.lambda["send_message"].id
+  route_response_key = "$default"
 }
 
 # ping: MOCK integration + integration response + route response = two-way route answering {"type":"pong"}.
@@ -146,8 +154,11 @@ locals {
       for k, i in aws_apigatewayv2_integration.lambda : k => [i.id, i.integration_type, i.integration_uri]
     }
     routes = {
-      for k, r in aws_apigatewayv2_route.lambda : k => [r.id, r.route_key, r.target, r.authorization_type, r.authorizer_id]
+      for k, r in aws_apigatewayv2_route.lambda : k => [
+        r.id, r.route_key, r.target, r.authorization_type, r.authorizer_id, r.route_response_selection_expression
+      ]
     }
+    send_message_response = aws_apigatewayv2_route_response.send_message.id
     ping = [
       aws_apigatewayv2_integration.ping.id,
       aws_apigatewayv2_integration.ping.request_templates,

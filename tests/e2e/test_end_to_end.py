@@ -43,6 +43,9 @@ def value(stack, name):
 
 
 OPEN: list = []
+# The handshake runs the authorizer and $connect in local processes; on a loaded 2-core CI machine that
+# has been seen to exceed websockets' default 10 s.
+OPEN_TIMEOUT = 60
 
 
 def run(coroutine, timeout=90):
@@ -79,7 +82,7 @@ class Client:
 
 
 async def open_client(stack, token) -> Client:
-    client = Client(await connect(f"{stack.websocket_url}?token={token}"))
+    client = Client(await connect(f"{stack.websocket_url}?token={token}", open_timeout=OPEN_TIMEOUT))
     OPEN.append(client)
     return client
 
@@ -94,21 +97,24 @@ def test_each_client_gets_exactly_its_rooms_messages_via_sqs_and_the_route(stack
         bob = await open_client(stack, hermes.issue_token("bob", "room-a"))
         carol = await open_client(stack, hermes.issue_token("carol", "room-b"))
         via_sqs = hermes.publish("room-a", {"n": 1}, type="job.finished")
-        await alice.wait_for(lambda m: m["id"] == via_sqs)
-        await bob.wait_for(lambda m: m["id"] == via_sqs)
+        await alice.wait_for(lambda m: m.get("id") == via_sqs)
+        await bob.wait_for(lambda m: m.get("id") == via_sqs)
         await carol.websocket.send(json.dumps({"action": "sendMessage", "data": "hi from carol", "type": "chat"}))
         (from_carol,) = await carol.wait_for(lambda m: m.get("data") == "hi from carol")
+        (sent,) = await carol.wait_for(lambda m: m["type"] == "hermes.sent")
         await settle()
-        return alice, bob, carol, via_sqs, from_carol
+        return alice, bob, carol, via_sqs, from_carol, sent
 
-    alice, bob, carol, via_sqs, from_carol = run(scenario())
-    (got,) = [m for m in alice.messages if m["id"] == via_sqs]
+    alice, bob, carol, via_sqs, from_carol, sent = run(scenario())
+    # the route is two-way: the sender learns what became of its message
+    assert sent["message_id"] == from_carol["id"] and sent["delivered"] == 1 and sent["status"] == 200
+    (got,) = [m for m in alice.messages if m.get("id") == via_sqs]
     assert got["type"] == "job.finished" and got["room_id"] == "room-a" and got["data"] == {"n": 1}
     assert from_carol["user_id"] == "carol" and from_carol["room_id"] == "room-b" and from_carol["type"] == "chat"
     # no cross-talk: room-a never saw carol's message, room-b never saw the SQS one
     assert not [m for m in alice.messages + bob.messages if m.get("data") == "hi from carol"]
-    assert not [m for m in carol.messages if m["id"] == via_sqs]
-    assert len([m for m in bob.messages if m["id"] == via_sqs]) == 1
+    assert not [m for m in carol.messages if m.get("id") == via_sqs]
+    assert len([m for m in bob.messages if m.get("id") == via_sqs]) == 1
 
 
 def test_user_targeted_publish_reaches_all_of_that_users_connections_only(stack, hermes):
@@ -117,13 +123,13 @@ def test_user_targeted_publish_reaches_all_of_that_users_connections_only(stack,
         tab2 = await open_client(stack, hermes.issue_token("dave", "room-d"))
         other = await open_client(stack, hermes.issue_token("erin", "room-c"))
         message_id = hermes.publish_to_user("dave", {"private": True})
-        await tab1.wait_for(lambda m: m["id"] == message_id)
-        await tab2.wait_for(lambda m: m["id"] == message_id)
+        await tab1.wait_for(lambda m: m.get("id") == message_id)
+        await tab2.wait_for(lambda m: m.get("id") == message_id)
         await settle()
         return other, message_id
 
     other, message_id = run(scenario())
-    assert not [m for m in other.messages if m["id"] == message_id]
+    assert not [m for m in other.messages if m.get("id") == message_id]
 
 
 def forged(token, **changes):
@@ -148,7 +154,7 @@ def test_bad_tokens_are_refused_at_the_handshake(stack, hermes, label):
 
     async def status():
         try:
-            async with connect(f"{stack.websocket_url}?token={token}"):
+            async with connect(f"{stack.websocket_url}?token={token}", open_timeout=OPEN_TIMEOUT):
                 return 101
         except InvalidStatus as refused:
             return refused.response.status_code
@@ -159,7 +165,7 @@ def test_bad_tokens_are_refused_at_the_handshake(stack, hermes, label):
 def test_missing_token_is_401(stack):
     async def status():
         try:
-            async with connect(stack.websocket_url):
+            async with connect(stack.websocket_url, open_timeout=OPEN_TIMEOUT):
                 return 101
         except InvalidStatus as refused:
             return refused.response.status_code
@@ -185,7 +191,7 @@ def test_vanished_client_is_cleaned_up_on_the_next_publish(stack, hermes):
     async def scenario():
         live = await open_client(stack, hermes.issue_token("gina", "room-v"))
         message_id = hermes.publish("room-v", "anyone there?")
-        await live.wait_for(lambda m: m["id"] == message_id)
+        await live.wait_for(lambda m: m.get("id") == message_id)
         for _ in range(100):
             if "Item" not in dynamodb.get_item(TableName=table, Key={"connection_id": {"S": "vanished-1"}}):
                 return True
@@ -212,7 +218,7 @@ def test_malformed_message_reaches_the_dlq_while_the_rest_of_its_batch_is_delive
                 {"Id": "big", "MessageBody": oversize},
             ],
         )
-        await client.wait_for(lambda m: m["id"] == "good-1")
+        await client.wait_for(lambda m: m.get("id") == "good-1")
         bodies: list[str] = []
         deadline = time.monotonic() + 60
         while len(bodies) < 2 and time.monotonic() < deadline:
@@ -228,6 +234,26 @@ def test_malformed_message_reaches_the_dlq_while_the_rest_of_its_batch_is_delive
 def test_oversize_message_is_refused_with_a_reason(hermes):
     with pytest.raises(MessageTooLarge, match="limited to 131072"):
         hermes.publish("room-a", "x" * (129 * 1024))
+
+
+def test_the_sendmessage_route_tells_the_sender_why_it_refused(stack, hermes):
+    async def scenario():
+        client = await open_client(stack, hermes.issue_token("judy", "room-q"))
+        peer = await open_client(stack, hermes.issue_token("ken", "room-q"))
+        await client.websocket.send(json.dumps({"action": "sendMessage"}))
+        (no_data,) = await client.wait_for(lambda m: m["type"] == "hermes.refused")
+        # within the gateway's 128 KB message limit (sent as 32 KB frames), over it once wrapped in the envelope
+        text = json.dumps({"action": "sendMessage", "data": "x" * (128 * 1024 - 50)})
+        assert len(text) <= 128 * 1024
+        await client.websocket.send([text[i : i + 30_000] for i in range(0, len(text), 30_000)])
+        too_big = await client.wait_for(lambda m: m["type"] == "hermes.refused" and m["status"] == 413)
+        await settle()
+        return no_data, too_big, peer
+
+    no_data, (too_big,), peer = run(scenario())
+    assert no_data["status"] == 400 and "'data'" in no_data["error"]
+    assert "limited to 131072" in too_big["error"]
+    assert peer.messages == []  # nothing refused was delivered
 
 
 def test_keep_alive_ping_is_answered_without_a_lambda(stack, hermes):

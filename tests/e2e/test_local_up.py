@@ -71,7 +71,7 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
         )
 
         async def roundtrip():
-            async with connect(f"{url}?token={token}") as websocket:
+            async with connect(f"{url}?token={token}", open_timeout=60) as websocket:
                 published = subprocess.run(
                     [HERMES, "publish", "--room", "up", "--data", '{"via": "cli"}'],
                     cwd=ROOT,
@@ -91,6 +91,7 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             raise
+    print(rest)  # shown with -s: how long each part of the shutdown took
     assert process.returncode == 0, rest
     assert "stopping" in rest
     assert not port_open(port), "WebSocket port still open"

@@ -178,8 +178,11 @@ def test_route_sends_to_the_senders_room_as_the_sender(fn, mgmt, connections, la
     connections.add("elsewhere", "r2", "carol")
     response = fn.handler(route_event("me", {"action": "sendMessage", "data": "hi", "type": "chat"}), lambda_context)
     assert response["statusCode"] == 200
-    assert json.loads(response["body"])["delivered"] == 2
+    answer = json.loads(response["body"])
+    assert (answer["type"], answer["status"], answer["delivered"]) == ("hermes.sent", 200, 2)
     (peer,) = envelopes(mgmt, "peer")
+    # the answer names the message without an "id" of its own, so clients do not drop the real copy
+    assert answer["message_id"] == peer["id"] and "id" not in answer
     assert (peer["data"], peer["user_id"], peer["room_id"], peer["type"]) == ("hi", "alice", "r1", "chat")
     assert "elsewhere" not in mgmt.received()
     assert len(envelopes(mgmt, "me")) == 1
@@ -209,7 +212,9 @@ def test_route_refuses_bad_requests_with_a_reason(
     connections.add("me", "r1", "alice")
     response = fn.handler(route_event(connection, body), lambda_context)
     assert response["statusCode"] == status
-    assert error in json.loads(response["body"])["error"]
+    answer = json.loads(response["body"])
+    assert (answer["type"], answer["status"]) == ("hermes.refused", status)
+    assert error in answer["error"]
     assert mgmt.posts == []
 
 

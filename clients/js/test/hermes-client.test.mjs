@@ -379,6 +379,33 @@ describe('receiving', () => {
   });
 });
 
+describe("the server's answers to sendMessage", () => {
+  test('sent and refused answers become events and errors, never notifications', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const all = [];
+    const sent = [];
+    const refused = [];
+    client.subscribe('*', (m) => all.push(m));
+    client.on('sent', (m) => sent.push(m.message_id));
+    client.on('refused', (m) => refused.push(m.status));
+    socket.serverSend({ type: 'hermes.sent', status: 200, message_id: 'm-1', delivered: 2, gone: 0, failed: 0 });
+    socket.serverSend({ type: 'hermes.refused', status: 413, error: 'message is 140000 bytes' });
+    // the sender's own copy has the id the answer named: it is not taken for a duplicate
+    socket.serverSend(envelope('m-1', 'chat'));
+    assert.deepEqual(sent, ['m-1']);
+    assert.deepEqual(refused, [413]);
+    assert.deepEqual(
+      errors.map((e) => [e.kind, e.message]),
+      [['refused', 'sendMessage refused (413): message is 140000 bytes']],
+    );
+    assert.deepEqual(
+      all.map((m) => m.id),
+      ['m-1'],
+    );
+  });
+});
+
 describe('keep-alive', () => {
   const pings = (socket) => socket.sentJson.filter((m) => m.action === 'ping').length;
 

@@ -234,6 +234,14 @@ class DeployedStack:
             **overrides,
         )
 
+    def warm(self) -> None:
+        """One started worker per function, in parallel: locally a process start takes seconds on a busy
+        machine, which a client's opening handshake should not wait for (Lambda's cold start is far shorter)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=len(self.functions) or 1) as pool:
+            list(pool.map(lambda function: function.warm(), self.functions.values()))
+
     def close(self) -> None:
         for function in self.functions.values():
             function.close()

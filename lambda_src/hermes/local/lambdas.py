@@ -32,6 +32,9 @@ BOOTSTRAP = Path(__file__).with_name("_bootstrap.py")
 RUNTIME_SDK = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
+STOPPING = {"errorType": "Runtime.Stopping", "errorMessage": "the local runtime is stopping"}
+
+
 class InvocationError(RuntimeError):
     """The function failed (unhandled error, init error or timeout); ``payload`` is what Lambda reports."""
 
@@ -191,6 +194,7 @@ class LocalFunction:
         self._slots = threading.BoundedSemaphore(concurrency)
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
+        self._closed = False
         self.invocations = itertools.count(1)
 
     def _worker(self) -> _Worker:
@@ -200,10 +204,20 @@ class LocalFunction:
                 return worker
         except queue.Empty:
             pass
+        if self._closed:  # never start a process the stack would not stop
+            raise InvocationError(STOPPING)
         worker = _Worker(self.spec, self.python, self.sdk_dir, self.log_file, self.extra_env)
         with self._lock:
             self._all.append(worker)
+            if self._closed:
+                worker.stop()
+                raise InvocationError(STOPPING)
         return worker
+
+    def warm(self) -> None:
+        """Start one worker now (its init runs), so the first invocation does not pay for a process start."""
+        with self._slots:
+            self._idle.put(self._worker())
 
     def invoke(self, event: dict) -> object:
         next(self.invocations)
@@ -217,7 +231,9 @@ class LocalFunction:
         return response.get("result")
 
     def close(self) -> None:
+        """Kill every worker; invocations in flight end with an error, new ones are refused."""
         with self._lock:
+            self._closed = True
             workers, self._all = self._all, []
         for worker in workers:
             worker.stop()

@@ -135,7 +135,12 @@ class SqsPoller:
             self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop polling; with ``wait``, until each thread's current batch is done (≤ 10 s per thread)."""
         self._stop.set()
+        if wait:
+            self.join()
+
+    def join(self, timeout: float = 10.0) -> None:
         for thread in self._threads:
-            thread.join(10)
+            thread.join(timeout)

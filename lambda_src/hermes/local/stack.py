@@ -198,6 +198,9 @@ class LocalStack:
             self._apply()
             self._serve()
             self._poll()
+            started = time.monotonic()
+            self.deployed.warm()
+            self.log(f"{len(self.deployed.functions)} functions started in {time.monotonic() - started:.1f} s")
             self.log(f"outputs written to {self._write_outputs()}")
         except BaseException:
             self.stop()
@@ -205,21 +208,40 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        spent: dict[str, float] = {}
+
+        def step(name: str, action: Callable[[], object]) -> None:
+            started = time.monotonic()
+            try:
+                action()
+            finally:
+                spent[name] = time.monotonic() - started
+
+        # Stop taking work first, then kill the Lambda workers (which ends any invocation in flight at
+        # once), and only then wait for the threads that were running those invocations.
         if self.poller:
-            self.poller.stop()
+            self.poller.stop(wait=False)
         if self.gateway and self._loop:
-            asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30)
+            step("gateway", lambda: asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30))
+        if self.deployed:
+            step("lambdas", self.deployed.close)
+        if self.poller:
+            step("poller", self.poller.join)
         if self._loop:
             self._loop.call_soon_threadsafe(self._loop.stop)
-            self._loop_thread.join(10)
-        if self.deployed:
-            self.deployed.close()
+            step("loop", lambda: self._loop_thread.join(10))
         if self.aws:
-            self.aws.stop()
+            step("aws", self.aws.stop)
         outputs = self.state_dir / "outputs.json"
         if outputs.exists():
             outputs.unlink()  # the stack is gone: the CLI must not talk to it any more
         self.poller = self.gateway = self.deployed = self.aws = self._loop = None
+        if spent:
+            self.log(
+                f"stopped in {sum(spent.values()):.1f} s ("
+                + ", ".join(f"{k} {v:.1f} s" for k, v in spent.items())
+                + ")"
+            )
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -277,40 +299,50 @@ def up(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=0, help="moto server port (default: any)")
     parser.add_argument("--page-port", type=int, default=8766, help="demo page port (default 8766; 0 = none)")
     args = parser.parse_args(argv)
-    stop = threading.Event()
+
+    def interrupt(*_) -> None:
+        # raise in the main thread rather than set an Event: a handler that takes a lock can deadlock
+        # against the code it interrupted; this also stops a start (terraform apply) still under way
+        raise KeyboardInterrupt
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, interrupt)
     stack = LocalStack(
         port=args.port,
         aws_port=args.aws_port,
         management_port=args.management_port,
         log=lambda line: print(line, flush=True),
     )
+    page = None
     try:
         stack.start()
+        page = serve_demo_page(stack, args.page_port) if args.page_port else None
+        print(f"READY {stack.websocket_url}", flush=True)
+        if page:
+            from urllib.parse import quote
+
+            page_url = (
+                f"http://127.0.0.1:{page.server_address[1]}/demo/index.html?url={quote(stack.websocket_url)}"
+                f"&tokenUrl={quote('/token?user=alice&room=demo')}"
+            )
+            print(f"demo page: {page_url}", flush=True)
+        print(
+            "try it (in another shell):\n"
+            "  hermes token --user alice --room demo\n"
+            f"  python -m websockets '{stack.websocket_url}?token=<that token>'\n"
+            '  hermes publish --room demo --type hello --data \'{"text": "hi"}\'',
+            flush=True,
+        )
+        while True:
+            time.sleep(3600)
     except DeploymentError as exc:
         print(f"hermes local up: the deployed stack cannot work: {exc}", file=sys.stderr)
         return 1
-    page = serve_demo_page(stack, args.page_port) if args.page_port else None
-    print(f"READY {stack.websocket_url}", flush=True)
-    if page:
-        from urllib.parse import quote
-
-        page_url = (
-            f"http://127.0.0.1:{page.server_address[1]}/demo/index.html?url={quote(stack.websocket_url)}"
-            f"&tokenUrl={quote('/token?user=alice&room=demo')}"
-        )
-        print(f"demo page: {page_url}", flush=True)
-    print(
-        "try it (in another shell):\n"
-        "  hermes token --user alice --room demo\n"
-        f"  python -m websockets '{stack.websocket_url}?token=<that token>'\n"
-        '  hermes publish --room demo --type hello --data \'{"text": "hi"}\'',
-        flush=True,
-    )
-    try:
-        stop.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # shutting down: a second Ctrl-C must not cut it short
         print("stopping ...", flush=True)
         if page:
             page.shutdown()
