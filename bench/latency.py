@@ -1,6 +1,6 @@
 """Publish-to-receive latency through the local stack (issue 4 / benchmark 5).
 
-    python bench/latency.py [--messages 1000] [--rate 50]
+    python bench/latency.py [--messages 1000] [--rate 20 --rate 50] [--warm-up 40]
 
 Starts the local stack (moto + terraform apply + gateway + poller + the deployed Lambdas), connects one
 WebSocket client, publishes ``--messages`` notifications through SQS with the SDK at ``--rate`` per
@@ -31,7 +31,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def measure(url: str, hermes: Hermes, count: int, rate: float) -> tuple[list[float], float]:
+async def measure(url: str, hermes: Hermes, count: int, rate: float, prefix: str = "lat") -> tuple[list[float], float]:
     from websockets.asyncio.client import connect
 
     sent: dict[str, float] = {}
@@ -40,7 +40,7 @@ async def measure(url: str, hermes: Hermes, count: int, rate: float) -> tuple[li
     def publish() -> None:
         interval = 1.0 / rate
         for i in range(count):
-            message_id = f"lat-{i}"
+            message_id = f"{prefix}-{i}"  # one prefix per call: a late message of another call is not counted
             sent[message_id] = time.perf_counter()
             hermes.publish("latency", {"i": i}, message_id=message_id)
             time.sleep(max(0.0, interval - (time.perf_counter() - sent[message_id])))
@@ -61,26 +61,39 @@ async def measure(url: str, hermes: Hermes, count: int, rate: float) -> tuple[li
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=50.0, help="messages published per second")
+    parser.add_argument("--messages", type=int, default=1000, help="messages per rate")
+    parser.add_argument("--rate", type=float, action="append", help="messages per second (repeatable; default 50)")
+    parser.add_argument("--warm-up", type=int, default=0, help="unmeasured messages first (start the workers)")
+    parser.add_argument("--state-dir", type=Path, default=None, help="the stack's folder (default .hermes/local)")
+    parser.add_argument("--json", action="store_true", help="also print one 'BENCH {...}' line for bench/run.py")
     args = parser.parse_args(argv)
-    with LocalStack(log=lambda line: print(f"  {line}", flush=True)) as stack:
+    rates = args.rate or [50.0]
+    results = []
+    started = time.monotonic()
+    with LocalStack(state_dir=args.state_dir, log=lambda line: print(f"  {line}", flush=True)) as stack:
+        up_s = time.monotonic() - started
         hermes = Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
-        token = hermes.issue_token("bench", "latency")
-        latencies, seconds = asyncio.run(
-            measure(f"{stack.websocket_url}?token={token}", hermes, args.messages, args.rate)
-        )
-        batches = stack.poller.stats.batches
-    print(
-        f"publish-to-receive over {len(latencies)} of {args.messages} messages ({args.rate:g}/s, "
-        f"{seconds:.1f} s, {batches} SQS batches):"
-    )
-    print(
-        f"  p50 {percentile(latencies, 50):.1f} ms  p90 {percentile(latencies, 90):.1f} ms  "
-        f"p99 {percentile(latencies, 99):.1f} ms  max {max(latencies):.1f} ms  "
-        f"mean {statistics.fmean(latencies):.1f} ms"
-    )
-    return 0 if len(latencies) == args.messages else 1
+        url = f"{stack.websocket_url}?token={hermes.issue_token('bench', 'latency')}"
+        if args.warm_up:
+            asyncio.run(measure(url, hermes, args.warm_up, max(rates), prefix="warm-up"))
+        for rate in rates:
+            batches = stack.poller.stats.batches
+            latencies, seconds = asyncio.run(measure(url, hermes, args.messages, rate, prefix=f"at-{rate:g}"))
+            batches = stack.poller.stats.batches - batches
+            results.append({"rate": rate, "sent": args.messages, "latencies_ms": latencies, "batches": batches})
+            print(
+                f"publish-to-receive over {len(latencies)} of {args.messages} messages ({rate:g}/s, "
+                f"{seconds:.1f} s, {batches} SQS batches):"
+            )
+            print(
+                f"  p50 {percentile(latencies, 50):.1f} ms  p90 {percentile(latencies, 90):.1f} ms  "
+                f"p99 {percentile(latencies, 99):.1f} ms  max {max(latencies):.1f} ms  "
+                f"mean {statistics.fmean(latencies):.1f} ms",
+                flush=True,
+            )
+    if args.json:
+        print("BENCH " + json.dumps({"up_s": up_s, "results": results}))
+    return 0 if all(len(r["latencies_ms"]) == r["sent"] for r in results) else 1
 
 
 if __name__ == "__main__":
