@@ -51,6 +51,6 @@ up: build
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes
 
-# Benchmarks (issue 5): ~5-8 min on 2 cores; writes bench/results.md
+# Benchmarks (issue 5): ~7-10 min on 2 cores; writes bench/results.md
 bench: setup
 	$(PY) bench/run.py

@@ -63,13 +63,14 @@ variable "architecture" {
 variable "function_config" {
   description = <<-EOT
     Per-function sizing: memory_size (MB, 128..10240), timeout (s, 1..900) and reserved_concurrent_executions
-    (null = unreserved). Defaults: authorizer 512 MB / 10 s (bcrypt is CPU bound and CPU scales with memory),
-    connect and disconnect 256 MB / 10 s, send_message 512 MB / 60 s. The queue's visibility timeout follows
-    send_message's timeout.
+    (null = unreserved). Defaults: authorizer 1024 MB / 10 s, connect and disconnect 256 MB / 10 s, send_message
+    1769 MB (one full vCPU) / 60 s. The authorizer (bcrypt) and send_message (about 1.5-3 ms of botocore CPU per
+    post) are CPU bound and Lambda's CPU scales with memory, so more memory makes them faster at about the same
+    cost per request (bench/results.md). The queue's visibility timeout follows send_message's timeout.
   EOT
   type = object({
     authorizer = optional(object({
-      memory_size                    = optional(number, 512)
+      memory_size                    = optional(number, 1024)
       timeout                        = optional(number, 10)
       reserved_concurrent_executions = optional(number)
     }), {})
@@ -84,7 +85,7 @@ variable "function_config" {
       reserved_concurrent_executions = optional(number)
     }), {})
     send_message = optional(object({
-      memory_size                    = optional(number, 512)
+      memory_size                    = optional(number, 1769)
       timeout                        = optional(number, 60)
       reserved_concurrent_executions = optional(number)
     }), {})

@@ -128,6 +128,13 @@ run "explicit_environment_name_and_sizing" {
   }
 
   assert {
+    condition = (
+      var.function_config.authorizer.memory_size == 1024 && var.function_config.send_message.memory_size == 1769 &&
+      var.function_config.send_message.timeout == 45 && var.function_config.connect.memory_size == 256
+    )
+    error_message = "A partial function_config keeps the other defaults (CPU-bound functions: 1024 / 1769 MB)."
+  }
+  assert {
     condition     = output.queue_visibility_timeout_seconds == 6 * 45 + 5
     error_message = "Visibility timeout must be 6 x timeout + batching window."
   }
