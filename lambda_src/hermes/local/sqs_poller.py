@@ -135,11 +135,9 @@ class SqsPoller:
             self._threads.append(thread)
         return self
 
-    def stop(self, wait: bool = True) -> None:
-        """Stop polling; with ``wait``, until each thread's current batch is done (≤ 10 s per thread)."""
+    def stop(self) -> None:
+        """Stop polling: no new batch starts; :meth:`join` waits for the ones under way."""
         self._stop.set()
-        if wait:
-            self.join()
 
     def join(self, timeout: float = 10.0) -> None:
         for thread in self._threads:

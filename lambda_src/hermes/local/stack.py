@@ -220,7 +220,7 @@ class LocalStack:
         # Stop taking work first, then kill the Lambda workers (which ends any invocation in flight at
         # once), and only then wait for the threads that were running those invocations.
         if self.poller:
-            self.poller.stop(wait=False)
+            self.poller.stop()
         if self.gateway and self._loop:
             step("gateway", lambda: asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30))
         if self.deployed:
