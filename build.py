@@ -31,8 +31,20 @@ PACKAGE_DIR = SRC / "hermes"
 LAYER_REQUIREMENTS = SRC / "layer-requirements.txt"
 
 FUNCTIONS = ("authorizer", "connect", "disconnect", "send_message")
-# Backend and developer tooling in the package that no Lambda imports.
-DEV_ONLY = {"cli.py", "sdk.py", "local"}
+# The modules of the hermes package that run on Lambda (an allowlist: the SDK, CLI and local tooling in the
+# same package never ship in a function zip, nor does anything added later until it is listed here).
+RUNTIME_MODULES = (
+    "__init__.py",
+    "batching.py",
+    "config.py",
+    "dispatch.py",
+    "envelope.py",
+    "fanout.py",
+    "ids.py",
+    "signing_keys.py",
+    "store.py",
+    "tokens.py",
+)
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 RUNTIMES = ("python3.12", "python3.13")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -57,11 +69,11 @@ def deterministic_zip(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def tree_files(base: Path, prefix: str, skip_top: set[str] = frozenset()) -> dict[str, bytes]:
+def tree_files(base: Path, prefix: str) -> dict[str, bytes]:
     files = {}
     for path in base.rglob("*"):
         rel = path.relative_to(base)
-        if not path.is_file() or rel.parts[0] in skip_top or SKIP_PARTS & set(rel.parts):
+        if not path.is_file() or SKIP_PARTS & set(rel.parts):
             continue
         if path.name.endswith(SKIP_SUFFIXES):
             continue
@@ -71,7 +83,7 @@ def tree_files(base: Path, prefix: str, skip_top: set[str] = frozenset()) -> dic
 
 def function_files(name: str) -> dict[str, bytes]:
     """The handler module at the zip's root (handler ``<name>.handler``) and the runtime package."""
-    files = tree_files(PACKAGE_DIR, "hermes/", skip_top=DEV_ONLY)
+    files = {f"hermes/{module}": (PACKAGE_DIR / module).read_bytes() for module in RUNTIME_MODULES}
     files[f"{name}.py"] = (FUNCTIONS_DIR / f"{name}.py").read_bytes()
     return files
 
@@ -97,6 +109,7 @@ def layer_files(arch: str, python_version: str) -> dict[str, bytes]:
             str(target),
             "--requirement",
             str(LAYER_REQUIREMENTS),
+            "--require-hashes",
             "--platform",
             PLATFORMS[arch],
             "--implementation",

@@ -1,7 +1,9 @@
 # Hermes: real-time notifications over API Gateway WebSockets.
 #
 #   backend --SendMessage--> SQS --ESM--> send_message --post_to_connection--> clients
-#   client --wss://...?token=JWT--> $connect (authorizer) --> connect / disconnect / sendMessage / ping
+#                  (large rooms: send_message --chunk jobs--> internal fan-out queue --ESM--> send_message)
+#   client --wss://...?token=JWT--> $connect (authorizer) --> connect / disconnect / ping
+#                                                             (+ sendMessage when enable_client_messages)
 #
 # The module declares no provider block; callers configure hashicorp/aws.
 
@@ -123,6 +125,24 @@ module "message_queue" {
   tags                               = local.tags
 }
 
+# Chunk jobs of large rooms name connections directly, so they travel on a queue only send_message can
+# write to: a publisher (sqs:SendMessage on the queue above) can never address connections by id.
+module "fanout_queue" {
+  source = "./modules/message_queue"
+
+  name                               = "${local.prefix}-fanout"
+  dlq_name                           = "${local.prefix}-fanout-dlq"
+  visibility_timeout_seconds         = local.visibility_timeout
+  message_retention_seconds          = var.queue_message_retention_seconds
+  max_receive_count                  = var.max_receive_count
+  kms_key_arn                        = var.sqs_kms_key_arn
+  function_arn                       = module.function["send_message"].function_arn
+  batch_size                         = var.batch_size
+  maximum_batching_window_in_seconds = var.maximum_batching_window_in_seconds
+  maximum_concurrency                = var.maximum_concurrency
+  tags                               = local.tags
+}
+
 # --- Functions ------------------------------------------------------------------------------------
 
 locals {
@@ -150,8 +170,10 @@ locals {
       var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
     )
     connect = merge(local.common_env, {
-      HERMES_CONNECTIONS_TABLE      = module.connection_store.connections_table_name
-      HERMES_CONNECTION_TTL_SECONDS = tostring(var.connection_ttl_seconds)
+      HERMES_CONNECTIONS_TABLE             = module.connection_store.connections_table_name
+      HERMES_TOKENS_TABLE                  = module.connection_store.tokens_table_name
+      HERMES_CONNECTION_TTL_SECONDS        = tostring(var.connection_ttl_seconds)
+      HERMES_MAX_CONNECTIONS_PER_USER_ROOM = tostring(var.max_connections_per_user_room)
     })
     disconnect = merge(local.common_env, {
       HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
@@ -159,14 +181,18 @@ locals {
     send_message = merge(
       local.common_env,
       {
-        HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
-        HERMES_API_ID            = local.api_id
-        HERMES_STAGE             = local.environment
-        HERMES_QUEUE_URL         = module.message_queue.queue_url
-        HERMES_FANOUT_WORKERS    = tostring(var.fanout_workers)
-        HERMES_POST_MAX_ATTEMPTS = tostring(var.post_max_attempts)
-        HERMES_CHUNK_THRESHOLD   = tostring(var.chunk_threshold)
-        HERMES_CHUNK_SIZE        = tostring(var.chunk_size)
+        HERMES_CONNECTIONS_TABLE             = module.connection_store.connections_table_name
+        HERMES_API_ID                        = local.api_id
+        HERMES_STAGE                         = local.environment
+        HERMES_FANOUT_QUEUE_URL              = module.fanout_queue.queue_url
+        HERMES_FANOUT_QUEUE_ARN              = module.fanout_queue.queue_arn
+        HERMES_FANOUT_WORKERS                = tostring(var.fanout_workers)
+        HERMES_POST_MAX_ATTEMPTS             = tostring(var.post_max_attempts)
+        HERMES_CHUNK_THRESHOLD               = tostring(var.chunk_threshold)
+        HERMES_CHUNK_SIZE                    = tostring(var.chunk_size)
+        HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
+        HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
+        HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
       },
       var.management_endpoint == null ? {} : { HERMES_MANAGEMENT_ENDPOINT = var.management_endpoint },
     )
@@ -192,8 +218,9 @@ locals {
   policy_statements = {
     authorizer = concat(
       [{
+        # UpdateItem marks single-use tokens used (a conditional write).
         sid       = "ReadTokens"
-        actions   = ["dynamodb:GetItem"]
+        actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
         resources = [module.connection_store.tokens_table_arn]
       }],
       local.secret_via_env ? [] : concat([{
@@ -203,27 +230,33 @@ locals {
       }], local.secret_kms_statements),
       local.dynamodb_kms_statements,
     )
-    connect = concat([{
-      sid       = "PutConnection"
-      actions   = ["dynamodb:PutItem"]
-      resources = [module.connection_store.connections_table_arn]
-    }], local.dynamodb_kms_statements)
+    connect = concat([
+      {
+        # Query: the cap on connections per user and room; PutItem: both rows, in one transaction...
+        sid       = "PutConnection"
+        actions   = ["dynamodb:PutItem", "dynamodb:Query"]
+        resources = [module.connection_store.connections_table_arn]
+      },
+      {
+        # ... with a check that the token was not revoked meanwhile.
+        sid       = "CheckTokenStillIssued"
+        actions   = ["dynamodb:ConditionCheckItem"]
+        resources = [module.connection_store.tokens_table_arn]
+      },
+    ], local.dynamodb_kms_statements)
     disconnect = concat([{
       sid       = "DeleteConnection"
-      actions   = ["dynamodb:DeleteItem"]
+      actions   = ["dynamodb:BatchWriteItem"]
       resources = [module.connection_store.connections_table_arn]
     }], local.dynamodb_kms_statements)
     send_message = concat(
       [
         {
+          # Query: a room's or a user's connections; DeleteItem/BatchWriteItem: rows of gone connections;
+          # UpdateItem: the per-connection rate limit of client messages.
           sid       = "ReadDeleteConnections"
-          actions   = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
+          actions   = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
           resources = [module.connection_store.connections_table_arn]
-        },
-        {
-          sid       = "QueryConnectionIndexes"
-          actions   = ["dynamodb:Query"]
-          resources = values(module.connection_store.connections_index_arns)
         },
         {
           sid       = "PostToConnections"
@@ -231,14 +264,15 @@ locals {
           resources = ["${local.execution_arn}/${local.environment}/POST/@connections/*"]
         },
         {
-          sid       = "ConsumeQueue"
+          sid       = "ConsumeQueues"
           actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-          resources = [module.message_queue.queue_arn]
+          resources = [module.message_queue.queue_arn, module.fanout_queue.queue_arn]
         },
         {
+          # SendMessageBatch is authorized by the sqs:SendMessage action.
           sid       = "EnqueueChunkJobs"
           actions   = ["sqs:SendMessage"]
-          resources = [module.message_queue.queue_arn]
+          resources = [module.fanout_queue.queue_arn]
         },
       ],
       local.sqs_kms_statements,
@@ -286,6 +320,8 @@ module "websocket_api" {
       invoke_arn    = module.function[k].invoke_arn
     }
   }
+  client_messages_enabled  = var.enable_client_messages
+  client_message_throttle  = var.client_message_route_throttle
   throttling_burst_limit   = var.throttling_burst_limit
   throttling_rate_limit    = var.throttling_rate_limit
   logging_level            = var.stage_logging_level

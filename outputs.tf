@@ -136,23 +136,70 @@ output "access_log_group_name" {
   value       = try(module.websocket_api.access_log_group_name, null)
 }
 
+output "fanout_queue_url" {
+  description = "URL of the internal fan-out queue (chunk jobs of large rooms; only send_message writes to it)."
+  value       = try(module.fanout_queue.queue_url, null)
+}
+
+output "fanout_dlq_url" {
+  description = "URL of the fan-out queue's dead-letter queue."
+  value       = try(module.fanout_queue.dlq_url, null)
+}
+
+locals {
+  kms_policy_statements = {
+    for name, statements in {
+      queue  = local.sqs_kms_statements
+      secret = local.secret_kms_statements
+      tables = local.dynamodb_kms_statements
+      } : name => [for s in statements : {
+        Sid      = s.sid
+        Effect   = "Allow"
+        Action   = s.actions
+        Resource = s.resources
+    }]
+  }
+}
+
 output "publisher_policy_json" {
-  description = "IAM policy JSON for a backend that publishes notifications and issues connection tokens: sqs:SendMessage(Batch) on the queue, dynamodb:PutItem/GetItem/DeleteItem on the tokens table, read access to the JWT secret (plus KMS where customer keys are used). Attach with aws_iam_policy { policy = module.hermes.publisher_policy_json }."
+  description = "IAM policy JSON for a backend that only publishes notifications: sqs:SendMessage on the work queue (SendMessageBatch is authorized by that action), plus the queue's KMS key when one is set. It cannot issue tokens or address connections. Attach with aws_iam_policy { policy = module.hermes.publisher_policy_json }."
+  value = try(jsonencode({
+    Version = "2012-10-17"
+    Statement = concat(
+      [{
+        Sid      = "PublishNotifications"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = [module.message_queue.queue_arn]
+      }],
+      local.kms_policy_statements.queue,
+    )
+  }), null)
+}
+
+output "token_issuer_policy_json" {
+  description = "IAM policy JSON for the backend part that issues and revokes connect tokens: write/query/delete on the tokens table, read of the JWT signing secret, and for revocation the user's connection rows and DeleteConnection on this stage (plus KMS keys when set). Keep it apart from publishers."
   value = try(jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [
         {
-          Sid      = "PublishNotifications"
+          Sid      = "IssueAndRevokeTokens"
           Effect   = "Allow"
-          Action   = ["sqs:SendMessage", "sqs:SendMessageBatch"]
-          Resource = [module.message_queue.queue_arn]
+          Action   = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]
+          Resource = [module.connection_store.tokens_table_arn]
         },
         {
-          Sid      = "ManageConnectionTokens"
+          Sid      = "FindAndForgetConnections"
           Effect   = "Allow"
-          Action   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"]
-          Resource = [module.connection_store.tokens_table_arn]
+          Action   = ["dynamodb:Query", "dynamodb:BatchWriteItem"]
+          Resource = [module.connection_store.connections_table_arn]
+        },
+        {
+          Sid      = "CloseConnections"
+          Effect   = "Allow"
+          Action   = ["execute-api:ManageConnections"]
+          Resource = ["${local.execution_arn}/${local.environment}/DELETE/@connections/*"]
         },
         {
           Sid      = "ReadJwtSecret"
@@ -161,14 +208,8 @@ output "publisher_policy_json" {
           Resource = [module.secret.arn]
         },
       ],
-      [
-        for s in concat(local.sqs_kms_statements, local.secret_kms_statements, local.dynamodb_kms_statements) : {
-          Sid      = s.sid
-          Effect   = "Allow"
-          Action   = s.actions
-          Resource = s.resources
-        }
-      ],
+      local.kms_policy_statements.secret,
+      local.kms_policy_statements.tables,
     )
   }), null)
 }
@@ -176,11 +217,15 @@ output "publisher_policy_json" {
 output "hermes_config" {
   description = "Everything the Hermes SDK/CLI needs, as one object (e.g. `terraform output -json hermes_config > hermes.json`)."
   value = {
-    queue_url         = try(module.message_queue.queue_url, null)
-    tokens_table      = try(module.connection_store.tokens_table_name, null)
-    jwt_secret_source = try(module.secret.source, null)
-    jwt_secret_id     = try(module.secret.id, null)
-    region            = try(split(":", module.message_queue.queue_arn)[3], null)
-    websocket_url     = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
+    queue_url           = try(module.message_queue.queue_url, null)
+    tokens_table        = try(module.connection_store.tokens_table_name, null)
+    connections_table   = try(module.connection_store.connections_table_name, null)
+    management_endpoint = try(coalesce(var.management_endpoint, module.websocket_api.management_endpoint), null)
+    jwt_secret_source   = try(module.secret.source, null)
+    jwt_secret_id       = try(module.secret.id, null)
+    jwt_issuer          = var.jwt_issuer
+    jwt_audience        = var.jwt_audience
+    region              = try(split(":", module.message_queue.queue_arn)[3], null)
+    websocket_url       = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
   }
 }

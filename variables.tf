@@ -244,6 +244,52 @@ variable "connection_ttl_seconds" {
   }
 }
 
+variable "max_connections_per_user_room" {
+  description = "HERMES_MAX_CONNECTIONS_PER_USER_ROOM: live connections one user may hold in one room (tabs, devices); a connect beyond it is refused with 429. 0 = no cap."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_connections_per_user_room >= 0 && var.max_connections_per_user_room <= 1000
+    error_message = "max_connections_per_user_room must be between 0 and 1000."
+  }
+}
+
+variable "enable_client_messages" {
+  description = "Create the sendMessage route, through which connected clients send to their own room (envelopes marked source = \"client\"). Off by default: then only the backend publishes."
+  type        = bool
+  default     = false
+}
+
+variable "client_message_rate_limit" {
+  description = "Per-connection limit of client messages (HERMES_CLIENT_MESSAGE_LIMIT per HERMES_CLIENT_MESSAGE_WINDOW_SECONDS, a fixed window); beyond it the sender gets hermes.refused with status 429."
+  type = object({
+    messages       = optional(number, 20)
+    window_seconds = optional(number, 10)
+  })
+  default = {}
+
+  validation {
+    condition = (var.client_message_rate_limit.messages >= 1 && var.client_message_rate_limit.messages <= 10000 &&
+    var.client_message_rate_limit.window_seconds >= 1 && var.client_message_rate_limit.window_seconds <= 3600)
+    error_message = "client_message_rate_limit: messages 1..10000, window_seconds 1..3600."
+  }
+}
+
+variable "client_message_route_throttle" {
+  description = "API Gateway throttle of the sendMessage route for the whole stage (all clients together): requests per second and burst. Caps what clients can cost before any Lambda runs."
+  type = object({
+    rate_limit  = optional(number, 100)
+    burst_limit = optional(number, 50)
+  })
+  default = {}
+
+  validation {
+    condition     = var.client_message_route_throttle.rate_limit >= 0 && var.client_message_route_throttle.burst_limit >= 0
+    error_message = "client_message_route_throttle limits must be >= 0."
+  }
+}
+
 variable "fanout_workers" {
   description = "HERMES_FANOUT_WORKERS: concurrent post_to_connection calls per send_message invocation."
   type        = number

@@ -53,6 +53,15 @@ override_resource {
   }
 }
 
+override_resource {
+  override_during = plan
+  target          = module.fanout_queue.aws_sqs_queue.this
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-fanout"
+  }
+}
+
 # --- Naming per workspace / environment --------------------------------------------------------------
 
 run "workspace_name_is_the_default_environment" {
@@ -168,13 +177,10 @@ run "least_privilege_with_defaults" {
       } == {
       WriteOwnLogGroup      = ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/hermes-test-fn:*"]
       ReadDeleteConnections = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]
-      QueryConnectionIndexes = [
-        "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections/index/room_id-index",
-        "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections/index/user_id-index",
-      ]
-      PostToConnections = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/POST/@connections/*"]
-      ConsumeQueue      = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"]
-      EnqueueChunkJobs  = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"]
+      PostToConnections     = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/POST/@connections/*"]
+      ConsumeQueues         = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages", "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
+      # chunk jobs only on the internal queue: never on the queue publishers write to
+      EnqueueChunkJobs = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
     }
     error_message = "send_message statements/resources differ: ${output.function_policies["send_message"]}"
   }
@@ -182,12 +188,11 @@ run "least_privilege_with_defaults" {
     condition = {
       for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Action
       } == {
-      WriteOwnLogGroup       = ["logs:CreateLogStream", "logs:PutLogEvents"]
-      ReadDeleteConnections  = ["dynamodb:GetItem", "dynamodb:DeleteItem"]
-      QueryConnectionIndexes = ["dynamodb:Query"]
-      PostToConnections      = ["execute-api:ManageConnections"]
-      ConsumeQueue           = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-      EnqueueChunkJobs       = ["sqs:SendMessage"]
+      WriteOwnLogGroup      = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadDeleteConnections = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
+      PostToConnections     = ["execute-api:ManageConnections"]
+      ConsumeQueues         = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      EnqueueChunkJobs      = ["sqs:SendMessage"]
     }
     error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
   }
@@ -201,29 +206,27 @@ run "least_privilege_with_defaults" {
   assert {
     condition = {
       for s in jsondecode(output.function_policies["connect"]).Statement : s.Sid => [s.Action, s.Resource]
-      }["PutConnection"] == [
-      ["dynamodb:PutItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
-    ]
-    error_message = "connect may only PutItem on the connections table."
-  }
-  assert {
-    condition     = length(jsondecode(output.function_policies["connect"]).Statement) == 2
-    error_message = "connect has exactly the logs and PutConnection statements."
+      if s.Sid != "WriteOwnLogGroup"
+      } == {
+      PutConnection         = [["dynamodb:PutItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
+      CheckTokenStillIssued = [["dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
+    }
+    error_message = "connect may write connection rows and check (not read) its token: ${output.function_policies["connect"]}"
   }
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:DeleteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:BatchWriteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
-    error_message = "disconnect may only DeleteItem on the connections table."
+    error_message = "disconnect may only delete (BatchWriteItem) on the connections table."
   }
   assert {
     condition = {
       for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => [s.Action, s.Resource]
       } == {
       WriteOwnLogGroup = [["logs:CreateLogStream", "logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/hermes-test-fn:*"]]
-      ReadTokens       = [["dynamodb:GetItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
+      ReadTokens       = [["dynamodb:GetItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
       ReadJwtSecret    = [["ssm:GetParameter"], ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"]]
     }
     error_message = "authorizer policy differs: ${output.function_policies["authorizer"]}"
@@ -232,20 +235,33 @@ run "least_privilege_with_defaults" {
     condition = output.publisher_policy_json == jsonencode({
       Version = "2012-10-17"
       Statement = [
-        { Sid = "PublishNotifications", Effect = "Allow", Action = ["sqs:SendMessage", "sqs:SendMessageBatch"], Resource = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"] },
-        { Sid = "ManageConnectionTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
+        { Sid = "PublishNotifications", Effect = "Allow", Action = ["sqs:SendMessage"], Resource = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"] },
+      ]
+    })
+    error_message = "A publisher may only send to the work queue (no tokens, no secret, no fan-out queue): ${output.publisher_policy_json}"
+  }
+  assert {
+    condition = output.token_issuer_policy_json == jsonencode({
+      Version = "2012-10-17"
+      Statement = [
+        { Sid = "IssueAndRevokeTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
+        { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
+        { Sid = "CloseConnections", Effect = "Allow", Action = ["execute-api:ManageConnections"], Resource = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/DELETE/@connections/*"] },
         { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["ssm:GetParameter"], Resource = ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"] },
       ]
     })
-    error_message = "publisher_policy_json differs: ${output.publisher_policy_json}"
+    error_message = "token_issuer_policy_json differs: ${output.token_issuer_policy_json}"
+  }
+  assert {
+    condition     = !contains(keys(module.websocket_api.lambda_permission_source_arns), "send_message")
+    error_message = "Client messages are off by default: no sendMessage route, no invoke permission for it."
   }
 
   assert {
     condition = module.websocket_api.lambda_permission_source_arns == {
-      authorizer   = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/authorizers/auth01"
-      connect      = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$connect"
-      disconnect   = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
-      send_message = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/sendMessage"
+      authorizer = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/authorizers/auth01"
+      connect    = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$connect"
+      disconnect = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
     }
     error_message = "Unexpected source ARNs: ${jsonencode(module.websocket_api.lambda_permission_source_arns)}"
   }
@@ -258,14 +274,18 @@ run "least_privilege_with_defaults" {
     error_message = "websocket_url without a custom domain is the API endpoint plus the stage."
   }
   assert {
-    condition = output.hermes_config == {
-      queue_url         = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages"
-      tokens_table      = "hermes-test-tokens"
-      jwt_secret_source = "ssm"
-      jwt_secret_id     = "/hermes/test/jwt-secret"
-      region            = "eu-west-1"
-      websocket_url     = "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
-    }
+    condition = jsonencode(output.hermes_config) == jsonencode({
+      queue_url           = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages"
+      tokens_table        = "hermes-test-tokens"
+      connections_table   = "hermes-test-connections"
+      management_endpoint = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+      jwt_secret_source   = "ssm"
+      jwt_secret_id       = "/hermes/test/jwt-secret"
+      jwt_issuer          = null
+      jwt_audience        = null
+      region              = "eu-west-1"
+      websocket_url       = "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+    })
     error_message = "hermes_config differs: ${jsonencode(output.hermes_config)}"
   }
 
@@ -280,6 +300,32 @@ run "least_privilege_with_defaults" {
   assert {
     condition     = length(module.secret.read_actions) == 1 && module.secret.read_actions[0] == "ssm:GetParameter"
     error_message = "SSM readers need ssm:GetParameter."
+  }
+}
+
+run "client_messages_are_opt_in" {
+  command = plan
+
+  variables {
+    enable_client_messages    = true
+    client_message_rate_limit = { messages = 5 }
+  }
+
+  assert {
+    condition     = module.websocket_api.lambda_permission_source_arns["send_message"] == "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/sendMessage"
+    error_message = "With client messages on, the sendMessage route invokes send_message."
+  }
+  assert {
+    condition = (
+      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGES"] == "true" &&
+      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGE_LIMIT"] == "5" &&
+      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGE_WINDOW_SECONDS"] == "10"
+    )
+    error_message = "send_message gets the switch and the per-connection rate limit."
+  }
+  assert {
+    condition     = module.function["connect"].environment_variables["HERMES_MAX_CONNECTIONS_PER_USER_ROOM"] == "10"
+    error_message = "connect caps connections per user and room (default 10)."
   }
 }
 
@@ -464,8 +510,8 @@ run "plaintext_env_opt_in_with_a_write_only_value" {
     error_message = "An authorizer that does not read the store gets no read permission."
   }
   assert {
-    condition     = strcontains(output.publisher_policy_json, "ssm:GetParameter")
-    error_message = "The backend still reads the secret from the store."
+    condition     = strcontains(output.token_issuer_policy_json, "ssm:GetParameter")
+    error_message = "The token issuer still reads the secret from the store."
   }
 
   assert {

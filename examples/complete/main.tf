@@ -115,6 +115,10 @@ module "hermes" {
   jwt_issuer        = "https://backend.example.com"
   jwt_audience      = "hermes"
 
+  # Clients may send to their room (marked source = "client"), at most 10 messages per 10 s each.
+  enable_client_messages    = true
+  client_message_rate_limit = { messages = 10, window_seconds = 10 }
+
   # Queue consumption.
   batch_size                         = 20
   maximum_batching_window_in_seconds = 1
@@ -133,7 +137,7 @@ module "hermes" {
   domain_zone_id       = local.zone_id
 }
 
-# --- A backend publisher role using the module's policy -------------------------------------------------
+# --- Backend roles: publishing and token issuing are separate duties -------------------------------------
 
 resource "aws_iam_role" "publisher" {
   name = "hermes-example-${module.hermes.environment}-publisher"
@@ -151,4 +155,22 @@ resource "aws_iam_role_policy" "publisher" {
   name   = "hermes-publisher"
   role   = aws_iam_role.publisher.id
   policy = module.hermes.publisher_policy_json
+}
+
+resource "aws_iam_role" "token_issuer" {
+  name = "hermes-example-${module.hermes.environment}-token-issuer"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "token_issuer" {
+  name   = "hermes-token-issuer"
+  role   = aws_iam_role.token_issuer.id
+  policy = module.hermes.token_issuer_policy_json
 }

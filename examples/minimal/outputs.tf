@@ -13,6 +13,11 @@ output "publisher_policy_json" {
   value       = module.hermes.publisher_policy_json
 }
 
+output "token_issuer_policy_json" {
+  description = "IAM policy for the backend part that issues and revokes connect tokens."
+  value       = module.hermes.token_issuer_policy_json
+}
+
 output "api_id" {
   description = "WebSocket API id."
   value       = module.hermes.api_id

@@ -1,6 +1,7 @@
-"""$connect REQUEST authorizer: JWT (HS512, exp/iat required) + bcrypt check against the tokens table.
+"""$connect REQUEST authorizer: JWT (HS512, exp/iat/jti required) + bcrypt check against the tokens table.
 
-Every failure is a Deny policy with a logged reason: never an exception, never ``None``.
+Every failure is a Deny policy with a logged reason: never an exception, never ``None``. Single-use tokens
+are marked used here, with a conditional write, so a second connect with the same token is denied.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from hermes.config import JwtSettings, require_str
 from hermes.signing_keys import SigningKeys, keys_from_env
 from hermes.store import TokenStore
 
-logger = Logger(service="hermes")
+logger = Logger()
 
 # Created once per execution environment. A configuration error is kept, not raised, so that each
 # connect attempt gets a Deny with the reason logged instead of an init crash (a 500 to the client).
@@ -26,6 +27,9 @@ try:
     INIT_ERROR = None
 except Exception as exc:  # noqa: BLE001 - reported on every invocation instead
     SETTINGS, KEYS, TOKENS, INIT_ERROR = None, None, None, f"{type(exc).__name__}: {exc}"
+
+# Time kept back from the function's deadline for the token read and bcrypt after a throttled key fetch.
+RESERVE_SECONDS = 2.0
 
 
 def policy(effect: str, resource: str, principal: str, context: dict | None = None) -> dict:
@@ -42,7 +46,12 @@ def policy(effect: str, resource: str, principal: str, context: dict | None = No
 
 
 def authorize(
-    event: dict, keys: SigningKeys, token_store: TokenStore, settings: JwtSettings, now: float | None = None
+    event: dict,
+    keys: SigningKeys,
+    token_store: TokenStore,
+    settings: JwtSettings,
+    now: float | None = None,
+    retry_seconds: float | None = None,
 ) -> tuple[dict, str]:
     """Return (policy, reason). Pure apart from the injected key source and token store."""
     resource = event.get("methodArn") or "*"
@@ -50,28 +59,35 @@ def authorize(
     if not token:
         return policy("Deny", resource, "anonymous"), "no token"
     try:
-        claims = tokens.decode(token, keys.get(), settings)
+        claims = tokens.decode(token, keys.get(retry_seconds), settings)
     except tokens.InvalidToken as exc:
         return policy("Deny", resource, "anonymous"), exc.reason
-    record = token_store.get(claims.user_id, claims.room_id)
+    now = now if now is not None else time.time()
+    deny = policy("Deny", resource, claims.user_id)
+    record = token_store.get(claims.user_id, claims.room_id, claims.token_id)
     if record is None:
-        return policy("Deny", resource, claims.user_id), "no token issued for this user and room (revoked?)"
-    if record.expires_at and record.expires_at < (now if now is not None else time.time()):
-        return policy("Deny", resource, claims.user_id), "token record expired"
+        return deny, "no such token for this user and room (revoked?)"
+    if record.expires_at and record.expires_at < now:
+        return deny, "token record expired"
     if not tokens.secret_matches(claims.secret, record.token_hash):
-        return policy("Deny", resource, claims.user_id), "token does not match the issued one"
-    context = {"user_id": claims.user_id, "room_id": claims.room_id}
+        return deny, "token does not match the issued one"
+    if record.single_use and not token_store.consume(claims.user_id, claims.room_id, claims.token_id, now):
+        return deny, "single-use token already used"
+    # API Gateway passes this context to every route of the connection ($connect, $disconnect, messages).
+    context = {"user_id": claims.user_id, "room_id": claims.room_id, "token_id": claims.token_id}
     return policy("Allow", resource, claims.user_id, context), "ok"
 
 
-@logger.inject_lambda_context(clear_state=True)
+# log_event=False whatever POWERTOOLS_LOGGER_LOG_EVENT says: the token is in the event's query string.
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
     resource = event.get("methodArn") or "*"
     if INIT_ERROR:
         logger.error("authorizer misconfigured: deny", extra={"reason": INIT_ERROR})
         return policy("Deny", resource, "anonymous")
+    retry_seconds = max(0.0, context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
     try:
-        response, reason = authorize(event, KEYS, TOKENS, SETTINGS)
+        response, reason = authorize(event, KEYS, TOKENS, SETTINGS, retry_seconds=retry_seconds)
     except Exception:  # noqa: BLE001 - DynamoDB or secret store failure: refuse, never crash
         logger.exception("authorizer error: deny")
         return policy("Deny", resource, "anonymous")

@@ -1,32 +1,58 @@
-"""$connect: record (connection, room, user); identity comes only from the authorizer's context."""
+"""$connect: record (connection, room, user); identity comes only from the authorizer's context.
+
+The two rows are written in one transaction with a check that the token still exists, so a token
+revoked between the authorizer and this write cannot leave a trusted connection behind.
+"""
 
 from __future__ import annotations
+
+import time
 
 import boto3
 from aws_lambda_powertools import Logger
 
 from hermes.config import env_int, require_str
-from hermes.store import DEFAULT_CONNECTION_TTL, ConnectionStore
+from hermes.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
 
-logger = Logger(service="hermes")
+logger = Logger()
 
-STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
+_dynamodb = boto3.client("dynamodb")
+STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))
+TOKENS = TokenStore(_dynamodb, require_str("HERMES_TOKENS_TABLE"))
 TTL_SECONDS = env_int("HERMES_CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL, minimum=60, maximum=86400)
+MAX_PER_USER_ROOM = env_int("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", 10, minimum=0, maximum=1000)
 
 
-def connect(event: dict, store: ConnectionStore, ttl_seconds: int = DEFAULT_CONNECTION_TTL) -> dict:
+def connect(
+    event: dict,
+    store: ConnectionStore,
+    token_store: TokenStore,
+    ttl_seconds: int = DEFAULT_CONNECTION_TTL,
+    max_per_user_room: int = 0,
+    now: float | None = None,
+) -> dict:
     request = event.get("requestContext") or {}
     identity = request.get("authorizer") or {}
-    user_id, room_id = identity.get("user_id"), identity.get("room_id")
+    user_id, room_id, token_id = identity.get("user_id"), identity.get("room_id"), identity.get("token_id")
     connection_id = request.get("connectionId")
-    if not (user_id and room_id and connection_id):
+    if not (user_id and room_id and token_id and connection_id):
         logger.warning("connect without authorizer identity: refused")
         return {"statusCode": 403, "body": "Forbidden"}
-    store.add(connection_id, room_id, user_id, ttl_seconds)
+    # A cap per (user, room): one stolen token cannot open thousands of sockets. Read consistently, but two
+    # connects racing each other may both pass at the cap: it bounds a flood, not an exact count.
+    if max_per_user_room and store.count_of_user(user_id, room_id) >= max_per_user_room:
+        logger.warning("connect refused: too many connections", extra={"room_id": room_id, "user_id": user_id})
+        return {"statusCode": 429, "body": f"at most {max_per_user_room} connections per user and room"}
+    connection = Connection(connection_id, room_id, user_id, int(now if now is not None else time.time()))
+    try:
+        store.add(connection, ttl_seconds, token_check=token_store.exists_check(user_id, room_id, token_id))
+    except TokenRevoked:
+        logger.warning("connect refused: token revoked", extra={"room_id": room_id, "user_id": user_id})
+        return {"statusCode": 403, "body": "Forbidden"}
     logger.info("connected", extra={"connection_id": connection_id, "room_id": room_id, "user_id": user_id})
     return {"statusCode": 200, "body": "Connected"}
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)  # the token is in the query string
 def handler(event: dict, context) -> dict:
-    return connect(event, STORE, TTL_SECONDS)
+    return connect(event, STORE, TOKENS, TTL_SECONDS, MAX_PER_USER_ROOM)

@@ -1,4 +1,7 @@
-"""$disconnect: remove the connection's row (idempotent: a missing row is fine)."""
+"""$disconnect: remove the connection's rows (idempotent: missing rows are fine).
+
+Room and user come from the authorizer's context, which API Gateway passes to every route of a connection.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +9,25 @@ import boto3
 from aws_lambda_powertools import Logger
 
 from hermes.config import require_str
-from hermes.store import ConnectionStore
+from hermes.store import Connection, ConnectionStore
 
-logger = Logger(service="hermes")
+logger = Logger()
 
 STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
 
 
 def disconnect(event: dict, store: ConnectionStore) -> dict:
-    connection_id = (event.get("requestContext") or {}).get("connectionId")
-    if connection_id:
-        store.remove(connection_id)
-        logger.info("disconnected", extra={"connection_id": connection_id})
+    request = event.get("requestContext") or {}
+    identity = request.get("authorizer") or {}
+    connection_id, room_id, user_id = request.get("connectionId"), identity.get("room_id"), identity.get("user_id")
+    if connection_id and room_id and user_id:
+        store.remove(Connection(connection_id, room_id, user_id))
+        logger.info("disconnected", extra={"connection_id": connection_id, "room_id": room_id})
+    else:  # its rows, if any, expire with their TTL
+        logger.warning("disconnect without authorizer identity", extra={"connection_id": connection_id})
     return {"statusCode": 200, "body": "Disconnected"}
 
 
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
     return disconnect(event, STORE)

@@ -2,11 +2,17 @@
 
 SQS: every record of the batch is processed; the ones that fail are returned as batchItemFailures
 (malformed, oversize, or delivery that should be retried) and reach the DLQ after maxReceiveCount.
+Two queues feed it: the public one (backends publish there) and the internal fan-out queue (chunk jobs of
+large rooms, which name connections): connection lists are accepted only from the internal one.
+
+Route (clients, only when the module enables client messages): the sender's identity comes from the
+authorizer's context; each message counts against a per-connection rate limit on the sender's row.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics
@@ -16,12 +22,12 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from hermes.config import env_int, env_str, management_endpoint, require_str
 from hermes.dispatch import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, DeliveryFailed, Result, Splitter, dispatch
-from hermes.envelope import InvalidMessage, MessageTooLarge, PublishRequest
+from hermes.envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, parse_json
 from hermes.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, management_client
-from hermes.store import ConnectionStore
+from hermes.store import ConnectionStore, SendSlot
 
-logger = Logger(service="hermes")
-metrics = Metrics(namespace="Hermes", service="hermes")
+logger = Logger()
+metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 WORKERS = env_int("HERMES_FANOUT_WORKERS", DEFAULT_WORKERS, minimum=1, maximum=256)
@@ -32,16 +38,31 @@ FANOUT = Fanout(
     workers=WORKERS,
     max_attempts=env_int("HERMES_POST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=10),
 )
-_queue_url = env_str("HERMES_QUEUE_URL")
+_fanout_queue_url = env_str("HERMES_FANOUT_QUEUE_URL")
+FANOUT_QUEUE_ARN = env_str("HERMES_FANOUT_QUEUE_ARN")
 SPLITTER = (
     Splitter(
         boto3.client("sqs"),
-        _queue_url,
+        _fanout_queue_url,
         threshold=env_int("HERMES_CHUNK_THRESHOLD", DEFAULT_CHUNK_THRESHOLD, minimum=1),
         chunk_size=env_int("HERMES_CHUNK_SIZE", DEFAULT_CHUNK_SIZE, minimum=1, maximum=1000),
     )
-    if _queue_url
+    if _fanout_queue_url
     else None
+)
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    enabled: bool = False
+    limit: int = 20  # messages per connection per window
+    window_seconds: int = 10
+
+
+ROUTE_SETTINGS = RouteSettings(
+    enabled=env_str("HERMES_CLIENT_MESSAGES", "false") == "true",
+    limit=env_int("HERMES_CLIENT_MESSAGE_LIMIT", 20, minimum=1, maximum=10000),
+    window_seconds=env_int("HERMES_CLIENT_MESSAGE_WINDOW_SECONDS", 10, minimum=1, maximum=3600),
 )
 
 
@@ -49,13 +70,16 @@ def record_metrics(result: Result) -> None:
     if result.report:
         metrics.add_metric(name="Delivered", unit=MetricUnit.Count, value=result.report.delivered)
         metrics.add_metric(name="StaleConnectionsRemoved", unit=MetricUnit.Count, value=result.report.gone)
+        if result.report.connecting:  # 410 from connections still in their handshake (kept, not delivered)
+            metrics.add_metric(name="PostsToConnecting", unit=MetricUnit.Count, value=result.report.connecting)
     if result.chunk_jobs:
         metrics.add_metric(name="ChunkJobs", unit=MetricUnit.Count, value=result.chunk_jobs)
 
 
 def handle_record(record: SQSRecord) -> str:
     try:
-        request = PublishRequest.from_json(record.body)
+        internal = FANOUT_QUEUE_ARN is not None and record.event_source_arn == FANOUT_QUEUE_ARN
+        request = PublishRequest.from_json(record.body, internal=internal)
         result = dispatch(request, STORE, FANOUT, SPLITTER, default_id=record.message_id)
     except (InvalidMessage, DeliveryFailed) as exc:
         metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=1)
@@ -75,24 +99,36 @@ def respond(status: int, **fields) -> dict:
     return {"statusCode": status, "body": json.dumps({"type": kind, "status": status, **fields})}
 
 
-def handle_route(event: dict, store: ConnectionStore, fanout: Fanout, splitter: Splitter | None) -> dict:
+def handle_route(
+    event: dict, store: ConnectionStore, fanout: Fanout, splitter: Splitter | None, settings: RouteSettings
+) -> dict:
     """A client's ``{"action": "sendMessage", "data": ..., "type"?: ..., "exclude_self"?: bool}``."""
-    connection_id = event["requestContext"]["connectionId"]
+    request_context = event.get("requestContext") or {}
+    connection_id = request_context.get("connectionId")
+    identity = request_context.get("authorizer") or {}
+    room_id, user_id = identity.get("room_id"), identity.get("user_id")
+    if not settings.enabled:
+        return respond(403, error="client messages are disabled")
+    if not (connection_id and room_id and user_id):
+        return respond(403, error="unknown connection")
     try:
-        body = json.loads(event.get("body") or "")
-    except ValueError:
-        return respond(400, error="body is not JSON")
+        body = parse_json(event.get("body") or "")
+    except InvalidMessage as exc:
+        return respond(400, error=str(exc))
     if not isinstance(body, dict) or "data" not in body:
         return respond(400, error="body must be an object with 'data'")
-    sender = store.get(connection_id)
-    if sender is None:
+    slot = store.take_send_slot(room_id, connection_id, settings.limit, settings.window_seconds)
+    if slot is SendSlot.UNKNOWN_CONNECTION:  # disconnected, kicked or revoked: its row is gone
         return respond(403, error="unknown connection")
+    if slot is SendSlot.RATE_LIMITED:
+        return respond(429, error=f"at most {settings.limit} messages per {settings.window_seconds} s")
     try:
         request = PublishRequest(
             data=body["data"],
             type=body.get("type", "message"),
-            room_id=sender.room_id,
-            user_id=sender.user_id,
+            room_id=room_id,
+            user_id=user_id,
+            source=CLIENT,
             exclude_connection_id=connection_id if body.get("exclude_self") is True else None,
         )
         result = dispatch(request, store, fanout, splitter)
@@ -105,11 +141,11 @@ def handle_route(event: dict, store: ConnectionStore, fanout: Fanout, splitter: 
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
-@logger.inject_lambda_context(clear_state=True)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
     if "Records" in event:
         return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
-    response = handle_route(event, STORE, FANOUT, SPLITTER)
+    response = handle_route(event, STORE, FANOUT, SPLITTER, ROUTE_SETTINGS)
     metrics.add_metric(
         name="RouteMessages" if response["statusCode"] == 200 else "RefusedRouteMessages",
         unit=MetricUnit.Count,

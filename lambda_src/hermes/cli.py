@@ -14,6 +14,7 @@ import sys
 from . import __version__
 from .config import ConfigError
 from .envelope import DEFAULT_TYPE, InvalidMessage, PublishRequest
+from .sdk import DEFAULT_TTL_SECONDS
 
 
 def _config_options() -> argparse.ArgumentParser:
@@ -26,13 +27,18 @@ def _config_options() -> argparse.ArgumentParser:
         "[env HERMES_OUTPUTS; default .hermes/local/outputs.json if it exists]",
     )
     g.add_argument("--tokens-table", help="tokens table name [HERMES_TOKENS_TABLE]")
+    g.add_argument("--connections-table", help="connections table name [HERMES_CONNECTIONS_TABLE]")
     g.add_argument("--queue-url", help="SQS queue URL [HERMES_QUEUE_URL]")
     g.add_argument(
-        "--secret-source",
-        choices=["ssm", "secretsmanager", "env"],
-        help="where the JWT secret lives [HERMES_JWT_SECRET_SOURCE]",
+        "--management-endpoint",
+        help="API Gateway @connections endpoint, for revoke/kick [HERMES_MANAGEMENT_ENDPOINT]",
     )
-    g.add_argument("--secret-id", help="SSM parameter name or secret ARN [HERMES_JWT_SECRET_ID]")
+    g.add_argument(
+        "--secret-source",
+        choices=["secretsmanager", "ssm", "env"],
+        help="where the JWT secret lives [HERMES_JWT_SECRET_SOURCE, default secretsmanager]",
+    )
+    g.add_argument("--secret-id", help="secret ARN or SSM parameter name [HERMES_JWT_SECRET_ID]")
     g.add_argument("--region", help="AWS region [AWS_REGION]")
     g.add_argument("--endpoint-url", help="AWS endpoint, e.g. a local moto server [AWS_ENDPOINT_URL]")
     g.add_argument("--bcrypt-cost", type=int, help="bcrypt cost for new tokens [HERMES_BCRYPT_COST, default 10]")
@@ -48,11 +54,20 @@ def build_parser() -> argparse.ArgumentParser:
     token = sub.add_parser("token", parents=[config], help="issue a connect token (prints the JWT)")
     token.add_argument("--user", required=True, help="user id")
     token.add_argument("--room", required=True, help="room id")
-    token.add_argument("--ttl", type=int, default=900, help="lifetime in seconds (default 900)")
+    token.add_argument(
+        "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})"
+    )
+    token.add_argument("--single-use", action="store_true", help="the token works for one connect only")
 
-    revoke = sub.add_parser("revoke", parents=[config], help="revoke the token of a user in a room")
+    revoke = sub.add_parser(
+        "revoke", parents=[config], help="revoke a user's tokens and close their connections (in --room, or all)"
+    )
     revoke.add_argument("--user", required=True)
-    revoke.add_argument("--room", required=True)
+    revoke.add_argument("--room", help="only this room (default: every room)")
+
+    kick = sub.add_parser("kick", parents=[config], help="close a user's live connections; tokens stay valid")
+    kick.add_argument("--user", required=True)
+    kick.add_argument("--room", help="only this room (default: every room)")
 
     publish = sub.add_parser("publish", parents=[config], help="publish a notification through the queue")
     publish.add_argument("--room", help="room to notify")
@@ -85,7 +100,9 @@ def load_config(args: argparse.Namespace):
     config = base.merged(**{k: v for k, v in vars(env).items() if v != getattr(HermesConfig(), k)})
     return config.merged(
         tokens_table=args.tokens_table,
+        connections_table=args.connections_table,
         queue_url=args.queue_url,
+        management_endpoint=args.management_endpoint,
         jwt_secret_source=args.secret_source,
         jwt_secret_id=args.secret_id,
         region=args.region,
@@ -109,10 +126,12 @@ def run(args: argparse.Namespace) -> int:
 
     client = Hermes(load_config(args))
     if args.command == "token":
-        print(client.issue_token(args.user, args.room, ttl_seconds=args.ttl))
+        print(client.issue_token(args.user, args.room, ttl_seconds=args.ttl, single_use=args.single_use))
     elif args.command == "revoke":
-        existed = client.revoke(args.user, args.room)
-        print("revoked" if existed else "no token to revoke")
+        revoked = client.revoke(args.user, args.room)
+        print(f"revoked {revoked.tokens} tokens, closed {revoked.connections} connections")
+    elif args.command == "kick":
+        print(f"closed {client.kick(args.user, args.room)} connections")
     elif args.command == "publish":
         if not args.room and not args.to_user:
             raise InvalidMessage("publish needs --room or --to-user")

@@ -2,7 +2,8 @@
 
 Rooms larger than ``chunk_threshold`` are split into chunk jobs (SQS messages naming up to
 ``chunk_size`` connection ids, same envelope id and timestamp) so many send_message invocations
-deliver in parallel instead of one invocation walking 100,000 connections.
+deliver in parallel instead of one invocation walking 100,000 connections. Chunk jobs travel on an
+internal fan-out queue that only send_message may write to: a publisher cannot name connections.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 
+from .batching import sqs_batches
 from .envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
 from .fanout import DeliveryReport, Fanout
-from .store import ConnectionStore
+from .store import ConnectionStore, room_key, user_key
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_THRESHOLD = 2000
 DEFAULT_CHUNK_SIZE = 500
-SQS_BATCH = 10
 
 
 class DeliveryFailed(Exception):
@@ -33,7 +34,7 @@ class DeliveryFailed(Exception):
 
 @dataclass
 class Splitter:
-    """Enqueues chunk jobs for large rooms."""
+    """Enqueues chunk jobs for large rooms on the internal fan-out queue."""
 
     sqs_client: object
     queue_url: str
@@ -45,8 +46,8 @@ class Splitter:
             tuple(connection_ids[i : i + self.chunk_size]) for i in range(0, len(connection_ids), self.chunk_size)
         ]
         jobs = [replace(request, connection_ids=chunk, exclude_connection_id=None).to_json() for chunk in chunks]
-        for start in range(0, len(jobs), SQS_BATCH):
-            entries = [{"Id": str(i), "MessageBody": body} for i, body in enumerate(jobs[start : start + SQS_BATCH])]
+        for batch in sqs_batches(jobs):  # by count and by total size (SendMessageBatch's payload limit)
+            entries = [{"Id": str(i), "MessageBody": jobs[i]} for i in batch]
             response = self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             if response.get("Failed"):
                 # the whole record is retried; chunks already sent will be delivered twice and de-duplicated
@@ -54,13 +55,18 @@ class Splitter:
         return len(jobs)
 
 
+def stream_key(request: PublishRequest) -> str:
+    """The connections-table key whose rows receive this request: the target user's, else the room's."""
+    return user_key(request.target_user_id) if request.target_user_id is not None else room_key(request.room_id)
+
+
 def recipients(request: PublishRequest, store: ConnectionStore) -> Iterator[str]:
     if request.connection_ids is not None:
         ids: Iterable[str] = request.connection_ids
     elif request.target_user_id is not None:
-        ids = store.connections_of_user(request.target_user_id, request.room_id)
+        ids = (c.connection_id for c in store.of_user(request.target_user_id, request.room_id))
     else:
-        ids = store.connections_in_room(request.room_id)
+        ids = (c.connection_id for c in store.in_room(request.room_id))
     return (cid for cid in ids if cid != request.exclude_connection_id)
 
 
@@ -92,9 +98,8 @@ def dispatch(
             log.info("split message %s into %d chunk jobs", request.id, jobs)
             return Result(request.id, chunk_jobs=jobs)
         targets = iter(head)
-    report = fanout.deliver(targets, payload)
+    report = fanout.deliver(targets, payload, stream_key(request))
     log.info("message %s: %s", request.id, report.as_dict())
     if report.failed:
-        total = report.failed + report.delivered + report.gone
-        raise DeliveryFailed(f"{report.failed} of {total} posts failed", report)
+        raise DeliveryFailed(f"{report.failed} of {report.total} posts failed", report)
     return Result(request.id, report=report)

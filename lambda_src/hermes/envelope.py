@@ -1,7 +1,9 @@
 """Publish requests (what a backend or client asks to send) and the envelope clients receive.
 
-Envelope: ``{"id", "type", "room_id", "user_id", "data", "sent_at"}``. ``id`` is stable for one
-published message across SQS redeliveries and chunk jobs, so clients drop duplicates by it.
+Envelope: ``{"id", "type", "source", "room_id", "user_id", "data", "sent_at"}``. ``id`` is stable for one
+published message across SQS redeliveries and chunk jobs, so clients drop duplicates by it. ``source`` is
+set by Hermes, never by the sender: ``"backend"`` for what arrives through the queue, ``"client"`` for what
+a connected client sent, so an app can tell a backend notification from a client's imitation of one.
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .tokens import validate_id
+from .ids import validate_id
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (frames are 32 KB each)
 DEFAULT_TYPE = "notification"
 MAX_TYPE_LENGTH = 64
 MAX_CHUNK_CONNECTIONS = 1000
+BACKEND = "backend"
+CLIENT = "client"
+SOURCES = (BACKEND, CLIENT)
+# Hermes' own frames (hermes.sent, hermes.refused, ...) and the ping route's answer: nobody may publish them.
+RESERVED_TYPE_PREFIX = "hermes."
+RESERVED_TYPES = ("pong",)
+# Fields only Hermes sets: on the public queue they are refused (chunk jobs travel on the internal queue).
+INTERNAL_FIELDS = ("connection_ids", "source")
 
 
 class InvalidMessage(ValueError):
@@ -46,6 +56,7 @@ class PublishRequest:
     id: str | None = None
     exclude_connection_id: str | None = None
     sent_at: str | None = None
+    source: str = BACKEND
     connection_ids: tuple[str, ...] | None = field(default=None)  # set on chunk jobs only
 
     def __post_init__(self) -> None:
@@ -60,6 +71,10 @@ class PublishRequest:
                     raise InvalidMessage(str(exc)) from None
         if not isinstance(self.type, str) or not self.type or len(self.type) > MAX_TYPE_LENGTH:
             raise InvalidMessage(f"type must be a non-empty string of at most {MAX_TYPE_LENGTH} characters")
+        if self.type.startswith(RESERVED_TYPE_PREFIX) or self.type in RESERVED_TYPES:
+            raise InvalidMessage(f"type {self.type!r} is reserved for Hermes ('{RESERVED_TYPE_PREFIX}*', 'pong')")
+        if self.source not in SOURCES:
+            raise InvalidMessage(f"source must be one of {', '.join(SOURCES)}")
         if self.connection_ids is not None and (
             not self.connection_ids
             or len(self.connection_ids) > MAX_CHUNK_CONNECTIONS
@@ -68,11 +83,9 @@ class PublishRequest:
             raise InvalidMessage(f"connection_ids must hold 1 to {MAX_CHUNK_CONNECTIONS} connection ids")
 
     @classmethod
-    def from_json(cls, body: str | bytes | None) -> PublishRequest:
-        try:
-            raw = json.loads(body) if body is not None else None
-        except (ValueError, TypeError) as exc:
-            raise InvalidMessage(f"body is not JSON: {exc}") from None
+    def from_json(cls, body: str | bytes | None, internal: bool = False) -> PublishRequest:
+        """Parse a queued request. ``internal`` (the fan-out queue only Hermes writes to) admits chunk jobs."""
+        raw = parse_json(body)
         if not isinstance(raw, dict):
             raise InvalidMessage("body must be a JSON object")
         if "data" not in raw:
@@ -81,6 +94,8 @@ class PublishRequest:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise InvalidMessage(f"unknown fields: {', '.join(unknown)}")
+        if not internal and (forbidden := [f for f in INTERNAL_FIELDS if f in raw]):
+            raise InvalidMessage(f"{', '.join(forbidden)} can only be set by Hermes itself")
         ids = raw.get("connection_ids")
         if ids is not None:
             if not isinstance(ids, list):
@@ -90,26 +105,48 @@ class PublishRequest:
         return cls(**raw)
 
     def to_json(self) -> str:
+        """The queue body; ``source`` is left out unless it is a client's (the public queue refuses it)."""
         fields = {k: v for k, v in asdict(self).items() if v is not None}
+        if fields.get("source") == BACKEND:
+            del fields["source"]
         if "connection_ids" in fields:
             fields["connection_ids"] = list(fields["connection_ids"])
-        return json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+        return encode_json(fields).decode()
+
+
+def parse_json(body: str | bytes | None) -> Any:
+    """json.loads that answers every bad body with InvalidMessage (deep nesting and bad UTF-8 included)."""
+    try:
+        return json.loads(body) if body is not None else None
+    except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise InvalidMessage(f"body is not JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidMessage("body is nested too deeply") from None
+
+
+def encode_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; data that cannot be sent (a lone surrogate, too deep) is an InvalidMessage."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise InvalidMessage("message contains invalid Unicode (a lone surrogate such as \\ud800)") from None
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise InvalidMessage(f"message cannot be encoded as JSON: {type(exc).__name__}") from None
 
 
 def build_envelope(request: PublishRequest, default_id: str | None = None) -> bytes:
     """Encode what clients receive; refuse it when API Gateway would (over 128 KB)."""
-    payload = json.dumps(
+    payload = encode_json(
         {
             "id": request.id or default_id or new_message_id(),
             "type": request.type,
+            "source": request.source,
             "room_id": request.room_id,
             "user_id": request.user_id,
             "data": request.data,
             "sent_at": request.sent_at or utc_now_iso(),
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+        }
+    )
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageTooLarge(
             f"message is {len(payload)} bytes; API Gateway WebSocket messages are limited to {MAX_MESSAGE_BYTES}"

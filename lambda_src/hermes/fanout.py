@@ -1,8 +1,9 @@
 """Concurrent delivery through the API Gateway Management API.
 
-Per connection: 410 Gone → delete that connection's row (and nothing else); 429 / 5xx / connection
-errors → retry with full-jitter exponential backoff, then count as failed; any other error → failed
-at once (retrying a 403 or a 400 cannot help).
+Per connection: 410 Gone → delete that connection's rows (and nothing else) unless the row is younger than
+the handshake grace (a connection answers 410 until its $connect has returned: it is connecting, not gone);
+429 / 5xx / connection errors → retry with full-jitter exponential backoff, then count as failed; any other
+error → failed at once (retrying a 403 or a 400 cannot help).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ RETRYABLE_CODES = {"ThrottlingException", "TooManyRequestsException", "LimitExce
 
 class Outcome(Enum):
     DELIVERED = "delivered"
-    GONE = "gone"
+    GONE = "gone"  # 410 and the rows were deleted
+    CONNECTING = "connecting"  # 410 from a connection still in its handshake: rows kept
     FAILED = "failed"
 
 
@@ -37,22 +39,29 @@ class Outcome(Enum):
 class DeliveryReport:
     delivered: int = 0
     gone: int = 0
+    connecting: int = 0
     failed_ids: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> int:
         return len(self.failed_ids)
 
+    @property
+    def total(self) -> int:
+        return self.delivered + self.gone + self.connecting + self.failed
+
     def add(self, connection_id: str, outcome: Outcome) -> None:
         if outcome is Outcome.DELIVERED:
             self.delivered += 1
         elif outcome is Outcome.GONE:
             self.gone += 1
+        elif outcome is Outcome.CONNECTING:
+            self.connecting += 1
         else:
             self.failed_ids.append(connection_id)
 
     def as_dict(self) -> dict:
-        return {"delivered": self.delivered, "gone": self.gone, "failed": self.failed}
+        return {"delivered": self.delivered, "gone": self.gone, "connecting": self.connecting, "failed": self.failed}
 
 
 def management_client(endpoint_url: str | None, workers: int = DEFAULT_WORKERS, session=None):
@@ -100,16 +109,16 @@ class Fanout:
     def backoff(self, attempt: int) -> float:
         return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
 
-    def post(self, connection_id: str, payload: bytes) -> Outcome:
+    def post(self, connection_id: str, payload: bytes, stream_key: str) -> Outcome:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 self.client.post_to_connection(ConnectionId=connection_id, Data=payload)
                 return Outcome.DELIVERED
             except self.client.exceptions.GoneException:  # a ClientError subclass: must come first
-                return self._forget(connection_id)
+                return self._forget(connection_id, stream_key)
             except ClientError as exc:
                 if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 410:
-                    return self._forget(connection_id)
+                    return self._forget(connection_id, stream_key)
                 if not _retryable(exc):
                     log.warning("post to %s refused: %s", connection_id, exc.response.get("Error", {}).get("Code"))
                     return Outcome.FAILED
@@ -121,15 +130,19 @@ class Fanout:
         log.warning("post to %s failed after %d attempts: %s", connection_id, self.max_attempts, reason)
         return Outcome.FAILED
 
-    def _forget(self, connection_id: str) -> Outcome:
+    def _forget(self, connection_id: str, stream_key: str) -> Outcome:
         try:
-            self.store.remove(connection_id)
+            deleted = self.store.remove_if_stale(stream_key, connection_id)
         except ClientError:
             log.warning("could not delete stale connection %s", connection_id, exc_info=True)
-        return Outcome.GONE
+            return Outcome.GONE
+        return Outcome.GONE if deleted else Outcome.CONNECTING
 
-    def deliver(self, connection_ids: Iterable[str], payload: bytes) -> DeliveryReport:
-        """Post ``payload`` to every connection, ``workers`` at a time; ids may stream in from a query."""
+    def deliver(self, connection_ids: Iterable[str], payload: bytes, stream_key: str) -> DeliveryReport:
+        """Post ``payload`` to every connection, ``workers`` at a time; ids may stream in from a query.
+
+        ``stream_key`` names the rows the ids came from (room or user), for the clean-up after a 410.
+        """
         report = DeliveryReport()
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="fanout") as pool:
             seen: set[str] = set()
@@ -137,7 +150,7 @@ class Fanout:
             for cid in connection_ids:  # submit while later query pages are still being read
                 if cid not in seen:
                     seen.add(cid)
-                    futures.append((cid, pool.submit(self.post, cid, payload)))
+                    futures.append((cid, pool.submit(self.post, cid, payload, stream_key)))
             for cid, future in futures:
                 report.add(cid, future.result())
         return report

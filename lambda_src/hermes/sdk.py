@@ -2,8 +2,12 @@
 
 from hermes.sdk import Hermes
 hermes = Hermes.from_terraform_outputs("outputs.json")   # or Hermes.from_env(), or Hermes(HermesConfig(...))
-jwt = hermes.issue_token("user-1", "room-42", ttl_seconds=900)
+jwt = hermes.issue_token("user-1", "room-42")             # 5 minutes; single_use=True for one connect
 hermes.publish("room-42", {"job": "backup-7", "status": "done"}, type="job.finished")
+hermes.revoke("user-1", "room-42")                        # tokens deleted, open connections closed
+
+Publishing needs only sqs:SendMessage (module output publisher_policy_json); issuing and revoking tokens
+need the tokens table, the signing key and the connections (token_issuer_policy_json).
 """
 
 from __future__ import annotations
@@ -17,15 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from . import tokens
+from .batching import sqs_batches
 from .config import ConfigError, JwtSettings, env_int, env_str
-from .envelope import DEFAULT_TYPE, PublishRequest, build_envelope, new_message_id
-from .signing_keys import SigningKeys, keys_from_env
-from .store import TokenStore
+from .envelope import BACKEND, DEFAULT_TYPE, InvalidMessage, PublishRequest, build_envelope, new_message_id
+from .signing_keys import DEFAULT_SOURCE, SigningKeys, keys_from_env
+from .store import ConnectionStore, TokenRecord, TokenStore
 
-DEFAULT_TTL_SECONDS = 900
-MAX_TTL_SECONDS = 7 * 24 * 3600
-SQS_BATCH = 10
+# A connect token is only needed for the handshake (the JS client fetches a fresh one for every connect),
+# so it lives minutes: a leaked one is worth little. The authorizer's previous-key window follows the max.
+DEFAULT_TTL_SECONDS = 300
+MAX_TTL_SECONDS = 3600
 LOCAL_OUTPUTS = Path(".hermes/local/outputs.json")  # written by the local runtime
+
+
+@dataclass(frozen=True)
+class Revoked:
+    tokens: int  # token rows deleted
+    connections: int  # live connections closed
 
 
 class PublishError(RuntimeError):
@@ -37,8 +49,10 @@ class PublishError(RuntimeError):
 @dataclass(frozen=True)
 class HermesConfig:
     tokens_table: str | None = None
+    connections_table: str | None = None
     queue_url: str | None = None
-    jwt_secret_source: str = "ssm"
+    management_endpoint: str | None = None
+    jwt_secret_source: str = DEFAULT_SOURCE
     jwt_secret_id: str | None = None
     jwt_secret: str | None = None  # only with jwt_secret_source="env"
     jwt_issuer: str | None = None
@@ -53,8 +67,10 @@ class HermesConfig:
         e = os.environ if env is None else env
         return cls(
             tokens_table=env_str("HERMES_TOKENS_TABLE", env=e),
+            connections_table=env_str("HERMES_CONNECTIONS_TABLE", env=e),
             queue_url=env_str("HERMES_QUEUE_URL", env=e),
-            jwt_secret_source=env_str("HERMES_JWT_SECRET_SOURCE", "ssm", env=e),
+            management_endpoint=env_str("HERMES_MANAGEMENT_ENDPOINT", env=e),
+            jwt_secret_source=env_str("HERMES_JWT_SECRET_SOURCE", DEFAULT_SOURCE, env=e),
             jwt_secret_id=env_str("HERMES_JWT_SECRET_ID", env=e),
             jwt_secret=env_str("HERMES_JWT_SECRET", env=e),
             jwt_issuer=env_str("HERMES_JWT_ISSUER", env=e),
@@ -79,8 +95,10 @@ class HermesConfig:
         endpoint = (outputs.get("aws_endpoint_url") or {}).get("value")
         return cls(
             tokens_table=value.get("tokens_table"),
+            connections_table=value.get("connections_table"),
             queue_url=value.get("queue_url"),
-            jwt_secret_source=value.get("jwt_secret_source") or "ssm",
+            management_endpoint=value.get("management_endpoint"),
+            jwt_secret_source=value.get("jwt_secret_source") or DEFAULT_SOURCE,
             jwt_secret_id=value.get("jwt_secret_id"),
             jwt_issuer=value.get("jwt_issuer"),
             jwt_audience=value.get("jwt_audience"),
@@ -153,37 +171,82 @@ class Hermes:
         return JwtSettings(issuer=self.config.jwt_issuer, audience=self.config.jwt_audience)
 
     # --- tokens --------------------------------------------------------------------------------
-    def issue_token(self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> str:
+    def issue_token(
+        self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_TTL_SECONDS, *, single_use: bool = False
+    ) -> str:
         """Store a bcrypt hash of a fresh secret for (user, room) and return the signed connect JWT.
 
-        Issuing again for the same user and room replaces the previous token.
+        Tokens are independent: a second tab gets its own, and issuing one never ends another. A
+        ``single_use`` token is marked used by the first connect; a second connect with it is denied.
         """
         tokens.validate_id("user_id", user_id)
         tokens.validate_id("room_id", room_id)
         if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
         now = int(time.time())
-        secret = tokens.new_secret()
+        secret, token_id = tokens.new_secret(), tokens.new_token_id()
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         jwt = tokens.encode(
             user_id=user_id,
             room_id=room_id,
+            token_id=token_id,
             secret=secret,
             key=self.signing_keys.current,
             ttl_seconds=ttl_seconds,
             settings=self.jwt_settings,
             now=now,
         )
-        token_store.put(user_id, room_id, tokens.hash_secret(secret, self.config.bcrypt_cost), now + ttl_seconds, now)
+        token_hash = tokens.hash_secret(secret, self.config.bcrypt_cost)
+        token_store.put(TokenRecord(user_id, room_id, token_id, token_hash, now + ttl_seconds, single_use), now)
         return jwt
 
-    def revoke(self, user_id: str, room_id: str) -> bool:
-        """Delete the (user, room) token: new connections with it are refused. Returns whether one existed."""
-        return TokenStore(self._client("dynamodb"), self._require("tokens_table")).delete(user_id, room_id)
+    def revoke(self, user_id: str, room_id: str | None = None) -> Revoked:
+        """Delete the user's tokens (in ``room_id``, or everywhere) and close their live connections there.
+
+        Tokens go first, then the connections: a connect racing this call either finds its token gone
+        ($connect checks it in the same transaction that writes the connection) or is seen and closed here.
+        A connection still in its handshake cannot be closed yet, but its rows are gone, so it receives
+        nothing and may send nothing.
+        """
+        tokens.validate_id("user_id", user_id)
+        if room_id is not None:
+            tokens.validate_id("room_id", room_id)
+        token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
+        store, management = self._connections(), self._management_client()  # fail before deleting anything
+        deleted = token_store.delete_all(user_id, room_id)
+        return Revoked(tokens=deleted, connections=self._close(store, management, user_id, room_id))
+
+    def kick(self, user_id: str, room_id: str | None = None) -> int:
+        """Close the user's live connections (in ``room_id``, or everywhere); their tokens stay valid."""
+        tokens.validate_id("user_id", user_id)
+        return self._close(self._connections(), self._management_client(), user_id, room_id)
+
+    def _connections(self) -> ConnectionStore:
+        return ConnectionStore(self._client("dynamodb"), self._require("connections_table"))
+
+    @staticmethod
+    def _close(store: ConnectionStore, management, user_id: str, room_id: str | None) -> int:
+        closed = 0
+        for connection in list(store.of_user(user_id, room_id)):
+            store.remove(connection)  # first: from now on it gets nothing and its messages are refused
+            try:
+                management.delete_connection(ConnectionId=connection.connection_id)
+                closed += 1
+            except management.exceptions.GoneException:
+                pass  # already closed, or still connecting (its rows are gone: it receives nothing)
+        return closed
+
+    def _management_client(self):
+        key = "apigatewaymanagementapi"
+        if key not in self._clients:
+            self._clients[key] = self._session.client(key, endpoint_url=self._require("management_endpoint"))
+        return self._clients[key]
 
     # --- publishing ----------------------------------------------------------------------------
     @staticmethod
     def _checked(request: PublishRequest) -> PublishRequest:
+        if request.connection_ids is not None or request.source != BACKEND:
+            raise InvalidMessage("connection_ids and source are set by Hermes, not by publishers")
         request = request if request.id else replace(request, id=new_message_id())
         build_envelope(request)  # refuse oversize here, with the reason, before it reaches the queue
         return request
@@ -238,18 +301,18 @@ class Hermes:
         )
 
     def publish_batch(self, requests: Iterable[PublishRequest]) -> list[str]:
-        """SendMessageBatch, ten at a time. Raises PublishError naming the entries SQS refused."""
+        """SendMessageBatch, packed by count and size. Raises PublishError naming the entries SQS refused."""
         checked = [self._checked(r) for r in requests]
+        bodies = [r.to_json() for r in checked]
         failed: list[dict] = []
-        for start in range(0, len(checked), SQS_BATCH):
-            batch = checked[start : start + SQS_BATCH]
+        for batch in sqs_batches(bodies):
             response = self._client("sqs").send_message_batch(
                 QueueUrl=self._require("queue_url"),
-                Entries=[{"Id": str(i), "MessageBody": r.to_json()} for i, r in enumerate(batch)],
+                Entries=[{"Id": str(i), "MessageBody": bodies[i]} for i in batch],
             )
             for entry in response.get("Failed", []):
                 failed.append(
-                    {"id": batch[int(entry["Id"])].id, "code": entry.get("Code"), "message": entry.get("Message")}
+                    {"id": checked[int(entry["Id"])].id, "code": entry.get("Code"), "message": entry.get("Message")}
                 )
         if failed:
             raise PublishError(f"{len(failed)} of {len(checked)} messages were not queued", failed)

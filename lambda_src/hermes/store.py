@@ -1,18 +1,43 @@
-"""DynamoDB access: the connections table (who is connected where) and the tokens table.
+"""DynamoDB access: who is connected where (connections table) and the issued connect tokens (tokens table).
 
-Uses the low-level client (no boto3 resource layer: cheaper to import on cold start). Room and user
-look-ups are Queries on GSIs, paginated; a broadcast never Scans the table.
+Connections table: two rows per connection, keyed (``pk``, ``connection_id``): ``pk = "room#<room>"`` and
+``pk = "user#<user>"``. Every look-up is a Query on the base table with ConsistentRead, so a row written by
+``$connect`` is visible to the very next broadcast (a GSI may lag behind its table; gap-free delivery relies
+on this) and a broadcast never Scans. Uses the low-level client (cheaper to import on cold start).
 """
 
 from __future__ import annotations
 
+import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
-ROOM_INDEX = "room_id-index"
-USER_INDEX = "user_id-index"
 DEFAULT_CONNECTION_TTL = 2 * 60 * 60  # API Gateway closes every WebSocket after 2 hours
+# A connection is not postable until its $connect integration has returned (posts answer 410 before
+# that), but its rows exist from inside $connect. API Gateway caps a WebSocket integration at 29 s, so a
+# 410 for a row younger than this means "still connecting", not "gone": such rows are never deleted.
+HANDSHAKE_GRACE_SECONDS = 30
+_BATCH_WRITE = 25  # DynamoDB BatchWriteItem limit
+
+
+def room_key(room_id: str) -> str:
+    return f"room#{room_id}"
+
+
+def user_key(user_id: str) -> str:
+    return f"user#{user_id}"
+
+
+class TokenRevoked(Exception):
+    """$connect found no token row any more: it was revoked after the authorizer allowed the connection."""
+
+
+class SendSlot(Enum):
+    OK = "ok"
+    UNKNOWN_CONNECTION = "unknown connection"
+    RATE_LIMITED = "rate limited"
 
 
 @dataclass(frozen=True)
@@ -20,14 +45,42 @@ class Connection:
     connection_id: str
     room_id: str
     user_id: str
+    connected_at: int = 0
+
+    @classmethod
+    def from_item(cls, item: dict) -> Connection:
+        return cls(
+            item["connection_id"]["S"],
+            item["room_id"]["S"],
+            item["user_id"]["S"],
+            int(item.get("connected_at", {}).get("N", 0)),
+        )
 
 
 @dataclass(frozen=True)
 class TokenRecord:
     user_id: str
     room_id: str
+    token_id: str
     token_hash: str
     expires_at: int
+    single_use: bool = False
+    used_at: int | None = None
+
+
+def batch_delete(client, table: str, keys: Iterable[dict], sleep: Callable[[float], None] = time.sleep) -> int:
+    """Delete ``keys`` 25 at a time, retrying unprocessed items with jittered backoff; returns the count."""
+    keys = list(keys)
+    for start in range(0, len(keys), _BATCH_WRITE):
+        pending = {table: [{"DeleteRequest": {"Key": k}} for k in keys[start : start + _BATCH_WRITE]]}
+        for attempt in range(8):
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            sleep(random.uniform(0, min(1.0, 0.05 * 2**attempt)))
+        else:
+            raise RuntimeError(f"DynamoDB left {len(pending[table])} deletes unprocessed after 8 attempts")
+    return len(keys)
 
 
 class ConnectionStore:
@@ -36,96 +89,236 @@ class ConnectionStore:
         self.table = table_name
         self.page_size = page_size  # only tests set it, to force several pages
 
+    @staticmethod
+    def _keys(connection: Connection) -> list[dict]:
+        return [
+            {"pk": {"S": pk}, "connection_id": {"S": connection.connection_id}}
+            for pk in (room_key(connection.room_id), user_key(connection.user_id))
+        ]
+
     def add(
         self,
-        connection_id: str,
-        room_id: str,
-        user_id: str,
+        connection: Connection,
         ttl_seconds: int = DEFAULT_CONNECTION_TTL,
-        now: float | None = None,
+        token_check: dict | None = None,
     ) -> None:
-        connected_at = int(now if now is not None else time.time())
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "connection_id": {"S": connection_id},
-                "room_id": {"S": room_id},
-                "user_id": {"S": user_id},
-                "connected_at": {"N": str(connected_at)},
-                # TTL sweeps rows whose $disconnect never ran (the 2 h cap plus a margin)
-                "expires_at": {"N": str(connected_at + ttl_seconds)},
-            },
-        )
+        """Write both rows in one transaction, with ``token_check`` (a ConditionCheck) when given.
 
-    def remove(self, connection_id: str) -> None:
-        """Idempotent: deleting a missing row is not an error."""
-        self.client.delete_item(TableName=self.table, Key={"connection_id": {"S": connection_id}})
-
-    def get(self, connection_id: str) -> Connection | None:
-        item = self.client.get_item(
-            TableName=self.table, Key={"connection_id": {"S": connection_id}}, ConsistentRead=True
-        ).get("Item")
-        if not item:
-            return None
-        return Connection(connection_id, item["room_id"]["S"], item["user_id"]["S"])
-
-    def _query(self, index: str, key: str, value: str) -> Iterator[dict]:
-        kwargs = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#k = :v",
-            "ExpressionAttributeNames": {"#k": key},
-            "ExpressionAttributeValues": {":v": {"S": value}},
+        Raises :class:`TokenRevoked` when the token row vanished (revoked) before this write: revocation
+        deletes tokens first, then the connections it can see, so no connection outlives its revocation.
+        """
+        common = {
+            "room_id": {"S": connection.room_id},
+            "user_id": {"S": connection.user_id},
+            "connected_at": {"N": str(connection.connected_at)},
+            # TTL sweeps rows whose $disconnect never ran (the 2 h cap plus a margin)
+            "expires_at": {"N": str(connection.connected_at + ttl_seconds)},
         }
+        items = [{"Put": {"TableName": self.table, "Item": {**key, **common}}} for key in self._keys(connection)]
+        if token_check is not None:
+            items.append({"ConditionCheck": token_check})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except self.client.exceptions.TransactionCanceledException as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if token_check is not None and len(reasons) == len(items):
+                if reasons[-1].get("Code") == "ConditionalCheckFailed":
+                    raise TokenRevoked("the connect token was revoked") from None
+            raise
+
+    def remove(self, connection: Connection) -> None:
+        """Idempotent: deleting missing rows is not an error."""
+        batch_delete(self.client, self.table, self._keys(connection))
+
+    def remove_if_stale(
+        self, stream_key: str, connection_id: str, now: float | None = None, grace: int = HANDSHAKE_GRACE_SECONDS
+    ) -> bool:
+        """After a 410: delete the connection's rows unless it is younger than ``grace`` (still connecting).
+
+        Returns whether the rows were deleted.
+        """
+        cutoff = int(now if now is not None else time.time()) - grace
+        try:
+            old = self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": stream_key}, "connection_id": {"S": connection_id}},
+                ConditionExpression="connected_at < :cutoff",
+                ExpressionAttributeValues={":cutoff": {"N": str(cutoff)}},
+                ReturnValues="ALL_OLD",
+            ).get("Attributes")
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False  # young (still in its handshake) or already gone
+        if old:
+            self.remove(Connection.from_item(old))  # the twin row under the other key
+        return bool(old)
+
+    def get(self, room_id: str, connection_id: str) -> Connection | None:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}},
+            ConsistentRead=True,
+        ).get("Item")
+        return Connection.from_item(item) if item else None
+
+    def _query(self, stream_key: str, room_id: str | None = None, select_count: bool = False) -> Iterator[dict]:
+        kwargs: dict = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": stream_key}},
+        }
+        if room_id is not None:
+            kwargs["FilterExpression"] = "room_id = :room"
+            kwargs["ExpressionAttributeValues"][":room"] = {"S": room_id}
+        if select_count:
+            kwargs["Select"] = "COUNT"
+        else:
+            kwargs["ProjectionExpression"] = "connection_id, room_id, user_id, connected_at"
         if self.page_size:
             kwargs["Limit"] = self.page_size
         while True:
             page = self.client.query(**kwargs)
-            yield from page.get("Items", [])
+            if select_count:
+                yield {"count": page.get("Count", 0)}
+            else:
+                yield from page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def connections_in_room(self, room_id: str) -> Iterator[str]:
-        for item in self._query(ROOM_INDEX, "room_id", room_id):
-            yield item["connection_id"]["S"]
+    def in_room(self, room_id: str) -> Iterator[Connection]:
+        return (Connection.from_item(item) for item in self._query(room_key(room_id)))
 
-    def connections_of_user(self, user_id: str, room_id: str | None = None) -> Iterator[str]:
-        for item in self._query(USER_INDEX, "user_id", user_id):
-            if room_id is None or item.get("room_id", {}).get("S") == room_id:
-                yield item["connection_id"]["S"]
+    def of_user(self, user_id: str, room_id: str | None = None) -> Iterator[Connection]:
+        return (Connection.from_item(item) for item in self._query(user_key(user_id), room_id))
+
+    def count_of_user(self, user_id: str, room_id: str) -> int:
+        return sum(page["count"] for page in self._query(user_key(user_id), room_id, select_count=True))
+
+    def take_send_slot(
+        self, room_id: str, connection_id: str, limit: int, window_seconds: int, now: float | None = None
+    ) -> SendSlot:
+        """Count one client message against the connection's fixed-window rate limit (one conditional write).
+
+        The counter lives on the connection's room row, so a message from a connection without a row
+        (unknown, disconnected, kicked, revoked) is refused by the same write.
+        """
+        window = int((now if now is not None else time.time()) // window_seconds)
+        key = {"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}}
+        for _ in range(3):  # a new window can race with a concurrent message of the same connection
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET rl_count = rl_count + :one",
+                    ConditionExpression="rl_window = :w AND rl_count < :limit",
+                    ExpressionAttributeValues={
+                        ":one": {"N": "1"},
+                        ":w": {"N": str(window)},
+                        ":limit": {"N": str(limit)},
+                    },
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+                return SendSlot.OK
+            except self.client.exceptions.ConditionalCheckFailedException as exc:
+                old = exc.response.get("Item")
+            if not old:
+                return SendSlot.UNKNOWN_CONNECTION
+            if int(old.get("rl_window", {}).get("N", -1)) >= window:
+                return SendSlot.RATE_LIMITED
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="SET rl_window = :w, rl_count = :one",
+                    ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(rl_window) OR rl_window < :w)",
+                    ExpressionAttributeValues={":one": {"N": "1"}, ":w": {"N": str(window)}},
+                )
+                return SendSlot.OK
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+        return SendSlot.RATE_LIMITED
 
 
 class TokenStore:
+    """Connect tokens, keyed (``user_id``, ``room_token`` = ``<room>#<token id>``): many per user and room."""
+
     def __init__(self, client, table_name: str):
         self.client = client
         self.table = table_name
 
     @staticmethod
-    def _key(user_id: str, room_id: str) -> dict:
-        return {"user_id": {"S": user_id}, "room_id": {"S": room_id}}
+    def key(user_id: str, room_id: str, token_id: str) -> dict:
+        return {"user_id": {"S": user_id}, "room_token": {"S": f"{room_id}#{token_id}"}}
 
-    def put(self, user_id: str, room_id: str, token_hash: str, expires_at: int, issued_at: int) -> None:
-        """One live token per (user, room): issuing again replaces (and so revokes) the previous one."""
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                **self._key(user_id, room_id),
-                "token_hash": {"S": token_hash},
-                "issued_at": {"N": str(issued_at)},
-                "expires_at": {"N": str(expires_at)},
-            },
-        )
+    def put(self, record: TokenRecord, issued_at: int) -> None:
+        item = {
+            **self.key(record.user_id, record.room_id, record.token_id),
+            "room_id": {"S": record.room_id},
+            "token_hash": {"S": record.token_hash},
+            "issued_at": {"N": str(issued_at)},
+            "expires_at": {"N": str(record.expires_at)},
+        }
+        if record.single_use:
+            item["single_use"] = {"BOOL": True}
+        self.client.put_item(TableName=self.table, Item=item)
 
-    def get(self, user_id: str, room_id: str) -> TokenRecord | None:
-        item = self.client.get_item(TableName=self.table, Key=self._key(user_id, room_id), ConsistentRead=True).get(
-            "Item"
-        )
+    def get(self, user_id: str, room_id: str, token_id: str) -> TokenRecord | None:
+        item = self.client.get_item(
+            TableName=self.table, Key=self.key(user_id, room_id, token_id), ConsistentRead=True
+        ).get("Item")
         if not item or "token_hash" not in item:
             return None
-        return TokenRecord(user_id, room_id, item["token_hash"]["S"], int(item.get("expires_at", {}).get("N", 0)))
+        return TokenRecord(
+            user_id,
+            room_id,
+            token_id,
+            item["token_hash"]["S"],
+            int(item.get("expires_at", {}).get("N", 0)),
+            single_use=item.get("single_use", {}).get("BOOL", False),
+            used_at=int(item["used_at"]["N"]) if "used_at" in item else None,
+        )
 
-    def delete(self, user_id: str, room_id: str) -> bool:
-        """Revoke; returns whether a token existed."""
-        old = self.client.delete_item(TableName=self.table, Key=self._key(user_id, room_id), ReturnValues="ALL_OLD")
-        return bool(old.get("Attributes"))
+    def consume(self, user_id: str, room_id: str, token_id: str, now: float | None = None) -> bool:
+        """Mark a single-use token used; False when it was used (or revoked) already. The row stays until
+        its expiry so that $connect's check still sees the token."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self.key(user_id, room_id, token_id),
+                UpdateExpression="SET used_at = :now",
+                ConditionExpression="attribute_exists(token_hash) AND attribute_not_exists(used_at)",
+                ExpressionAttributeValues={":now": {"N": str(int(now if now is not None else time.time()))}},
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
+    def exists_check(self, user_id: str, room_id: str, token_id: str) -> dict:
+        """A TransactWriteItems ConditionCheck that fails when the token row is gone (revoked)."""
+        return {
+            "TableName": self.table,
+            "Key": self.key(user_id, room_id, token_id),
+            "ConditionExpression": "attribute_exists(token_hash)",
+        }
+
+    def delete_all(self, user_id: str, room_id: str | None = None) -> int:
+        """Revoke every token of ``user_id`` (in ``room_id`` when given); returns how many there were."""
+        kwargs: dict = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "user_id = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ProjectionExpression": "user_id, room_token",
+        }
+        if room_id is not None:
+            kwargs["KeyConditionExpression"] += " AND begins_with(room_token, :prefix)"
+            kwargs["ExpressionAttributeValues"][":prefix"] = {"S": f"{room_id}#"}
+        keys: list[dict] = []
+        while True:
+            page = self.client.query(**kwargs)
+            keys.extend(page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return batch_delete(self.client, self.table, keys)

@@ -1,12 +1,14 @@
 """The connect-token format: one implementation shared by the SDK (issue) and the authorizer (verify).
 
-A connect token is an HS512 JWT whose claims carry ``user_id``, ``room_id``, ``iat``, ``exp`` and an
-opaque random ``token``. Only the bcrypt hash of that opaque value is stored (tokens table, keyed by
-user and room), so a leaked table does not let anyone connect, and revoking is deleting the row.
+A connect token is an HS512 JWT whose claims carry ``user_id``, ``room_id``, ``jti`` (the token's id),
+``iat``, ``exp`` and an opaque random ``token``. Only the bcrypt hash of that opaque value is stored (tokens
+table, keyed by user and ``<room>#<jti>``), so a leaked table does not let anyone connect. A user may hold
+several tokens for one room (one per tab); revoking deletes all of them and closes the user's connections.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -16,12 +18,14 @@ import bcrypt
 import jwt
 
 from .config import JwtSettings
+from .ids import validate_id
 
 ALGORITHM = "HS512"  # pinned: verification never accepts another algorithm, "none" included
-REQUIRED_CLAIMS = ("exp", "iat", "user_id", "room_id", "token")
-MIN_KEY_BYTES = 32  # shorter HMAC keys are refused outright
+REQUIRED_CLAIMS = ("exp", "iat", "user_id", "room_id", "jti", "token")
+# RFC 7518 section 3.2: an HS512 key must be at least as long as the hash output (512 bits).
+MIN_KEY_BYTES = 64
 DEFAULT_BCRYPT_COST = 10  # 54 ms per check on one core here; see README "Authorizer cost"
-MAX_ID_LENGTH = 256
+TOKEN_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 DEFAULT_SETTINGS = JwtSettings()
 
 
@@ -37,21 +41,19 @@ class InvalidToken(Exception):
 class ConnectClaims:
     user_id: str
     room_id: str
+    token_id: str  # the jti: names the stored row, so revocation can find every token of a user and room
     secret: str  # the opaque value whose bcrypt hash is stored
     expires_at: int
 
 
-def validate_id(kind: str, value: object) -> str:
-    """User and room ids are non-empty strings of bounded length (they become DynamoDB keys)."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
-        raise ValueError(f"{kind} must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    return value
+def new_token_id() -> str:
+    return secrets.token_hex(16)
 
 
 def check_key(key: str | bytes) -> bytes:
     raw = key.encode() if isinstance(key, str) else key
     if len(raw) < MIN_KEY_BYTES:
-        raise ValueError(f"JWT signing keys must be at least {MIN_KEY_BYTES} bytes")
+        raise ValueError(f"HS512 signing keys must be at least {MIN_KEY_BYTES} bytes (RFC 7518 section 3.2)")
     return raw
 
 
@@ -77,6 +79,7 @@ def encode(
     *,
     user_id: str,
     room_id: str,
+    token_id: str,
     secret: str,
     key: str | bytes,
     ttl_seconds: int,
@@ -87,6 +90,7 @@ def encode(
     claims = {
         "user_id": validate_id("user_id", user_id),
         "room_id": validate_id("room_id", room_id),
+        "jti": token_id,
         "token": secret,
         "iat": issued_at,
         "exp": issued_at + ttl_seconds,
@@ -138,6 +142,7 @@ def decode(
         return ConnectClaims(
             user_id=validate_id("user_id", claims["user_id"]),
             room_id=validate_id("room_id", claims["room_id"]),
+            token_id=_token_id(claims["jti"]),
             secret=_opaque(claims["token"]),
             expires_at=int(claims["exp"]),
         )
@@ -148,4 +153,10 @@ def decode(
 def _opaque(value: object) -> str:
     if not isinstance(value, str) or not 16 <= len(value) <= 72:
         raise ValueError("token claim must be a string of 16 to 72 characters")
+    return value
+
+
+def _token_id(value: object) -> str:
+    if not isinstance(value, str) or not TOKEN_ID_PATTERN.fullmatch(value):
+        raise ValueError("jti must be 32 lower-case hex characters")
     return value

@@ -1,4 +1,6 @@
-# Two tables, schema fixed by docs/contract.md ("DynamoDB").
+# Two tables, schema fixed by docs/contract.md ("DynamoDB"). No secondary indexes: every read is a
+# Query or GetItem on the base table with ConsistentRead (a GSI may lag behind its table, and a
+# broadcast must see a connection as soon as its $connect wrote it).
 
 locals {
   provisioned = var.billing_mode == "PROVISIONED"
@@ -6,43 +8,23 @@ locals {
 
 resource "aws_dynamodb_table" "connections" {
   #checkov:skip=CKV_AWS_119:Customer managed KMS key is optional (var.kms_key_arn); without it the table is encrypted with the AWS managed key aws/dynamodb.
-  name                        = var.connections_table_name
-  billing_mode                = var.billing_mode
-  read_capacity               = local.provisioned ? var.read_capacity : null
-  write_capacity              = local.provisioned ? var.write_capacity : null
-  hash_key                    = "connection_id"
+  name           = var.connections_table_name
+  billing_mode   = var.billing_mode
+  read_capacity  = local.provisioned ? var.read_capacity : null
+  write_capacity = local.provisioned ? var.write_capacity : null
+  # Two rows per connection: pk "room#<room>" and pk "user#<user>", both with range key connection_id.
+  hash_key                    = "pk"
+  range_key                   = "connection_id"
   deletion_protection_enabled = var.deletion_protection_enabled
+
+  attribute {
+    name = "pk"
+    type = "S"
+  }
 
   attribute {
     name = "connection_id"
     type = "S"
-  }
-
-  attribute {
-    name = "room_id"
-    type = "S"
-  }
-
-  attribute {
-    name = "user_id"
-    type = "S"
-  }
-
-  global_secondary_index {
-    name            = "room_id-index"
-    hash_key        = "room_id"
-    projection_type = "KEYS_ONLY"
-    read_capacity   = local.provisioned ? var.read_capacity : null
-    write_capacity  = local.provisioned ? var.write_capacity : null
-  }
-
-  global_secondary_index {
-    name               = "user_id-index"
-    hash_key           = "user_id"
-    projection_type    = "INCLUDE"
-    non_key_attributes = ["room_id"]
-    read_capacity      = local.provisioned ? var.read_capacity : null
-    write_capacity     = local.provisioned ? var.write_capacity : null
   }
 
   ttl {
@@ -64,12 +46,13 @@ resource "aws_dynamodb_table" "connections" {
 
 resource "aws_dynamodb_table" "tokens" {
   #checkov:skip=CKV_AWS_119:Customer managed KMS key is optional (var.kms_key_arn); without it the table is encrypted with the AWS managed key aws/dynamodb.
-  name                        = var.tokens_table_name
-  billing_mode                = var.billing_mode
-  read_capacity               = local.provisioned ? var.read_capacity : null
-  write_capacity              = local.provisioned ? var.write_capacity : null
+  name           = var.tokens_table_name
+  billing_mode   = var.billing_mode
+  read_capacity  = local.provisioned ? var.read_capacity : null
+  write_capacity = local.provisioned ? var.write_capacity : null
+  # Many tokens per user and room (one per tab): range key "<room_id>#<token id>".
   hash_key                    = "user_id"
-  range_key                   = "room_id"
+  range_key                   = "room_token"
   deletion_protection_enabled = var.deletion_protection_enabled
 
   attribute {
@@ -78,7 +61,7 @@ resource "aws_dynamodb_table" "tokens" {
   }
 
   attribute {
-    name = "room_id"
+    name = "room_token"
     type = "S"
   }
 

@@ -8,13 +8,6 @@ output "connections_table_arn" {
   value       = aws_dynamodb_table.connections.arn
 }
 
-output "connections_index_arns" {
-  description = "ARNs of the connections table's GSIs, keyed by index name (room_id-index, user_id-index)."
-  value = {
-    for name in ["room_id-index", "user_id-index"] : name => "${aws_dynamodb_table.connections.arn}/index/${name}"
-  }
-}
-
 output "tokens_table_name" {
   description = "Tokens table name."
   value       = aws_dynamodb_table.tokens.name

@@ -3,12 +3,15 @@
 # explicit deployment that is replaced whenever a route, integration or the authorizer changes.
 
 locals {
-  # function key => route key (docs/contract.md "WebSocket API")
-  lambda_routes = {
-    connect      = "$connect"
-    disconnect   = "$disconnect"
-    send_message = "sendMessage"
-  }
+  # function key => route key (docs/contract.md "WebSocket API"). sendMessage (clients sending to their
+  # room) exists only when enabled: without the route API Gateway answers such frames with "Forbidden".
+  lambda_routes = merge(
+    {
+      connect    = "$connect"
+      disconnect = "$disconnect"
+    },
+    var.client_messages_enabled ? { send_message = "sendMessage" } : {},
+  )
 
   access_log_format = jsonencode({
     requestId          = "$context.requestId"
@@ -68,6 +71,8 @@ resource "aws_apigatewayv2_route" "lambda" {
 }
 
 resource "aws_apigatewayv2_route_response" "send_message" {
+  count = var.client_messages_enabled ? 1 : 0
+
   api_id             = aws_apigatewayv2_api.this.id
   route_id           = aws_apigatewayv2_route.lambda["send_message"].id
   route_response_key = "$default"
@@ -158,7 +163,7 @@ locals {
         r.id, r.route_key, r.target, r.authorization_type, r.authorizer_id, r.route_response_selection_expression
       ]
     }
-    send_message_response = aws_apigatewayv2_route_response.send_message.id
+    send_message_response = aws_apigatewayv2_route_response.send_message[*].id
     ping = [
       aws_apigatewayv2_integration.ping.id,
       aws_apigatewayv2_integration.ping.request_templates,
@@ -194,6 +199,19 @@ resource "aws_apigatewayv2_stage" "this" {
     logging_level            = var.logging_level
     data_trace_enabled       = var.data_trace_enabled
     detailed_metrics_enabled = var.detailed_metrics_enabled
+  }
+
+  # Clients' own messages get a tighter stage-wide throttle than the default routes.
+  dynamic "route_settings" {
+    for_each = var.client_messages_enabled ? ["sendMessage"] : []
+    content {
+      route_key                = route_settings.value
+      throttling_burst_limit   = var.client_message_throttle.burst_limit
+      throttling_rate_limit    = var.client_message_throttle.rate_limit
+      logging_level            = var.logging_level
+      data_trace_enabled       = var.data_trace_enabled
+      detailed_metrics_enabled = var.detailed_metrics_enabled
+    }
   }
 
   access_log_settings {

@@ -38,6 +38,21 @@ variable "identity_sources" {
   default     = ["route.request.querystring.token"]
 }
 
+variable "client_messages_enabled" {
+  description = "Create the sendMessage route (clients sending to their room)."
+  type        = bool
+  default     = false
+}
+
+variable "client_message_throttle" {
+  description = "Stage throttle of the sendMessage route (all clients together)."
+  type = object({
+    rate_limit  = number
+    burst_limit = number
+  })
+  default = { rate_limit = 100, burst_limit = 50 }
+}
+
 variable "throttling_burst_limit" {
   description = "Default route burst limit of the stage."
   type        = number

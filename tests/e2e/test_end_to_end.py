@@ -110,7 +110,9 @@ def test_each_client_gets_exactly_its_rooms_messages_via_sqs_and_the_route(stack
     assert sent["message_id"] == from_carol["id"] and sent["delivered"] == 1 and sent["status"] == 200
     (got,) = [m for m in alice.messages if m.get("id") == via_sqs]
     assert got["type"] == "job.finished" and got["room_id"] == "room-a" and got["data"] == {"n": 1}
+    assert got["source"] == "backend"
     assert from_carol["user_id"] == "carol" and from_carol["room_id"] == "room-b" and from_carol["type"] == "chat"
+    assert from_carol["source"] == "client"  # set by Hermes: a client cannot pass as the backend
     # no cross-talk: room-a never saw carol's message, room-b never saw the SQS one
     assert not [m for m in alice.messages + bob.messages if m.get("data") == "hi from carol"]
     assert not [m for m in carol.messages if m.get("id") == via_sqs]
@@ -177,23 +179,26 @@ def test_vanished_client_is_cleaned_up_on_the_next_publish(stack, hermes):
     dynamodb = stack.aws.client("dynamodb")
     table = value(stack, "connections_table_name")
     # a connection whose $disconnect never ran (the client's network died, the gateway forgot it)
-    dynamodb.put_item(
-        TableName=table,
-        Item={
-            "connection_id": {"S": "vanished-1"},
-            "room_id": {"S": "room-v"},
-            "user_id": {"S": "ghost"},
-            "connected_at": {"N": "1"},
-            "expires_at": {"N": str(int(time.time()) + 3600)},
-        },
-    )
+    for pk in ("room#room-v", "user#ghost"):
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": pk},
+                "connection_id": {"S": "vanished-1"},
+                "room_id": {"S": "room-v"},
+                "user_id": {"S": "ghost"},
+                "connected_at": {"N": "1"},
+                "expires_at": {"N": str(int(time.time()) + 3600)},
+            },
+        )
+    key = {"pk": {"S": "room#room-v"}, "connection_id": {"S": "vanished-1"}}
 
     async def scenario():
         live = await open_client(stack, hermes.issue_token("gina", "room-v"))
         message_id = hermes.publish("room-v", "anyone there?")
         await live.wait_for(lambda m: m.get("id") == message_id)
         for _ in range(100):
-            if "Item" not in dynamodb.get_item(TableName=table, Key={"connection_id": {"S": "vanished-1"}}):
+            if "Item" not in dynamodb.get_item(TableName=table, Key=key):
                 return True
             await asyncio.sleep(0.1)
         return False
@@ -263,3 +268,65 @@ def test_keep_alive_ping_is_answered_without_a_lambda(stack, hermes):
         return await client.wait_for(lambda m: m.get("type") == "pong")
 
     assert run(scenario())
+
+
+def test_revoking_closes_the_users_open_sockets_and_they_can_neither_read_nor_send(stack, hermes):
+    async def scenario():
+        token = hermes.issue_token("mallory", "room-r")
+        victim_tab = await open_client(stack, token)
+        peer = await open_client(stack, hermes.issue_token("nick", "room-r"))
+        # WHEN the backend revokes mallory in room-r
+        revoked = hermes.revoke("mallory", "room-r")
+        await asyncio.wait_for(victim_tab.websocket.wait_closed(), 30)
+        # THEN her socket was closed by the gateway, her token no longer connects, and the room goes on
+        message_id = hermes.publish("room-r", "after the revocation")
+        await peer.wait_for(lambda m: m.get("id") == message_id)
+        try:
+            async with connect(f"{stack.websocket_url}?token={token}", open_timeout=OPEN_TIMEOUT):
+                reconnect = 101
+        except InvalidStatus as refused:
+            reconnect = refused.response.status_code
+        return revoked, victim_tab, reconnect, message_id
+
+    revoked, victim_tab, reconnect, message_id = run(scenario())
+    assert (revoked.tokens, revoked.connections) == (1, 1)
+    assert victim_tab.websocket.close_code == 1000
+    assert reconnect == 403
+    assert not [m for m in victim_tab.messages if m.get("id") == message_id]
+
+
+def test_a_flooding_client_is_refused_with_429_after_its_budget(stack, hermes):
+    async def scenario():
+        flooder = await open_client(stack, hermes.issue_token("olga", "room-f"))
+        peer = await open_client(stack, hermes.issue_token("pete", "room-f"))
+        for i in range(30):  # the module's default budget: 20 messages per 10 s per connection
+            await flooder.websocket.send(json.dumps({"action": "sendMessage", "data": i}))
+
+        def answers():
+            return [m for m in flooder.messages if m["type"] in ("hermes.sent", "hermes.refused")]
+
+        deadline = time.monotonic() + 60
+        while len(answers()) < 30 and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        await settle()
+        return answers(), peer
+
+    answers, peer = run(scenario(), timeout=120)
+    assert len([m for m in answers if m["type"] == "hermes.sent"]) == 20
+    refused = [m for m in answers if m["type"] == "hermes.refused"]
+    assert len(refused) == 10 and {m["status"] for m in refused} == {429}
+    assert len([m for m in peer.messages if m.get("source") == "client"]) == 20
+
+
+def test_a_client_cannot_send_hermes_frames_to_its_room(stack, hermes):
+    async def scenario():
+        client = await open_client(stack, hermes.issue_token("quinn", "room-h"))
+        peer = await open_client(stack, hermes.issue_token("rita", "room-h"))
+        await client.websocket.send(json.dumps({"action": "sendMessage", "type": "hermes.recovery", "data": {}}))
+        (refused,) = await client.wait_for(lambda m: m["type"] == "hermes.refused")
+        await settle()
+        return refused, peer
+
+    refused, peer = run(scenario())
+    assert refused["status"] == 400 and "reserved" in refused["error"]
+    assert peer.messages == []

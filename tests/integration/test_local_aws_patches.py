@@ -7,6 +7,7 @@ upgrade that changes the underlying code shows up here before it shows up as a T
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -225,3 +226,48 @@ def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_s
     sqs.send_message(QueueUrl=queue, MessageBody="hello")
     (message,) = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this is the first receive
+
+
+def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out(local_aws_server):
+    """#15, and issue 8 item 4: a reconnect storm cold-starts many authorizers at once; each must still get
+    the signing key (retrying the throttled GetParameter with jitter) instead of denying valid tokens."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hermes.signing_keys import SigningKeys, ssm_fetch
+
+    name = f"/{_name('storm')}/jwt"
+    no_retries = Config(retries={"total_max_attempts": 1})
+    ssm = local_aws_server.client("ssm", config=no_retries)
+    ssm.put_parameter(Name=name, Value="k" * 64, Type="SecureString")
+
+    # GIVEN the harness throttles like Parameter Store: 40 per second, bursts of 40
+    time.sleep(1.5)  # a full bucket
+    started, answered = time.monotonic(), 0
+    for _ in range(150):
+        try:
+            ssm.get_parameter(Name=name, WithDecryption=True)
+            answered += 1
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "ThrottlingException"
+    elapsed = time.monotonic() - started
+    assert 40 <= answered <= 40 + 40 * elapsed + 1, (answered, elapsed)
+
+    # WHEN 120 cold authorizers (fresh clients, empty caches) ask at the same moment, each retrying within
+    # its deadline (the authorizer passes its remaining time)
+    storm = 120
+    clients = [local_aws_server.client("ssm", config=no_retries) for _ in range(storm)]
+    start_together = threading.Barrier(storm)
+
+    def cold_authorizer(client):
+        start_together.wait()
+        try:
+            return SigningKeys(ssm_fetch(client, name)).get(retry_seconds=8.0)
+        except ClientError as exc:
+            return exc.response["Error"]["Code"]
+
+    time.sleep(1.5)
+    with ThreadPoolExecutor(storm) as pool:
+        keys = list(pool.map(cold_authorizer, clients))
+    # THEN every one of them got the key: none would deny a valid token
+    assert keys == [["k" * 64]] * storm

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -77,8 +78,10 @@ def load_function():
     """Import a handler module afresh (its module-level clients are created inside the mock)."""
 
     def load(name: str):
-        spec = importlib.util.spec_from_file_location(f"fn_{name}_{next(_counter)}", FUNCTIONS_DIR / f"{name}.py")
+        module_name = f"fn_{name}_{next(_counter)}"
+        spec = importlib.util.spec_from_file_location(module_name, FUNCTIONS_DIR / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # as an import does (dataclasses look their module up there)
         spec.loader.exec_module(module)
         return module
 

@@ -9,14 +9,21 @@ import pytest
 from hermes import tokens
 from hermes.sdk import Hermes, HermesConfig
 
-from .conftest import SECRET, TOKENS_TABLE
+from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/test/$connect"
 
 
 @pytest.fixture
 def sdk(aws):
-    config = HermesConfig(tokens_table=TOKENS_TABLE, jwt_secret_source="env", jwt_secret=SECRET, bcrypt_cost=4)
+    config = HermesConfig(
+        tokens_table=TOKENS_TABLE,
+        connections_table=CONNECTIONS_TABLE,
+        management_endpoint="https://abc123.execute-api.us-east-1.amazonaws.com/test",
+        jwt_secret_source="env",
+        jwt_secret=SECRET,
+        bcrypt_cost=4,
+    )
     return Hermes(config)
 
 
@@ -52,7 +59,44 @@ def test_valid_token_is_allowed_with_identity_in_context(sdk, authorizer, lambda
     response = authorizer.handler(event(token), lambda_context)
     assert effect(response) == "Allow"
     assert response["principalId"] == "user-1"
-    assert response["context"] == {"user_id": "user-1", "room_id": "room-1"}
+    jti = jwt.decode(token, options={"verify_signature": False})["jti"]
+    assert response["context"] == {"user_id": "user-1", "room_id": "room-1", "token_id": jti}
+
+
+def test_a_second_token_for_the_same_room_does_not_end_the_first(sdk, authorizer, lambda_context):
+    # GIVEN two tabs of one user, each with its own token
+    first, second = sdk.issue_token("user-1", "room-1"), sdk.issue_token("user-1", "room-1")
+    # THEN both connect (issuing never revokes another tab's token)
+    assert effect(authorizer.handler(event(first), lambda_context)) == "Allow"
+    assert effect(authorizer.handler(event(second), lambda_context)) == "Allow"
+
+
+def test_a_single_use_token_connects_once(sdk, authorizer, lambda_context, caplog):
+    token = sdk.issue_token("user-1", "room-1", single_use=True)
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Allow"
+    # WHEN it is replayed (a leaked URL, a second tab)
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
+    assert "single-use token already used" in logged(caplog)
+
+
+def test_the_token_never_reaches_the_logs_even_with_event_logging_on(
+    aws, load_function, sdk, lambda_context, monkeypatch, caplog
+):
+    # GIVEN an operator who turned on Powertools' event logging for debugging
+    monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
+    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    authorizer = load_function("authorizer")
+    token = sdk.issue_token("user-1", "room-1")
+    # WHEN a connect is authorized
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Allow"
+    # THEN the handler logged, but never the event with its token
+    records = [(r.getMessage(), repr(vars(r))) for r in caplog.records]
+    assert any(message == "connect allow" for message, _ in records)
+    assert not [r for r in records if token.split(".")[1] in r[0] + r[1]]
+
+
+def jti_of(token):
+    return jwt.decode(token, options={"verify_signature": False})["jti"]
 
 
 def claims_with(token, **changes):
@@ -82,20 +126,19 @@ BAD_TOKENS = {
     ),
     "wrong room (signed, other room)": (
         lambda t, sdk: jwt.encode(claims_with(t, room_id="room-2"), SECRET, algorithm="HS512"),
-        "no token issued for this user and room",
+        "no such token for this user and room",
     ),
-    "wrong room (issued for another room)": (
-        lambda t, sdk: (
-            sdk.issue_token("user-1", "room-2"),
-            jwt.encode(claims_with(t, room_id="room-2"), SECRET, algorithm="HS512"),
-        )[1],
+    "wrong room (another room's token id, this token's secret)": (
+        lambda t, sdk: jwt.encode(
+            claims_with(t, room_id="room-2", jti=jti_of(sdk.issue_token("user-1", "room-2"))), SECRET, algorithm="HS512"
+        ),
         "token does not match",
     ),
-    "revoked": (lambda t, sdk: (sdk.revoke("user-1", "room-1"), t)[1], "no token issued for this user and room"),
-    "replaced by a newer token": (lambda t, sdk: (sdk.issue_token("user-1", "room-1"), t)[1], "token does not match"),
+    "revoked": (lambda t, sdk: (sdk.revoke("user-1", "room-1"), t)[1], "no such token for this user and room"),
+    "revoked everywhere": (lambda t, sdk: (sdk.revoke("user-1"), t)[1], "no such token for this user and room"),
     "other user's secret": (
         lambda t, sdk: jwt.encode(claims_with(t, user_id="user-2"), SECRET, algorithm="HS512"),
-        "no token issued",
+        "no such token",
     ),
 }
 
@@ -115,7 +158,7 @@ def test_expired_token_record_is_denied_even_before_ttl_sweeps_it(sdk, authorize
     keys = tokens.decode(token, [SECRET])
     aws.update_item(
         TableName=TOKENS_TABLE,
-        Key={"user_id": {"S": "user-1"}, "room_id": {"S": "room-1"}},
+        Key={"user_id": {"S": "user-1"}, "room_token": {"S": f"room-1#{keys.token_id}"}},
         UpdateExpression="SET expires_at = :e",
         ExpressionAttributeValues={":e": {"N": "1"}},
     )
@@ -137,7 +180,9 @@ def test_secret_store_failure_is_a_deny(aws, load_function, lambda_context, monk
     monkeypatch.setenv("HERMES_JWT_SECRET_ID", "/does/not/exist")
     authorizer = load_function("authorizer")
     token = jwt.encode(
-        {"user_id": "u", "room_id": "r", "token": "t" * 43, "iat": 1, "exp": 2**40}, SECRET, algorithm="HS512"
+        {"user_id": "u", "room_id": "r", "jti": "0" * 32, "token": "t" * 43, "iat": 1, "exp": 2**40},
+        SECRET,
+        algorithm="HS512",
     )
     assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
     assert "ParameterNotFound" in logged(caplog)

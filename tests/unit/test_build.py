@@ -18,10 +18,12 @@ import build  # noqa: E402
 ELF_MACHINE = {"x86_64": 0x3E, "arm64": 0xB7}
 RUNTIME_MODULES = {
     "__init__.py",
+    "batching.py",
     "config.py",
     "dispatch.py",
     "envelope.py",
     "fanout.py",
+    "ids.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",
@@ -154,7 +156,7 @@ def test_built_artifacts_run_on_their_own(builds, tmp_path, python):
                 f"assert hermes.__file__.startswith({str(fn_dir)!r}), hermes.__file__",
                 f"assert jwt.__file__.startswith({str(layer_dir)!r}), jwt.__file__",
                 "ctx = types.SimpleNamespace(function_name='f', memory_limit_in_mb=128, invoked_function_arn='arn:f',"
-                " aws_request_id='r')",
+                " aws_request_id='r', get_remaining_time_in_millis=lambda: 10_000)",
                 "if hasattr(fn, 'authorize'):",
                 "    r = fn.handler({'methodArn': 'arn:x', 'queryStringParameters': {'token': 'bad'}}, ctx)",
                 "    print(json.dumps(r))",

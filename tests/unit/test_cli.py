@@ -17,6 +17,7 @@ def env(aws, monkeypatch, tmp_path):
     queue = boto3.client("sqs").create_queue(QueueName="cli")["QueueUrl"]
     monkeypatch.setenv("HERMES_QUEUE_URL", queue)
     monkeypatch.setenv("HERMES_BCRYPT_COST", "4")
+    monkeypatch.setenv("HERMES_MANAGEMENT_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/test")
     return queue
 
 
@@ -28,10 +29,14 @@ def test_token_prints_a_jwt_for_the_user_and_room(env, capsys):
 
 def test_revoke_says_what_happened(env, capsys):
     main(["token", "--user", "u1", "--room", "r1"])
+    main(["token", "--user", "u1", "--room", "r1", "--single-use"])
     capsys.readouterr()
     main(["revoke", "--user", "u1", "--room", "r1"])
-    main(["revoke", "--user", "u1", "--room", "r1"])
-    assert capsys.readouterr().out.splitlines() == ["revoked", "no token to revoke"]
+    main(["revoke", "--user", "u1"])
+    assert capsys.readouterr().out.splitlines() == [
+        "revoked 2 tokens, closed 0 connections",
+        "revoked 0 tokens, closed 0 connections",
+    ]
 
 
 def test_publish_queues_json_data_and_prints_the_id(env, capsys):
@@ -54,7 +59,8 @@ def test_publish_reads_data_from_a_file(env, tmp_path, capsys):
     ("argv", "message"),
     [
         (["publish", "--data", "1"], "publish needs --room or --to-user"),
-        (["token", "--user", "", "--room", "r"], "user_id must be a non-empty string"),
+        (["token", "--user", "", "--room", "r"], "user_id must be 1 to 128 characters"),
+        (["token", "--user", "u", "--room", "r#2"], "room_id must be 1 to 128 characters"),
         (["token", "--user", "u", "--room", "r", "--ttl", "0"], "ttl_seconds must be between"),
         (["publish", "--room", "r", "--data", "x" * 140000], "limited to 131072"),
         (["token", "--user", "u", "--room", "r", "--outputs", "/nonexistent.json"], "cannot read terraform outputs"),

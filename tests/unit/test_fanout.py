@@ -1,13 +1,23 @@
-"""Fan-out through the Management API: 410 deletes only that connection, 429/5xx retried, posts overlap."""
+"""Fan-out through the Management API: 410 deletes only that connection (unless it is still connecting),
+429/5xx retried, posts overlap."""
+
+import time
 
 import pytest
 from botocore.stub import Stubber
 
 from hermes.fanout import Fanout, Outcome, management_client
+from hermes.store import HANDSHAKE_GRACE_SECONDS, Connection, room_key
 
 from .conftest import RecordingManagementClient
 
 PAYLOAD = b'{"id":"m1"}'
+ROOM = room_key("room")
+OLD = int(time.time()) - HANDSHAKE_GRACE_SECONDS - 60  # connected a while ago: a 410 means gone
+
+
+def add(connections, cid, user="u", connected_at=OLD):
+    connections.add(Connection(cid, "room", user, connected_at))
 
 
 @pytest.fixture
@@ -36,15 +46,30 @@ def test_management_client_pool_matches_the_workers_and_botocore_does_not_retry(
 def test_gone_connection_is_deleted_and_only_that_one(stubbed, connections):
     # GIVEN two connections in a room, one of them closed without $disconnect
     client, stubber = stubbed
-    connections.add("alive", "room", "u1")
-    connections.add("stale", "room", "u2")
+    add(connections, "alive", "u1")
+    add(connections, "stale", "u2")
     expect_error(stubber, "GoneException", 410)
     # WHEN a post to it answers 410
-    outcome = Fanout(client, connections, workers=1).post("stale", PAYLOAD)
-    # THEN its row is deleted and the other stays
+    outcome = Fanout(client, connections, workers=1).post("stale", PAYLOAD, ROOM)
+    # THEN both its rows (room and user) are deleted and the other connection stays
     assert outcome is Outcome.GONE
-    assert connections.get("stale") is None
-    assert connections.get("alive") is not None
+    assert connections.get("room", "stale") is None
+    assert list(connections.of_user("u2")) == []
+    assert connections.get("room", "alive") is not None
+
+
+def test_a_410_during_the_handshake_keeps_the_connection(stubbed, connections):
+    # GIVEN a connection whose $connect has written its rows but not returned yet: API Gateway answers
+    # 410 to posts until it returns (the connection is not established yet)
+    client, stubber = stubbed
+    add(connections, "connecting", "u1", connected_at=int(time.time()))
+    expect_error(stubber, "GoneException", 410)
+    # WHEN a broadcast reaches it in that window
+    outcome = Fanout(client, connections, workers=1).post("connecting", PAYLOAD, ROOM)
+    # THEN its rows stay: once the handshake completes it receives the next messages and may send
+    assert outcome is Outcome.CONNECTING
+    assert connections.get("room", "connecting") is not None
+    assert [c.connection_id for c in connections.of_user("u1")] == ["connecting"]
 
 
 def test_throttled_post_is_retried_with_backoff_then_delivered(stubbed, connections):
@@ -54,7 +79,7 @@ def test_throttled_post_is_retried_with_backoff_then_delivered(stubbed, connecti
     stubber.add_response("post_to_connection", {}, {"ConnectionId": "c1", "Data": PAYLOAD})
     delays = []
     fanout = Fanout(client, connections, workers=1, max_attempts=4, base_delay=0.1, sleep=delays.append)
-    assert fanout.post("c1", PAYLOAD) is Outcome.DELIVERED
+    assert fanout.post("c1", PAYLOAD, ROOM) is Outcome.DELIVERED
     assert len(delays) == 2
     assert 0 <= delays[0] <= 0.1 and 0 <= delays[1] <= 0.2  # full jitter under an exponential cap
 
@@ -65,7 +90,7 @@ def test_persistent_5xx_gives_up_after_max_attempts(stubbed, connections):
         expect_error(stubber, "ServiceUnavailable", 503)
     delays = []
     fanout = Fanout(client, connections, workers=1, max_attempts=3, sleep=delays.append)
-    assert fanout.post("c1", PAYLOAD) is Outcome.FAILED
+    assert fanout.post("c1", PAYLOAD, ROOM) is Outcome.FAILED
     assert len(delays) == 2  # no sleep after the last attempt
 
 
@@ -73,18 +98,18 @@ def test_forbidden_is_not_retried(stubbed, connections):
     client, stubber = stubbed
     expect_error(stubber, "ForbiddenException", 403)
     delays = []
-    assert Fanout(client, connections, sleep=delays.append).post("c1", PAYLOAD) is Outcome.FAILED
+    assert Fanout(client, connections, sleep=delays.append).post("c1", PAYLOAD, ROOM) is Outcome.FAILED
     assert delays == []
 
 
 def test_deliver_reports_each_outcome_and_skips_duplicate_ids(connections):
     client = RecordingManagementClient(gone={"g1", "g2"})
     for cid in ("a", "b", "g1", "g2"):
-        connections.add(cid, "room", "u")
-    report = Fanout(client, connections, workers=4).deliver(["a", "b", "a", "g1", "g2"], PAYLOAD)
-    assert report.as_dict() == {"delivered": 2, "gone": 2, "failed": 0}
+        add(connections, cid)
+    report = Fanout(client, connections, workers=4).deliver(["a", "b", "a", "g1", "g2"], PAYLOAD, ROOM)
+    assert report.as_dict() == {"delivered": 2, "gone": 2, "connecting": 0, "failed": 0}
     assert sorted(cid for cid, _ in client.posts) == ["a", "b"]
-    assert {connections.get(c) is None for c in ("g1", "g2")} == {True}
+    assert {connections.get("room", c) is None for c in ("g1", "g2")} == {True}
 
 
 def test_posts_overlap_up_to_the_worker_count(connections):
@@ -92,7 +117,7 @@ def test_posts_overlap_up_to_the_worker_count(connections):
     client = RecordingManagementClient(delay=0.05)
     ids = [f"c{i}" for i in range(40)]
     # WHEN delivering with 8 workers
-    report = Fanout(client, connections, workers=8).deliver(ids, PAYLOAD)
+    report = Fanout(client, connections, workers=8).deliver(ids, PAYLOAD, ROOM)
     # THEN all arrive and up to 8 were in flight at once (sequential posting would show 1)
     assert report.delivered == 40
     assert client.max_in_flight == 8

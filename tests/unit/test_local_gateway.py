@@ -207,3 +207,79 @@ def test_route_selection_expression():
     assert select_route("$request.body.meta.kind", '{"meta": {"kind": "x"}}') == "x"
     assert select_route("$request.body.action", '{"action": 3}') is None
     assert select_route("$request.body.action", "nope") is None
+
+
+def test_a_broadcast_during_the_handshake_gets_410_and_keeps_the_new_connection(aws, connections, token_store):
+    """API Gateway: "until execution of the integration associated with the $connect route is completed"
+    the connection is not established, so posts to it answer 410. The local gateway reproduces that window;
+    the fan-out must not take such a 410 for a dead connection."""
+    from hermes import tokens
+    from hermes.fanout import Fanout, management_client
+    from hermes.store import Connection, TokenRecord, room_key
+
+    token_id = tokens.new_token_id()
+    token_store.put(TokenRecord("u1", "r1", token_id, "$2b$04$x", int(time.time()) + 300), issued_at=0)
+    in_connect, release = threading.Event(), threading.Event()
+    seen: dict = {}
+
+    def slow_connect(event):
+        # what the connect function does (rows first), then a slow return
+        seen["id"] = event["requestContext"]["connectionId"]
+        connections.add(
+            Connection(seen["id"], "r1", "u1", int(time.time())),
+            token_check=token_store.exists_check("u1", "r1", token_id),
+        )
+        in_connect.set()
+        release.wait(10)
+        return {"statusCode": 200}
+
+    def authorize(event):
+        return {
+            "principalId": "u1",
+            "context": {"user_id": "u1", "room_id": "r1", "token_id": token_id},
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
+            },
+        }
+
+    config = GatewayConfig(
+        api_id="api1",
+        stage="test",
+        routes={"$connect": Route("$connect", invoke=slow_connect)},
+        authorizer=Authorizer(authorize, ["route.request.querystring.token"]),
+    )
+    loop = asyncio.new_event_loop()
+    gw = LocalGateway(config)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(gw.start(), loop).result(10)
+    fanout = Fanout(management_client(gw.management_endpoint, 2), connections, workers=2)
+    try:
+
+        async def scenario():
+            client = asyncio.ensure_future(connect(gw.url + "?token=t"))
+            await asyncio.get_running_loop().run_in_executor(None, in_connect.wait, 10)
+            # WHEN a broadcast reaches the connection while its $connect is still running
+            during = await asyncio.get_running_loop().run_in_executor(
+                None, fanout.deliver, [seen["id"]], b'{"n":1}', room_key("r1")
+            )
+            release.set()
+            websocket = await client
+            # THEN the next broadcast, after the handshake, is delivered
+            after = await asyncio.get_running_loop().run_in_executor(
+                None, fanout.deliver, [seen["id"]], b'{"n":2}', room_key("r1")
+            )
+            received = await asyncio.wait_for(websocket.recv(), 5)
+            await websocket.close()
+            return during, after, received
+
+        during, after, received = run(scenario())
+        assert (during.connecting, during.gone, during.delivered) == (1, 0, 0)  # 410, rows kept
+        assert after.delivered == 1 and json.loads(received) == {"n": 2}
+        assert connections.get("r1", seen["id"]) is not None
+    finally:
+        release.set()
+        asyncio.run_coroutine_threadsafe(gw.stop(), loop).result(20)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)

@@ -9,9 +9,10 @@ import pytest
 
 from hermes.config import ConfigError
 from hermes.envelope import MAX_MESSAGE_BYTES, InvalidMessage, MessageTooLarge, PublishRequest
-from hermes.sdk import Hermes, HermesConfig, PublishError
+from hermes.sdk import Hermes, HermesConfig, PublishError, Revoked
+from hermes.store import Connection
 
-from .conftest import SECRET, TOKENS_TABLE
+from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, GoneException
 
 
 @pytest.fixture
@@ -19,11 +20,33 @@ def queue(aws):
     return boto3.client("sqs").create_queue(QueueName="hermes-test")["QueueUrl"]
 
 
+class FakeManagementApi:
+    """DeleteConnection as API Gateway answers it: 204 for a live connection, 410 for others."""
+
+    class exceptions:  # noqa: N801 - boto3's shape
+        GoneException = GoneException
+
+    def __init__(self, live=()):
+        self.live, self.deleted = set(live), []
+
+    def delete_connection(self, ConnectionId):  # noqa: N803
+        if ConnectionId not in self.live:
+            raise GoneException({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "x")
+        self.live.discard(ConnectionId)
+        self.deleted.append(ConnectionId)
+
+
 @pytest.fixture
 def sdk(aws, queue):
     return Hermes(
         HermesConfig(
-            tokens_table=TOKENS_TABLE, queue_url=queue, jwt_secret_source="env", jwt_secret=SECRET, bcrypt_cost=5
+            tokens_table=TOKENS_TABLE,
+            connections_table=CONNECTIONS_TABLE,
+            management_endpoint="https://abc123.execute-api.us-east-1.amazonaws.com/test",
+            queue_url=queue,
+            jwt_secret_source="env",
+            jwt_secret=SECRET,
+            bcrypt_cost=5,
         )
     )
 
@@ -38,7 +61,8 @@ def drain(queue_url):
 def test_issue_token_stores_only_a_bcrypt_hash_with_ttl(sdk, aws):
     token = sdk.issue_token("u1", "r1", ttl_seconds=120)
     claims = jwt.decode(token, SECRET, algorithms=["HS512"])
-    item = aws.get_item(TableName=TOKENS_TABLE, Key={"user_id": {"S": "u1"}, "room_id": {"S": "r1"}})["Item"]
+    key = {"user_id": {"S": "u1"}, "room_token": {"S": f"r1#{claims['jti']}"}}
+    item = aws.get_item(TableName=TOKENS_TABLE, Key=key)["Item"]
     assert claims["exp"] - claims["iat"] == 120
     assert int(item["expires_at"]["N"]) == claims["exp"]
     assert item["token_hash"]["S"].startswith("$2b$05$")  # the configured cost
@@ -46,13 +70,57 @@ def test_issue_token_stores_only_a_bcrypt_hash_with_ttl(sdk, aws):
     assert bcrypt.checkpw(claims["token"].encode(), item["token_hash"]["S"].encode())
 
 
-def test_revoke_reports_whether_a_token_existed(sdk):
-    sdk.issue_token("u1", "r1")
-    assert sdk.revoke("u1", "r1") is True
-    assert sdk.revoke("u1", "r1") is False
+def test_tokens_live_minutes_by_default_and_an_hour_at_most(sdk):
+    claims = jwt.decode(sdk.issue_token("u1", "r1"), SECRET, algorithms=["HS512"])
+    assert claims["exp"] - claims["iat"] == 300
+    with pytest.raises(ValueError, match="between 1 and 3600"):
+        sdk.issue_token("u1", "r1", ttl_seconds=3601)
 
 
-@pytest.mark.parametrize(("user", "room", "ttl"), [("", "r", 60), ("u", None, 60), ("u", "r", 0), ("u", "r", 10**9)])
+def test_revoke_deletes_the_tokens_and_closes_the_users_connections_in_that_room(sdk, aws):
+    # GIVEN alice with two tokens and two live connections in r1, one in r2, and bob in r1
+    sdk.issue_token("alice", "r1")
+    sdk.issue_token("alice", "r1")
+    sdk.issue_token("alice", "r2")
+    store = sdk._connections()
+    for cid, room, user in [("a1", "r1", "alice"), ("a2", "r1", "alice"), ("a3", "r2", "alice"), ("b1", "r1", "bob")]:
+        store.add(Connection(cid, room, user, 1))
+    api = sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"a1", "a2", "a3", "b1"})
+    # WHEN her tokens for r1 are revoked
+    revoked = sdk.revoke("alice", "r1")
+    # THEN both tokens are gone, both r1 sockets were closed and their rows deleted; r2 and bob untouched
+    assert revoked == Revoked(tokens=2, connections=2)
+    assert sorted(api.deleted) == ["a1", "a2"]
+    assert [c.connection_id for c in store.of_user("alice")] == ["a3"]
+    assert [c.connection_id for c in store.in_room("r1")] == ["b1"]
+    assert sdk.revoke("alice", "r1") == Revoked(tokens=0, connections=0)
+    # AND revoking everywhere takes the rest
+    assert sdk.revoke("alice") == Revoked(tokens=1, connections=1)
+
+
+def test_revoke_forgets_a_connection_that_is_still_in_its_handshake(sdk):
+    # GIVEN a connection whose rows exist but which API Gateway cannot close yet (410 until $connect returns)
+    store = sdk._connections()
+    store.add(Connection("young", "r1", "alice", 1))
+    sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live=set())
+    # WHEN revoked
+    assert sdk.revoke("alice", "r1") == Revoked(tokens=0, connections=0)
+    # THEN its rows are gone anyway: it will receive nothing and its messages are refused (no row)
+    assert list(store.of_user("alice")) == []
+
+
+def test_revoke_refuses_to_start_without_the_connection_settings(aws, queue):
+    sdk = Hermes(HermesConfig(tokens_table=TOKENS_TABLE, jwt_secret_source="env", jwt_secret=SECRET, bcrypt_cost=4))
+    sdk.issue_token("alice", "r1")
+    with pytest.raises(ConfigError, match="connections_table is missing"):
+        sdk.revoke("alice", "r1")
+    # nothing was deleted: a revocation that cannot close connections is not half-done
+    assert aws.scan(TableName=TOKENS_TABLE)["Count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("user", "room", "ttl"), [("", "r", 60), ("u", None, 60), ("u", "r", 0), ("u", "r", 10**9), ("u#1", "r", 60)]
+)
 def test_issue_token_refuses_bad_input(sdk, user, room, ttl):
     with pytest.raises(ValueError):
         sdk.issue_token(user, room, ttl_seconds=ttl)
@@ -76,7 +144,7 @@ def test_oversize_publish_is_refused_before_it_reaches_the_queue(sdk, queue):
     assert drain(queue) == []
 
 
-def test_publish_batch_sends_in_batches_of_ten(sdk, queue, monkeypatch):
+def test_publish_batch_packs_by_count_and_by_size(sdk, queue, monkeypatch):
     calls = []
     sqs = sdk._client("sqs")
     original = sqs.send_message_batch
@@ -84,6 +152,21 @@ def test_publish_batch_sends_in_batches_of_ten(sdk, queue, monkeypatch):
     ids = sdk.publish_batch(PublishRequest(data=i, room_id="r1") for i in range(23))
     assert calls == [10, 10, 3]
     assert sorted(b["id"] for b in drain(queue)) == sorted(ids)
+    # 100 KB messages: ten would be ~1 MB, over SendMessageBatch's total limit; two fit the 256 KiB budget
+    calls.clear()
+    ids = sdk.publish_batch(PublishRequest(data="x" * 100_000, room_id="r1") for _ in range(5))
+    assert calls == [2, 2, 1]
+    assert sorted(b["id"] for b in drain(queue)) == sorted(ids)
+
+
+def test_publishers_cannot_set_what_only_hermes_sets(sdk, queue):
+    with pytest.raises(InvalidMessage, match="set by Hermes"):
+        sdk.publish_request(PublishRequest(data=1, room_id="r1", connection_ids=("c1",)))
+    with pytest.raises(InvalidMessage, match="set by Hermes"):
+        sdk.publish_request(PublishRequest(data=1, room_id="r1", source="client"))
+    with pytest.raises(InvalidMessage, match="reserved"):
+        sdk.publish("r1", 1, type="hermes.sent")
+    assert drain(queue) == []
 
 
 def test_publish_batch_names_the_entries_sqs_refused(sdk, monkeypatch):
@@ -117,6 +200,10 @@ def test_config_from_terraform_outputs(tmp_path):
             "value": {
                 "queue_url": "http://q",
                 "tokens_table": "t",
+                "connections_table": "c",
+                "management_endpoint": "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+                "jwt_issuer": "https://backend.example.com",
+                "jwt_audience": "hermes",
                 "jwt_secret_source": "secretsmanager",
                 "jwt_secret_id": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
                 "region": "eu-west-1",
@@ -135,6 +222,12 @@ def test_config_from_terraform_outputs(tmp_path):
         "eu-west-1",
         "http://127.0.0.1:5000",
     )
+    assert (config.connections_table, config.management_endpoint) == (
+        "c",
+        "https://abc.execute-api.eu-west-1.amazonaws.com/prod",
+    )
+    # the token settings the authorizer checks reach the SDK, so its tokens are accepted
+    assert (config.jwt_issuer, config.jwt_audience) == ("https://backend.example.com", "hermes")
     assert config.merged(queue_url="http://other", region=None).queue_url == "http://other"
     path.write_text(json.dumps(outputs["hermes_config"]["value"]))  # `terraform output -json hermes_config`
     assert HermesConfig.from_terraform_outputs(path).tokens_table == "t"

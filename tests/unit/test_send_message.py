@@ -1,20 +1,28 @@
 """send_message: every SQS record processed with partial failures; the WebSocket route; targets; chunking."""
 
 import json
+import time
 
 import boto3
 import pytest
 from botocore.stub import Stubber
 
+from hermes.batching import SQS_BATCH_BYTES
 from hermes.dispatch import Splitter
 from hermes.envelope import MAX_MESSAGE_BYTES
 from hermes.fanout import Fanout
+from hermes.store import Connection, room_key, user_key
 
-from .conftest import RecordingManagementClient
+from .conftest import CONNECTIONS_TABLE, RecordingManagementClient
+
+PUBLIC_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-messages"
+FANOUT_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-fanout"
 
 
 @pytest.fixture
-def fn(aws, load_function):
+def fn(aws, load_function, monkeypatch):
+    monkeypatch.setenv("HERMES_FANOUT_QUEUE_ARN", FANOUT_QUEUE_ARN)
+    monkeypatch.setenv("HERMES_CLIENT_MESSAGES", "true")
     return load_function("send_message")
 
 
@@ -26,7 +34,7 @@ def mgmt(fn):
     return client
 
 
-def sqs_event(*bodies):
+def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN):
     return {
         "Records": [
             {
@@ -37,7 +45,7 @@ def sqs_event(*bodies):
                 "messageAttributes": {},
                 "md5OfBody": "",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:hermes-test",
+                "eventSourceARN": source_arn,
                 "awsRegion": "us-east-1",
             }
             for i, body in enumerate(bodies)
@@ -49,10 +57,20 @@ def envelopes(client, cid):
     return [json.loads(d) for d in client.received().get(cid, [])]
 
 
+def add(connections, cid, room, user, connected_at=None):
+    connections.add(Connection(cid, room, user, int(time.time()) - 3600 if connected_at is None else connected_at))
+
+
 def seed_room(connections, room, n, user="u"):
+    """n connections in ``room`` (written in bulk: the rows $connect writes, without its transaction)."""
     ids = [f"{room}-c{i}" for i in range(n)]
+    rows = []
     for i, cid in enumerate(ids):
-        connections.add(cid, room, f"{user}{i}")
+        common = {"room_id": {"S": room}, "user_id": {"S": f"{user}{i}"}, "connected_at": {"N": "1"}}
+        for pk in (room_key(room), user_key(f"{user}{i}")):
+            rows.append({"PutRequest": {"Item": {"pk": {"S": pk}, "connection_id": {"S": cid}, **common}}})
+    for start in range(0, len(rows), 25):
+        connections.client.batch_write_item(RequestItems={CONNECTIONS_TABLE: rows[start : start + 25]})
     return ids
 
 
@@ -88,8 +106,9 @@ def test_envelope_shape_and_stable_id_from_the_sqs_message(fn, mgmt, connections
     fn.handler(sqs_event({"room_id": "r1", "user_id": "backend", "data": {"ok": True}, "type": "t"}), lambda_context)
     fn.handler(sqs_event({"room_id": "r1", "data": 2, "id": "publisher-id"}), lambda_context)
     first, second = envelopes(mgmt, "r1-c0")
-    assert set(first) == {"id", "type", "room_id", "user_id", "data", "sent_at"}
+    assert set(first) == {"id", "type", "source", "room_id", "user_id", "data", "sent_at"}
     assert (first["id"], first["type"], first["room_id"], first["user_id"]) == ("msg-0", "t", "r1", "backend")
+    assert first["source"] == "backend"
     assert first["sent_at"].endswith("Z")
     assert second["id"] == "publisher-id" and second["type"] == "notification"
 
@@ -107,30 +126,32 @@ def test_room_query_is_paginated_and_reaches_everyone(fn, mgmt, connections, lam
     assert sorted(mgmt.received()) == [f"big-c{i}" for i in range(7)]
 
 
-def test_lookup_is_a_query_on_the_room_index_never_a_scan(fn, connections):
+def test_lookup_is_a_consistent_query_of_the_room_never_a_scan(fn, connections):
     seed_room(connections, "r1", 2)
+    item = {"connection_id": {"S": "r1-c0"}, "room_id": {"S": "r1"}, "user_id": {"S": "u0"}}
     with Stubber(fn.STORE.client) as stubber:
         stubber.add_response(
             "query",
-            {"Items": [{"connection_id": {"S": "r1-c0"}, "room_id": {"S": "r1"}}]},
+            {"Items": [item]},
             {
                 "TableName": fn.STORE.table,
-                "IndexName": "room_id-index",
-                "KeyConditionExpression": "#k = :v",
-                "ExpressionAttributeNames": {"#k": "room_id"},
-                "ExpressionAttributeValues": {":v": {"S": "r1"}},
+                # strongly consistent: a connection is visible to the first broadcast after its $connect
+                "ConsistentRead": True,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": "room#r1"}},
+                "ProjectionExpression": "connection_id, room_id, user_id, connected_at",
             },
         )
-        assert list(fn.STORE.connections_in_room("r1")) == ["r1-c0"]
+        assert [c.connection_id for c in fn.STORE.in_room("r1")] == ["r1-c0"]
         stubber.assert_no_pending_responses()  # a Scan would have found no stubbed response and failed
 
 
 def test_user_target_reaches_all_of_that_users_connections_optionally_in_one_room(
     fn, mgmt, connections, lambda_context
 ):
-    connections.add("tab-1", "r1", "alice")
-    connections.add("tab-2", "r2", "alice")
-    connections.add("bob-1", "r1", "bob")
+    add(connections, "tab-1", "r1", "alice")
+    add(connections, "tab-2", "r2", "alice")
+    add(connections, "bob-1", "r1", "bob")
     fn.handler(sqs_event({"target_user_id": "alice", "data": "all tabs"}), lambda_context)
     fn.handler(sqs_event({"target_user_id": "alice", "room_id": "r2", "data": "only r2"}), lambda_context)
     assert [e["data"] for e in envelopes(mgmt, "tab-1")] == ["all tabs"]
@@ -143,8 +164,8 @@ def test_stale_connection_is_removed_and_the_record_still_succeeds(fn, connectio
     client = RecordingManagementClient(gone={ids[1]})
     fn.FANOUT = Fanout(client, fn.STORE, workers=4)
     assert fn.handler(sqs_event({"room_id": "r1", "data": 1}), lambda_context)["batchItemFailures"] == []
-    assert connections.get(ids[1]) is None
-    assert connections.get(ids[0]) is not None and connections.get(ids[2]) is not None
+    assert connections.get("r1", ids[1]) is None
+    assert connections.get("r1", ids[0]) is not None and connections.get("r1", ids[2]) is not None
 
 
 def test_delivery_that_keeps_failing_fails_the_record_for_a_retry(fn, connections, lambda_context):
@@ -159,7 +180,7 @@ def test_delivery_that_keeps_failing_fails_the_record_for_a_retry(fn, connection
     assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
 
 
-def route_event(connection_id, body):
+def route_event(connection_id, body, room="r1", user="alice"):
     return {
         "requestContext": {
             "routeKey": "sendMessage",
@@ -167,15 +188,17 @@ def route_event(connection_id, body):
             "connectionId": connection_id,
             "apiId": "abc123",
             "stage": "test",
+            # API Gateway passes the $connect authorizer's context to every route of the connection
+            "authorizer": {"user_id": user, "room_id": room, "token_id": "0" * 32, "principalId": user},
         },
         "body": body if isinstance(body, str) else json.dumps(body),
     }
 
 
 def test_route_sends_to_the_senders_room_as_the_sender(fn, mgmt, connections, lambda_context):
-    connections.add("me", "r1", "alice")
-    connections.add("peer", "r1", "bob")
-    connections.add("elsewhere", "r2", "carol")
+    add(connections, "me", "r1", "alice")
+    add(connections, "peer", "r1", "bob")
+    add(connections, "elsewhere", "r2", "carol")
     response = fn.handler(route_event("me", {"action": "sendMessage", "data": "hi", "type": "chat"}), lambda_context)
     assert response["statusCode"] == 200
     answer = json.loads(response["body"])
@@ -184,13 +207,14 @@ def test_route_sends_to_the_senders_room_as_the_sender(fn, mgmt, connections, la
     # the answer names the message without an "id" of its own, so clients do not drop the real copy
     assert answer["message_id"] == peer["id"] and "id" not in answer
     assert (peer["data"], peer["user_id"], peer["room_id"], peer["type"]) == ("hi", "alice", "r1", "chat")
+    assert peer["source"] == "client"  # set by Hermes: a client cannot pass as the backend
     assert "elsewhere" not in mgmt.received()
     assert len(envelopes(mgmt, "me")) == 1
 
 
 def test_route_can_exclude_the_sender(fn, mgmt, connections, lambda_context):
-    connections.add("me", "r1", "alice")
-    connections.add("peer", "r1", "bob")
+    add(connections, "me", "r1", "alice")
+    add(connections, "peer", "r1", "bob")
     fn.handler(route_event("me", {"action": "sendMessage", "data": "hi", "exclude_self": True}), lambda_context)
     assert sorted(mgmt.received()) == ["peer"]
 
@@ -203,42 +227,119 @@ def test_route_can_exclude_the_sender(fn, mgmt, connections, lambda_context):
         ("me", ["a", "list"], 400, "'data'"),
         ("me", {"action": "sendMessage", "data": "x" * MAX_MESSAGE_BYTES}, 413, "limited to 131072"),
         ("me", {"action": "sendMessage", "data": 1, "type": ""}, 400, "type must be"),
+        ("me", {"action": "sendMessage", "data": 1, "type": "hermes.sent"}, 400, "reserved"),
+        ("me", {"action": "sendMessage", "data": 1, "type": "hermes.recovery"}, 400, "reserved"),
+        ("me", {"action": "sendMessage", "data": 1, "type": "pong"}, 400, "reserved"),
+        ("me", {"action": "sendMessage", "data": 1, "source": "backend"}, 200, ""),  # ignored: set by Hermes
+        ("me", '{"action":"sendMessage","data":' + "[" * 1100 + "]" * 1100 + "}", 400, "nested too deeply"),
+        ("me", '{"action":"sendMessage","data":"\\ud800"}', 400, "invalid Unicode"),
+        ("me", '{"action":"sendMessage","data":"x","type":"\\udfff"}', 400, "invalid Unicode"),
         ("stranger", {"action": "sendMessage", "data": 1}, 403, "unknown connection"),
     ],
 )
 def test_route_refuses_bad_requests_with_a_reason(
     fn, mgmt, connections, lambda_context, connection, body, status, error
 ):
-    connections.add("me", "r1", "alice")
+    add(connections, "me", "r1", "alice")
     response = fn.handler(route_event(connection, body), lambda_context)
     assert response["statusCode"] == status
     answer = json.loads(response["body"])
+    if status == 200:
+        assert [json.loads(d)["source"] for _, d in mgmt.posts] == ["client"]
+        return
     assert (answer["type"], answer["status"]) == ("hermes.refused", status)
     assert error in answer["error"]
     assert mgmt.posts == []
 
 
+def test_route_rate_limits_each_connection(fn, mgmt, connections, lambda_context):
+    # GIVEN a client allowed 3 messages per 60 s
+    fn.ROUTE_SETTINGS = fn.RouteSettings(enabled=True, limit=3, window_seconds=60)
+    add(connections, "me", "r1", "alice")
+    add(connections, "peer", "r1", "bob")
+    # WHEN it sends 6 in a burst
+    statuses = [
+        fn.handler(route_event("me", {"action": "sendMessage", "data": i}), lambda_context)["statusCode"]
+        for i in range(6)
+    ]
+    # THEN the first 3 are delivered and the rest refused with 429 and nothing posted for them
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert [json.loads(d)["data"] for d in mgmt.received()["peer"]] == [0, 1, 2]
+    # AND another connection in the room has its own budget
+    assert (
+        fn.handler(route_event("peer", {"action": "sendMessage", "data": "x"}, user="bob"), lambda_context)[
+            "statusCode"
+        ]
+        == 200
+    )
+
+
+def test_route_is_refused_when_client_messages_are_off(fn, mgmt, connections, lambda_context):
+    fn.ROUTE_SETTINGS = fn.RouteSettings(enabled=False)
+    add(connections, "me", "r1", "alice")
+    response = fn.handler(route_event("me", {"action": "sendMessage", "data": 1}), lambda_context)
+    assert response["statusCode"] == 403 and "disabled" in json.loads(response["body"])["error"]
+    assert mgmt.posts == []
+
+
+def test_a_kicked_or_revoked_connection_cannot_send(fn, mgmt, connections, lambda_context):
+    # GIVEN a connection whose rows were removed (revoke / kick), with its socket still open
+    add(connections, "me", "r1", "alice")
+    add(connections, "peer", "r1", "bob")
+    connections.remove(Connection("me", "r1", "alice"))
+    # WHEN it sends, with the same authorizer context as before
+    response = fn.handler(route_event("me", {"action": "sendMessage", "data": 1}), lambda_context)
+    # THEN it is refused and nothing reaches the room
+    assert response["statusCode"] == 403
+    assert mgmt.posts == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"room_id":"r1","data":' + "[" * 1100 + "]" * 1100 + "}", "nested too deeply"),
+        ('{"room_id":"r1","data":"\\ud800"}', "invalid Unicode"),
+        ({"room_id": "r1", "data": 1, "type": "hermes.recovery"}, "reserved"),
+        ({"room_id": "r1", "data": 1, "type": "pong"}, "reserved"),
+        ({"room_id": "r1", "data": 1, "source": "client"}, "set by Hermes"),
+        ({"room_id": "r1#x", "data": 1}, "room_id must be"),
+        # a publisher naming connections would bypass room scoping: only the internal queue may
+        ({"room_id": "r1", "data": 1, "connection_ids": ["r1-c0"], "id": "m"}, "set by Hermes"),
+    ],
+)
+def test_bad_records_on_the_public_queue_fail_alone_with_a_reason(
+    fn, mgmt, connections, lambda_context, caplog, body, reason
+):
+    seed_room(connections, "r1", 2)
+    response = fn.handler(sqs_event(body, {"room_id": "r1", "data": "good"}), lambda_context)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
+    assert any(reason in str(getattr(r, "reason", "")) for r in caplog.records)
+    assert sorted(json.loads(d)["data"] for _, d in mgmt.posts) == ["good", "good"]
+
+
+def receive_all(sqs, queue_url):
+    bodies = []
+    while got := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", []):
+        bodies += [m["Body"] for m in got]
+    return bodies
+
+
 def test_large_room_is_split_into_chunk_jobs_with_one_envelope_id(fn, mgmt, connections, lambda_context, aws):
-    # GIVEN a room above the chunk threshold and a queue for chunk jobs
+    # GIVEN a room above the chunk threshold and the internal queue for chunk jobs
     ids = seed_room(connections, "huge", 12)
     sqs = boto3.client("sqs")
-    queue_url = sqs.create_queue(QueueName="hermes-test")["QueueUrl"]
+    queue_url = sqs.create_queue(QueueName="hermes-test-fanout")["QueueUrl"]
     fn.SPLITTER = Splitter(sqs, queue_url, threshold=5, chunk_size=5)
     # WHEN a message for the room is processed
     assert fn.handler(sqs_event({"room_id": "huge", "data": "big news"}), lambda_context)["batchItemFailures"] == []
     # THEN nothing is posted directly; three chunk jobs (5 + 5 + 2) are queued with the same id
     assert mgmt.posts == []
-    jobs = []
-    while True:
-        got = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-        if not got:
-            break
-        jobs += [m["Body"] for m in got]
+    jobs = receive_all(sqs, queue_url)
     parsed = [json.loads(j) for j in jobs]
     assert sorted(len(p["connection_ids"]) for p in parsed) == [2, 5, 5]
     assert {p["id"] for p in parsed} == {"msg-0"} and len({p["sent_at"] for p in parsed}) == 1
     # AND processing the chunk jobs delivers to each connection exactly once, same envelope everywhere
-    response = fn.handler(sqs_event(*jobs), lambda_context)
+    response = fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)
     assert response["batchItemFailures"] == []
     assert sorted(mgmt.received()) == sorted(ids)
     assert {envelopes(mgmt, cid)[0]["id"] for cid in ids} == {"msg-0"}
@@ -246,6 +347,38 @@ def test_large_room_is_split_into_chunk_jobs_with_one_envelope_id(fn, mgmt, conn
 
 def test_chunk_job_with_bad_connection_ids_is_a_failure(fn, mgmt, lambda_context):
     response = fn.handler(
-        sqs_event({"connection_ids": [], "data": 1, "id": "m"}, {"connection_ids": "c1", "data": 1}), lambda_context
+        sqs_event(
+            {"connection_ids": [], "data": 1, "id": "m"},
+            {"connection_ids": "c1", "data": 1},
+            source_arn=FANOUT_QUEUE_ARN,
+        ),
+        lambda_context,
     )
     assert len(response["batchItemFailures"]) == 2
+
+
+def test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts(
+    fn, mgmt, connections, lambda_context, aws
+):
+    # GIVEN a room of 5,000 and a message of 100 KB: ten chunk jobs of ~107 KB each; sent ten to a batch
+    # they would be ~1.07 MB, over SendMessageBatch's 1 MiB total (moto refuses it as AWS does)
+    ids = seed_room(connections, "big", 5000)
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="hermes-test-fanout")["QueueUrl"]
+    fn.SPLITTER = Splitter(sqs, queue_url, threshold=2000, chunk_size=500)
+    batch_sizes = []
+    original = sqs.send_message_batch
+    sqs.send_message_batch = lambda **kw: (
+        batch_sizes.append(sum(len(e["MessageBody"].encode()) for e in kw["Entries"])) or original(**kw)
+    )
+    # WHEN send_message handles it
+    response = fn.handler(sqs_event({"room_id": "big", "data": "x" * 100_000}), lambda_context)
+    # THEN the record succeeds, every batch stayed within the budget, and all ten jobs were queued once
+    assert response["batchItemFailures"] == []
+    assert batch_sizes and max(batch_sizes) <= SQS_BATCH_BYTES
+    jobs = receive_all(sqs, queue_url)
+    assert sorted(len(json.loads(j)["connection_ids"]) for j in jobs) == [500] * 10
+    # AND the jobs deliver to each of the 5,000 exactly once
+    assert fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)["batchItemFailures"] == []
+    assert sorted(mgmt.received()) == sorted(ids)
+    assert {len(v) for v in mgmt.received().values()} == {1}

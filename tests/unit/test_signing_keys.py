@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from hermes.config import ConfigError
-from hermes.signing_keys import SigningKeys, keys_from_env
+from hermes.signing_keys import KeyVersions, SigningKeys, keys_from_env
 
 V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
 
@@ -53,7 +53,11 @@ def test_a_json_secret_is_read_from_its_jwt_secret_field():
 def test_keys_are_cached_until_max_age_and_stale_keys_survive_a_failed_refresh():
     calls = []
     now = [0.0]
-    answers = [[V1], ClientError({"Error": {"Code": "ThrottlingException"}}, "GetParameter"), [V2]]
+    answers = [
+        KeyVersions(V1),
+        ClientError({"Error": {"Code": "ThrottlingException"}}, "GetParameter"),
+        KeyVersions(V2),
+    ]
 
     def fetch():
         calls.append(now[0])
@@ -84,8 +88,83 @@ def test_plain_env_secret_only_when_the_source_says_env():
     assert keys_from_env({"HERMES_JWT_SECRET_SOURCE": "env", "HERMES_JWT_SECRET": V1}).get() == [V1]
     both = {"HERMES_JWT_SECRET_SOURCE": "env", "HERMES_JWT_SECRET": V1, "HERMES_JWT_SECRET_PREVIOUS": V2}
     assert keys_from_env(both).get() == [V1, V2]
-    # the default source is SSM: a stray HERMES_JWT_SECRET is not used
+    # the default source is a secret store: a stray HERMES_JWT_SECRET is not used
     with pytest.raises(ConfigError, match="HERMES_JWT_SECRET_ID"):
         keys_from_env({"HERMES_JWT_SECRET": V1})
     with pytest.raises(ConfigError, match="must be one of"):
         keys_from_env({"HERMES_JWT_SECRET_SOURCE": "vault"})
+
+
+def throttled():
+    return ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "GetParameter")
+
+
+def test_a_throttled_first_fetch_is_retried_with_jittered_backoff_within_the_budget():
+    # GIVEN a store that throttles the first 4 reads (a reconnect storm of cold authorizers)
+    answers = [throttled()] * 4 + [KeyVersions(V1)]
+    sleeps, now = [], [0.0]
+
+    def fetch():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    keys = SigningKeys(fetch, clock=lambda: now[0], sleep=sleep)
+    # WHEN the authorizer asks with 5 s to spare
+    assert keys.get(retry_seconds=5) == [V1]
+    # THEN it waited 4 times, each a random share of 0.1, 0.2, 0.4, 0.8 s (full jitter)
+    assert len(sleeps) == 4
+    assert all(0 <= s <= cap for s, cap in zip(sleeps, [0.1, 0.2, 0.4, 0.8], strict=True))
+
+
+def test_throttling_beyond_the_budget_and_other_errors_are_not_retried_forever():
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    always = SigningKeys(lambda: (_ for _ in ()).throw(throttled()), clock=lambda: now[0], sleep=sleep)
+    with pytest.raises(ClientError, match="Rate exceeded"):
+        always.get(retry_seconds=2)
+    assert now[0] <= 2  # it gave up within the budget it was given
+    calls = []
+
+    def denied():
+        calls.append(1)
+        raise ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetSecretValue")
+
+    with pytest.raises(ClientError):
+        SigningKeys(denied, sleep=sleep).get(retry_seconds=5)
+    assert calls == [1]
+
+
+def test_the_previous_key_is_accepted_only_for_a_bounded_window_after_rotation():
+    from datetime import UTC, datetime
+
+    rotated_at = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    versions = KeyVersions(V2, previous=V1, current_since=rotated_at)
+    wall = [rotated_at.timestamp() + 3599]
+    keys = SigningKeys(lambda: versions, max_age_seconds=0, previous_key_seconds=3600, wall_clock=lambda: wall[0])
+    # within the window: tokens signed before the rotation still verify
+    assert keys.get() == [V2, V1]
+    # after it, the old key (maybe the leaked one) is no longer accepted
+    wall[0] = rotated_at.timestamp() + 3601
+    assert keys.get() == [V2]
+
+
+@mock_aws
+def test_a_rotated_parameter_older_than_the_window_drops_the_previous_version():
+    ssm = boto3.client("ssm")
+    ssm.put_parameter(Name="/hermes/test/jwt", Value=V1, Type="SecureString")
+    ssm.put_parameter(Name="/hermes/test/jwt", Value=V2, Type="SecureString", Overwrite=True)
+    env = {"HERMES_JWT_SECRET_SOURCE": "ssm", "HERMES_JWT_SECRET_ID": "/hermes/test/jwt"}
+    assert keys_from_env(env).get() == [V2, V1]
+    # the same parameter read by an authorizer whose window ended (0 s after the rotation)
+    late = keys_from_env({**env, "HERMES_PREVIOUS_KEY_SECONDS": "0"})
+    late._wall_clock = lambda: __import__("time").time() + 1
+    assert late.get() == [V2]

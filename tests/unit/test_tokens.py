@@ -13,12 +13,14 @@ from hermes.config import JwtSettings
 KEY = "k" * 64
 OLD_KEY = "o" * 64
 SECRET = tokens.new_secret()
+TID = tokens.new_token_id()
 
 
 def make(**overrides):
     claims = {
         "user_id": "u1",
         "room_id": "r1",
+        "jti": TID,
         "token": SECRET,
         "iat": int(time.time()),
         "exp": int(time.time()) + 3600,
@@ -33,16 +35,16 @@ def b64(obj) -> str:
 
 def test_round_trip_gives_the_claims():
     # GIVEN a token issued with the current key
-    token = tokens.encode(user_id="u1", room_id="r1", secret=SECRET, key=KEY, ttl_seconds=60)
+    token = tokens.encode(user_id="u1", room_id="r1", token_id=TID, secret=SECRET, key=KEY, ttl_seconds=60)
     # WHEN it is verified
     claims = tokens.decode(token, [KEY])
-    # THEN identity and secret come back and the header names HS512
-    assert (claims.user_id, claims.room_id, claims.secret) == ("u1", "r1", SECRET)
+    # THEN identity, token id and secret come back and the header names HS512
+    assert (claims.user_id, claims.room_id, claims.token_id, claims.secret) == ("u1", "r1", TID, SECRET)
     assert jwt.get_unverified_header(token)["alg"] == "HS512"
 
 
 def test_previous_key_is_accepted_during_rotation_and_unknown_key_is_not():
-    token = tokens.encode(user_id="u1", room_id="r1", secret=SECRET, key=OLD_KEY, ttl_seconds=60)
+    token = tokens.encode(user_id="u1", room_id="r1", token_id=TID, secret=SECRET, key=OLD_KEY, ttl_seconds=60)
     assert tokens.decode(token, [KEY, OLD_KEY]).user_id == "u1"
     with pytest.raises(tokens.InvalidToken, match="bad signature"):
         tokens.decode(token, [KEY])
@@ -60,6 +62,9 @@ def test_previous_key_is_accepted_during_rotation_and_unknown_key_is_not():
         ("no user_id", jwt.encode(make(user_id=None), KEY, algorithm="HS512"), "missing claim user_id"),
         ("no room_id", jwt.encode(make(room_id=None), KEY, algorithm="HS512"), "missing claim room_id"),
         ("no token", jwt.encode(make(token=None), KEY, algorithm="HS512"), "missing claim token"),
+        ("no jti", jwt.encode(make(jti=None), KEY, algorithm="HS512"), "missing claim jti"),
+        ("jti not hex", jwt.encode(make(jti="../../x"), KEY, algorithm="HS512"), "malformed claims"),
+        ("room id with #", jwt.encode(make(room_id="r#x"), KEY, algorithm="HS512"), "malformed claims"),
         ("numeric user_id", jwt.encode(make(user_id=42), KEY, algorithm="HS512"), "malformed claims"),
         ("short opaque token", jwt.encode(make(token="abc"), KEY, algorithm="HS512"), "malformed claims"),
         ("garbage", "not-a-jwt", "invalid token"),
@@ -82,11 +87,14 @@ def test_tampered_payload_fails_the_signature():
 
 def test_issuer_and_audience_are_checked_when_configured():
     settings = JwtSettings(issuer="backend", audience="hermes")
-    good = tokens.encode(user_id="u", room_id="r", secret=SECRET, key=KEY, ttl_seconds=60, settings=settings)
+    good = tokens.encode(
+        user_id="u", room_id="r", token_id=TID, secret=SECRET, key=KEY, ttl_seconds=60, settings=settings
+    )
     assert tokens.decode(good, [KEY], settings).user_id == "u"
     other = tokens.encode(
         user_id="u",
         room_id="r",
+        token_id=TID,
         secret=SECRET,
         key=KEY,
         ttl_seconds=60,
@@ -95,7 +103,13 @@ def test_issuer_and_audience_are_checked_when_configured():
     with pytest.raises(tokens.InvalidToken, match="InvalidIssuerError"):
         tokens.decode(other, [KEY], settings)
     no_aud = tokens.encode(
-        user_id="u", room_id="r", secret=SECRET, key=KEY, ttl_seconds=60, settings=JwtSettings(issuer="backend")
+        user_id="u",
+        room_id="r",
+        token_id=TID,
+        secret=SECRET,
+        key=KEY,
+        ttl_seconds=60,
+        settings=JwtSettings(issuer="backend"),
     )
     with pytest.raises(tokens.InvalidToken, match="missing claim aud"):
         tokens.decode(no_aud, [KEY], settings)
@@ -108,11 +122,13 @@ def test_leeway_tolerates_small_clock_skew_only():
         tokens.decode(skewed, [KEY], JwtSettings(leeway_seconds=0))
 
 
-def test_short_keys_are_refused_for_signing_and_verifying():
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        tokens.encode(user_id="u", room_id="r", secret=SECRET, key="short", ttl_seconds=60)
-    with pytest.raises(ValueError, match="at least 32 bytes"):
-        tokens.decode(jwt.encode(make(), KEY, algorithm="HS512"), ["short"])
+@pytest.mark.parametrize("short", ["short", "k" * 32, "k" * 63])
+def test_keys_shorter_than_the_hs512_hash_are_refused_for_signing_and_verifying(short):
+    # RFC 7518 section 3.2: a key of the same size as the hash output (512 bits) or larger
+    with pytest.raises(ValueError, match="at least 64 bytes"):
+        tokens.encode(user_id="u", room_id="r", token_id=TID, secret=SECRET, key=short, ttl_seconds=60)
+    with pytest.raises(ValueError, match="at least 64 bytes"):
+        tokens.decode(jwt.encode(make(), KEY, algorithm="HS512"), [short])
 
 
 def test_bcrypt_hash_matches_only_its_secret_and_malformed_hash_is_a_mismatch():
@@ -125,7 +141,13 @@ def test_bcrypt_hash_matches_only_its_secret_and_malformed_hash_is_a_mismatch():
         tokens.hash_secret(SECRET, cost=3)
 
 
-@pytest.mark.parametrize("bad", ["", None, 7, "x" * 257])
+@pytest.mark.parametrize("good", ["alice", "alice@example.com", "auth0|507f1f77", "room:42", "a-b_c.d=e+f", "x" * 128])
+def test_ids_of_the_documented_charset_are_accepted(good):
+    token = tokens.encode(user_id=good, room_id=good, token_id=TID, secret=SECRET, key=KEY, ttl_seconds=60)
+    assert tokens.decode(token, [KEY]).user_id == good
+
+
+@pytest.mark.parametrize("bad", ["", None, 7, "x" * 129, "room#1", "a/b", "a b", "tab\t", "\ud800", "é"])
 def test_ids_are_validated(bad):
     with pytest.raises(ValueError):
-        tokens.encode(user_id=bad, room_id="r", secret=SECRET, key=KEY, ttl_seconds=60)
+        tokens.encode(user_id=bad, room_id="r", token_id=TID, secret=SECRET, key=KEY, ttl_seconds=60)

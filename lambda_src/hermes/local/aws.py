@@ -41,6 +41,16 @@ invents results: they store what the caller sent and return it the way AWS does.
 | 13 | sqs SendMessage to a queue with a     | no inline delivery at send time  (moto tries Docker, which is    |
 |    | Lambda event source mapping           | absent: it receives the message, bumping its receive count, and  |
 |    |                                       | races the local poller, which plays Lambda's poller here)        |
+| 15 | ssm GetParameter(s),                  | Parameter Store's default throughput: 40 transactions per second |
+|    | GetParametersByPath                   | per account and region, shared by these calls; above it          |
+|    |                                       | ThrottlingException "Rate exceeded"  (no limit). Source: AWS     |
+|    |                                       | General Reference, "AWS Systems Manager endpoints and quotas"    |
+|    |                                       | (GetParameter: 40 TPS default, 10,000 with higher throughput)    |
+
+Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
+SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
+MaximumMessageSize (SQS API reference, SendMessageBatch) - tests/unit/test_send_message.py
+::test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts.
 
 Known remaining differences (not patched, on purpose): Lambda invoke needs Docker (run handlers yourself);
 the execute-api management API accepts any connection id; ALIAS targets are not checked; an auto_deploy
@@ -118,6 +128,7 @@ def apply_patches() -> None:
         settings.ACM_VALIDATION_WAIT = int(os.environ["MOTO_ACM_VALIDATION_WAIT"])
         _patch_apigatewayv2()
         _patch_sqs()
+        _patch_ssm()
         _patched = True
 
 
@@ -151,6 +162,52 @@ def _patch_sqs() -> None:
         self.lambda_event_source_mappings = MappingsPolledElsewhere()
 
     Queue.__init__ = init
+
+
+SSM_GET_TPS = 40.0  # Parameter Store's default throughput for GetParameter(s) per account and region
+
+
+class _TokenBucket:
+    """``rate`` requests per second with bursts of up to ``rate`` (as AWS API throttles behave)."""
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.tokens = rate
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+def _patch_ssm() -> None:
+    """#15: throttle the GetParameter family at Parameter Store's default 40 TPS per account and region."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.ssm.responses import SimpleSystemManagerResponse as R
+
+    buckets: dict[tuple[str, str], _TokenBucket] = {}
+    buckets_lock = threading.Lock()
+
+    def throttled(original: Any) -> Any:
+        def call(self: Any) -> Any:
+            key = (self.current_account, self.region)
+            with buckets_lock:
+                bucket = buckets.setdefault(key, _TokenBucket(SSM_GET_TPS))
+            if not bucket.take():
+                raise JsonRESTError("ThrottlingException", "Rate exceeded")
+            return original(self)
+
+        return call
+
+    for name in ("get_parameter", "get_parameters", "get_parameters_by_path"):
+        setattr(R, name, throttled(getattr(R, name)))
 
 
 def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches, each small

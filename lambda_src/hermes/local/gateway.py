@@ -344,10 +344,12 @@ class LocalGateway:
         }
 
     def management_delete(self, connection_id: str) -> bool:
+        """Start closing the connection and answer at once, as API Gateway does (204): the closing handshake
+        with a slow or stuck client must not hold the caller."""
         connection = self.connections.get(connection_id)
         if connection is None:
             return False
-        self._call(connection.websocket.close(1000, "Normal closure"))
+        asyncio.run_coroutine_threadsafe(connection.websocket.close(1000, "Normal closure"), self.loop)
         return True
 
     # --- lifecycle -----------------------------------------------------------------------------------

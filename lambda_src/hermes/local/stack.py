@@ -35,6 +35,15 @@ POLLERS = 4  # concurrent batches (each a send_message worker process)
 REGION = "us-east-1"
 
 
+# Terraform merges *_override.tf files into the configuration: the local stack turns on what a developer
+# wants to try (clients sending to their room) without the example carrying it.
+LOCAL_OVERRIDE = """# Written by hermes local up.
+module "hermes" {
+  enable_client_messages = true
+}
+"""
+
+
 def _copy_example(example: Path, target: Path, module_source: Path) -> None:
     """The example as a consumer would have it, with ``source`` pointing at this checkout."""
     if target.exists():
@@ -43,6 +52,7 @@ def _copy_example(example: Path, target: Path, module_source: Path) -> None:
     for tf in example.glob("*.tf"):
         text = re.sub(r'source\s*=\s*"\.\./\.\."', f'source = "{module_source}"', tf.read_text())
         (target / tf.name).write_text(text)
+    (target / "hermes_local_override.tf").write_text(LOCAL_OVERRIDE)
 
 
 class LocalStack:
@@ -69,7 +79,7 @@ class LocalStack:
         self.terraform = None
         self.deployed: DeployedStack | None = None
         self.gateway: LocalGateway | None = None
-        self.poller: SqsPoller | None = None
+        self.pollers: list[SqsPoller] = []
         self.outputs: dict = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -147,32 +157,45 @@ class LocalStack:
         )
 
     def _poll(self) -> None:
+        """One poller per SQS event source mapping the module created (work queue, internal fan-out queue)."""
         sqs, lambda_ = self.aws.client("sqs"), self.aws.client("lambda")
-        queue_url = self._value("queue_url")
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        mappings = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+        work_queue = (self._value("queue_url") or "").rsplit("/", 1)[-1]  # "<name>-<environment>-messages"
+        prefix = work_queue.removesuffix("messages")
+        mappings = [
+            m
+            for m in lambda_.list_event_source_mappings()["EventSourceMappings"]
+            if m["EventSourceArn"].split(":")[-1].startswith(prefix)
+        ]
         if not mappings:
-            raise DeploymentError(f"no event source mapping reads {queue_arn}")
-        mapping = mappings[0]
-        if mapping.get("State", "Enabled") not in ("Enabled", "Creating", "Enabling"):
-            raise DeploymentError(f"the event source mapping is {mapping.get('State')}")
-        function = self.deployed.function(mapping["FunctionArn"])
-        self.poller = SqsPoller(
-            sqs,
-            queue_url,
-            queue_arn,
-            function.invoke,
-            batch_size=int(mapping.get("BatchSize", 10)),
-            batching_window=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
-            region=REGION,
-            report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
-            # Lambda starts with several concurrent batches; MaximumConcurrency caps them when set
-            concurrency=min(POLLERS, int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or POLLERS)),
-        ).start()
-        self.log(
-            f"polling {queue_url} (batch {self.poller.batch_size}, window {self.poller.batching_window:g} s, "
-            f"{self.poller.concurrency} at a time)"
-        )
+            raise DeploymentError(f"no event source mapping reads a queue named {prefix}*")
+        for mapping in sorted(mappings, key=lambda m: not m["EventSourceArn"].endswith("-messages")):
+            queue_arn = mapping["EventSourceArn"]
+            queue_url = sqs.get_queue_url(QueueName=queue_arn.split(":")[-1])["QueueUrl"]
+            if mapping.get("State", "Enabled") not in ("Enabled", "Creating", "Enabling"):
+                raise DeploymentError(f"the event source mapping of {queue_arn} is {mapping.get('State')}")
+            scaling = int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or POLLERS)
+            poller = SqsPoller(
+                sqs,
+                queue_url,
+                queue_arn,
+                self.deployed.function(mapping["FunctionArn"]).invoke,
+                batch_size=int(mapping.get("BatchSize", 10)),
+                batching_window=float(mapping.get("MaximumBatchingWindowInSeconds", 0)),
+                region=REGION,
+                report_batch_item_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
+                # Lambda starts with several concurrent batches; MaximumConcurrency caps them when set
+                concurrency=min(POLLERS, scaling),
+            ).start()
+            self.pollers.append(poller)
+            self.log(
+                f"polling {queue_url} (batch {poller.batch_size}, window {poller.batching_window:g} s, "
+                f"{poller.concurrency} at a time)"
+            )
+
+    @property
+    def poller(self) -> SqsPoller | None:
+        """The work queue's poller (the one backends publish through)."""
+        return self.pollers[0] if self.pollers else None
 
     def _write_outputs(self) -> Path:
         outputs = json.loads(json.dumps(self.outputs))
@@ -182,6 +205,7 @@ class LocalStack:
         if isinstance(config, dict):
             config["deployed_websocket_url"] = config.get("websocket_url")
             config["websocket_url"] = self.websocket_url
+            config["management_endpoint"] = self.gateway.management_endpoint  # for revoke / kick
         path = self.state_dir / "outputs.json"
         path.write_text(json.dumps(outputs, indent=2) + "\n")
         return path
@@ -219,14 +243,14 @@ class LocalStack:
 
         # Stop taking work first, then kill the Lambda workers (which ends any invocation in flight at
         # once), and only then wait for the threads that were running those invocations.
-        if self.poller:
-            self.poller.stop()
+        for poller in self.pollers:
+            poller.stop()
         if self.gateway and self._loop:
             step("gateway", lambda: asyncio.run_coroutine_threadsafe(self.gateway.stop(), self._loop).result(30))
         if self.deployed:
             step("lambdas", self.deployed.close)
-        if self.poller:
-            step("poller", self.poller.join)
+        if self.pollers:
+            step("poller", lambda: [poller.join() for poller in self.pollers])
         if self._loop:
             self._loop.call_soon_threadsafe(self._loop.stop)
             step("loop", lambda: self._loop_thread.join(10))
@@ -235,7 +259,8 @@ class LocalStack:
         outputs = self.state_dir / "outputs.json"
         if outputs.exists():
             outputs.unlink()  # the stack is gone: the CLI must not talk to it any more
-        self.poller = self.gateway = self.deployed = self.aws = self._loop = None
+        self.pollers = []
+        self.gateway = self.deployed = self.aws = self._loop = None
         if spent:
             self.log(
                 f"stopped in {sum(spent.values()):.1f} s ("

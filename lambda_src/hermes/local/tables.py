@@ -2,40 +2,20 @@
 
 from __future__ import annotations
 
-from ..store import ROOM_INDEX, USER_INDEX
+
+def _create(dynamodb, name: str, hash_key: str, range_key: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in (hash_key, range_key)],
+        KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}, {"AttributeName": range_key, "KeyType": "RANGE"}],
+    )
 
 
 def create_tables(dynamodb, connections_table: str, tokens_table: str) -> None:
     """Create both tables as modules/connection_store does; tables that already exist are left alone."""
     existing = set(dynamodb.list_tables()["TableNames"])
     if connections_table not in existing:
-        dynamodb.create_table(
-            TableName=connections_table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": n, "AttributeType": "S"} for n in ("connection_id", "room_id", "user_id")
-            ],
-            KeySchema=[{"AttributeName": "connection_id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": ROOM_INDEX,
-                    "KeySchema": [{"AttributeName": "room_id", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
-                },
-                {
-                    "IndexName": USER_INDEX,
-                    "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["room_id"]},
-                },
-            ],
-        )
+        _create(dynamodb, connections_table, "pk", "connection_id")
     if tokens_table not in existing:
-        dynamodb.create_table(
-            TableName=tokens_table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("user_id", "room_id")],
-            KeySchema=[
-                {"AttributeName": "user_id", "KeyType": "HASH"},
-                {"AttributeName": "room_id", "KeyType": "RANGE"},
-            ],
-        )
+        _create(dynamodb, tokens_table, "user_id", "room_token")
