@@ -40,6 +40,7 @@ RUNTIME_MODULES = (
     "dispatch.py",
     "envelope.py",
     "fanout.py",
+    "history.py",
     "ids.py",
     "signing_keys.py",
     "store.py",

@@ -38,6 +38,8 @@ locals {
   min_visibility_timeout = 6 * local.send_message_timeout + var.maximum_batching_window_in_seconds
   visibility_timeout     = coalesce(var.queue_visibility_timeout_seconds, local.min_visibility_timeout)
 
+  history_enabled = var.history_retention_seconds > 0
+
   jwt_secret_name = coalesce(
     var.jwt_secret_name,
     var.jwt_secret_store == "ssm" ? "/${var.name}/${local.environment}/jwt-secret" : "${var.name}/${local.environment}/jwt-secret",
@@ -85,6 +87,7 @@ module "connection_store" {
 
   connections_table_name         = "${local.prefix}-connections"
   tokens_table_name              = "${local.prefix}-tokens"
+  history_table_name             = local.history_enabled ? "${local.prefix}-history" : null
   billing_mode                   = var.dynamodb_billing_mode
   read_capacity                  = var.dynamodb_read_capacity
   write_capacity                 = var.dynamodb_write_capacity
@@ -114,6 +117,7 @@ module "message_queue" {
 
   name                               = "${local.prefix}-messages"
   dlq_name                           = "${local.prefix}-messages-dlq"
+  fifo                               = var.queue_fifo
   visibility_timeout_seconds         = local.visibility_timeout
   message_retention_seconds          = var.queue_message_retention_seconds
   max_receive_count                  = var.max_receive_count
@@ -190,11 +194,14 @@ locals {
         HERMES_POST_MAX_ATTEMPTS             = tostring(var.post_max_attempts)
         HERMES_CHUNK_THRESHOLD               = tostring(var.chunk_threshold)
         HERMES_CHUNK_SIZE                    = tostring(var.chunk_size)
+        HERMES_HISTORY_RETENTION_SECONDS     = tostring(var.history_retention_seconds)
+        HERMES_MAX_REPLAY                    = tostring(var.max_replay_messages)
         HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
         HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
         HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
       },
       var.management_endpoint == null ? {} : { HERMES_MANAGEMENT_ENDPOINT = var.management_endpoint },
+      local.history_enabled ? { HERMES_HISTORY_TABLE = module.connection_store.history_table_name } : {},
     )
   }
 
@@ -275,6 +282,12 @@ locals {
           resources = [module.fanout_queue.queue_arn]
         },
       ],
+      local.history_enabled ? [{
+        # UpdateItem + PutItem: a position and its envelope, in one transaction; GetItem/Query: replays.
+        sid       = "KeepAndReplayHistory"
+        actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+        resources = [module.connection_store.history_table_arn]
+      }] : [],
       local.sqs_kms_statements,
       local.dynamodb_kms_statements,
     )
@@ -321,6 +334,7 @@ module "websocket_api" {
     }
   }
   client_messages_enabled  = var.enable_client_messages
+  resume_enabled           = local.history_enabled
   client_message_throttle  = var.client_message_route_throttle
   throttling_burst_limit   = var.throttling_burst_limit
   throttling_rate_limit    = var.throttling_rate_limit
@@ -363,6 +377,14 @@ resource "terraform_data" "checks" {
     precondition {
       condition     = local.visibility_timeout <= 43200
       error_message = "The computed queue visibility timeout exceeds SQS's 43200 s; lower function_config.send_message.timeout."
+    }
+    precondition {
+      condition     = !var.queue_fifo || var.maximum_batching_window_in_seconds == 0
+      error_message = "queue_fifo: Lambda's event source mapping takes no batching window for FIFO queues; set maximum_batching_window_in_seconds = 0."
+    }
+    precondition {
+      condition     = !var.queue_fifo || var.batch_size <= 10
+      error_message = "queue_fifo: a FIFO queue's event source mapping takes at most 10 messages per batch."
     }
     precondition {
       condition     = var.batch_size <= 10 || var.maximum_batching_window_in_seconds >= 1

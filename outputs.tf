@@ -81,6 +81,16 @@ output "connections_table_arn" {
   value       = try(module.connection_store.connections_table_arn, null)
 }
 
+output "history_table_name" {
+  description = "Message history table name (null when history_retention_seconds = 0)."
+  value       = try(module.connection_store.history_table_name, null)
+}
+
+output "history_table_arn" {
+  description = "Message history table ARN (null when history is off): grant dynamodb:Query on it to read a stream's history from a backend (hermes history)."
+  value       = try(module.connection_store.history_table_arn, null)
+}
+
 output "tokens_table_name" {
   description = "Tokens table name."
   value       = try(module.connection_store.tokens_table_name, null)
@@ -220,6 +230,7 @@ output "hermes_config" {
     queue_url           = try(module.message_queue.queue_url, null)
     tokens_table        = try(module.connection_store.tokens_table_name, null)
     connections_table   = try(module.connection_store.connections_table_name, null)
+    history_table       = try(module.connection_store.history_table_name, null)
     management_endpoint = try(coalesce(var.management_endpoint, module.websocket_api.management_endpoint), null)
     jwt_secret_source   = try(module.secret.source, null)
     jwt_secret_id       = try(module.secret.id, null)

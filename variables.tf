@@ -255,6 +255,28 @@ variable "max_connections_per_user_room" {
   }
 }
 
+variable "history_retention_seconds" {
+  description = "How long every message is kept for replay (HERMES_HISTORY_RETENTION_SECONDS): a client that reconnects within it receives what it missed, in order; past it, it is told so (hermes.recovery complete = false). 0 turns history (and the resume route) off."
+  type        = number
+  default     = 86400
+
+  validation {
+    condition     = var.history_retention_seconds >= 0 && var.history_retention_seconds <= 2592000
+    error_message = "history_retention_seconds must be between 0 and 2592000 (30 days)."
+  }
+}
+
+variable "max_replay_messages" {
+  description = "HERMES_MAX_REPLAY: most messages one resume replays per stream; a client further behind is told to refetch its state."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.max_replay_messages >= 1 && var.max_replay_messages <= 100000
+    error_message = "max_replay_messages must be between 1 and 100000."
+  }
+}
+
 variable "enable_client_messages" {
   description = "Create the sendMessage route, through which connected clients send to their own room (envelopes marked source = \"client\"). Off by default: then only the backend publishes."
   type        = bool
@@ -513,6 +535,12 @@ variable "queue_message_retention_seconds" {
     condition     = var.queue_message_retention_seconds >= 60 && var.queue_message_retention_seconds <= 1209600
     error_message = "queue_message_retention_seconds must be between 60 and 1209600."
   }
+}
+
+variable "queue_fifo" {
+  description = "Make the work queue FIFO (MessageGroupId = the message's stream, set by the SDK): a stream's positions then follow publish order, at FIFO's throughput (300 sends/s per API action without high throughput mode). Off: positions follow processing order, which may differ from publish order by what SQS and parallel invocations reorder. Clients see positions in order either way."
+  type        = bool
+  default     = false
 }
 
 variable "queue_visibility_timeout_seconds" {

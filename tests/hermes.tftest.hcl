@@ -37,6 +37,15 @@ override_resource {
 
 override_resource {
   override_during = plan
+  target          = module.connection_store.aws_dynamodb_table.history
+  values = {
+    arn  = "arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-history"
+    name = "hermes-test-history"
+  }
+}
+
+override_resource {
+  override_during = plan
   target          = module.message_queue.aws_sqs_queue.this
   values = {
     arn = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages"
@@ -180,7 +189,8 @@ run "least_privilege_with_defaults" {
       PostToConnections     = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/POST/@connections/*"]
       ConsumeQueues         = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages", "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
       # chunk jobs only on the internal queue: never on the queue publishers write to
-      EnqueueChunkJobs = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
+      EnqueueChunkJobs     = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
+      KeepAndReplayHistory = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-history"]
     }
     error_message = "send_message statements/resources differ: ${output.function_policies["send_message"]}"
   }
@@ -193,6 +203,7 @@ run "least_privilege_with_defaults" {
       PostToConnections     = ["execute-api:ManageConnections"]
       ConsumeQueues         = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
       EnqueueChunkJobs      = ["sqs:SendMessage"]
+      KeepAndReplayHistory  = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     }
     error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
   }
@@ -262,6 +273,8 @@ run "least_privilege_with_defaults" {
       authorizer = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/authorizers/auth01"
       connect    = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$connect"
       disconnect = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
+      # history is on by default: clients resume through a two-way route to send_message
+      resume = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/resume"
     }
     error_message = "Unexpected source ARNs: ${jsonencode(module.websocket_api.lambda_permission_source_arns)}"
   }
@@ -278,6 +291,7 @@ run "least_privilege_with_defaults" {
       queue_url           = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-messages"
       tokens_table        = "hermes-test-tokens"
       connections_table   = "hermes-test-connections"
+      history_table       = "hermes-test-history"
       management_endpoint = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
       jwt_secret_source   = "ssm"
       jwt_secret_id       = "/hermes/test/jwt-secret"
@@ -300,6 +314,51 @@ run "least_privilege_with_defaults" {
   assert {
     condition     = length(module.secret.read_actions) == 1 && module.secret.read_actions[0] == "ssm:GetParameter"
     error_message = "SSM readers need ssm:GetParameter."
+  }
+}
+
+run "fifo_work_queue" {
+  command = plan
+
+  variables {
+    queue_fifo = true
+  }
+
+  assert {
+    condition     = module.message_queue.queue_name == "hermes-test-messages.fifo"
+    error_message = "A FIFO work queue (and its DLQ) carry the .fifo suffix."
+  }
+}
+
+run "fifo_takes_no_batching_window" {
+  command = plan
+
+  variables {
+    queue_fifo                         = true
+    maximum_batching_window_in_seconds = 2
+  }
+
+  expect_failures = [terraform_data.checks]
+}
+
+run "history_off" {
+  command = plan
+
+  variables {
+    history_retention_seconds = 0
+  }
+
+  assert {
+    condition     = output.history_table_name == null && !contains(keys(module.websocket_api.lambda_permission_source_arns), "resume")
+    error_message = "history_retention_seconds = 0: no history table, no resume route."
+  }
+  assert {
+    condition = (
+      !contains(keys(module.function["send_message"].environment_variables), "HERMES_HISTORY_TABLE") &&
+      module.function["send_message"].environment_variables["HERMES_HISTORY_RETENTION_SECONDS"] == "0" &&
+      !strcontains(output.function_policies["send_message"], "KeepAndReplayHistory")
+    )
+    error_message = "No history: no table for send_message and no permission on one."
   }
 }
 

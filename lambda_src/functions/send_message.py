@@ -5,8 +5,11 @@ SQS: every record of the batch is processed; the ones that fail are returned as 
 Two queues feed it: the public one (backends publish there) and the internal fan-out queue (chunk jobs of
 large rooms, which name connections): connection lists are accepted only from the internal one.
 
-Route (clients, only when the module enables client messages): the sender's identity comes from the
-authorizer's context; each message counts against a per-connection rate limit on the sender's row.
+Route sendMessage (clients, only when the module enables client messages): the sender's identity comes
+from the authorizer's context; each message counts against a per-connection rate limit on the sender's row.
+
+Route resume (when history is on): a client says where it stopped in each of its streams and gets what it
+missed (hermes.replay frames, in order), then a hermes.recovery answer per stream.
 """
 
 from __future__ import annotations
@@ -22,16 +25,21 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from hermes.config import env_int, env_str, management_endpoint, require_str
 from hermes.dispatch import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, DeliveryFailed, Result, Splitter, dispatch
-from hermes.envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, parse_json
-from hermes.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, management_client
-from hermes.store import ConnectionStore, SendSlot
+from hermes.envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, parse_json, replay_frames
+from hermes.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
+from hermes.history import DEFAULT_MAX_REPLAY, MAX_EPOCH_LENGTH, History, HistoryConflict, streams_of_connection
+from hermes.store import ConnectionStore, SendSlot, room_key
 
 logger = Logger()
 metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 WORKERS = env_int("HERMES_FANOUT_WORKERS", DEFAULT_WORKERS, minimum=1, maximum=256)
-STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
+_dynamodb = boto3.client("dynamodb")
+STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))
+_retention = env_int("HERMES_HISTORY_RETENTION_SECONDS", 0, minimum=0, maximum=30 * 86400)
+HISTORY = History(_dynamodb, require_str("HERMES_HISTORY_TABLE"), _retention) if _retention else None
+MAX_REPLAY = env_int("HERMES_MAX_REPLAY", DEFAULT_MAX_REPLAY, minimum=1, maximum=100_000)
 FANOUT = Fanout(
     management_client(management_endpoint(), WORKERS),
     STORE,
@@ -80,8 +88,8 @@ def handle_record(record: SQSRecord) -> str:
     try:
         internal = FANOUT_QUEUE_ARN is not None and record.event_source_arn == FANOUT_QUEUE_ARN
         request = PublishRequest.from_json(record.body, internal=internal)
-        result = dispatch(request, STORE, FANOUT, SPLITTER, default_id=record.message_id)
-    except (InvalidMessage, DeliveryFailed) as exc:
+        result = dispatch(request, STORE, FANOUT, SPLITTER, default_id=record.message_id, history=HISTORY)
+    except (InvalidMessage, DeliveryFailed, HistoryConflict) as exc:
         metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=1)
         logger.warning("record failed", extra={"message_id": record.message_id, "reason": str(exc)})
         raise
@@ -100,7 +108,12 @@ def respond(status: int, **fields) -> dict:
 
 
 def handle_route(
-    event: dict, store: ConnectionStore, fanout: Fanout, splitter: Splitter | None, settings: RouteSettings
+    event: dict,
+    store: ConnectionStore,
+    fanout: Fanout,
+    splitter: Splitter | None,
+    settings: RouteSettings,
+    history: History | None = None,
 ) -> dict:
     """A client's ``{"action": "sendMessage", "data": ..., "type"?: ..., "exclude_self"?: bool}``."""
     request_context = event.get("requestContext") or {}
@@ -131,13 +144,70 @@ def handle_route(
             source=CLIENT,
             exclude_connection_id=connection_id if body.get("exclude_self") is True else None,
         )
-        result = dispatch(request, store, fanout, splitter)
+        result = dispatch(request, store, fanout, splitter, history=history)
     except InvalidMessage as exc:
         return respond(413 if isinstance(exc, MessageTooLarge) else 400, error=str(exc))
+    except HistoryConflict as exc:
+        return respond(503, error=str(exc))
     except DeliveryFailed as exc:
         return respond(502, error=str(exc), **(exc.report.as_dict() if exc.report else {}))
     record_metrics(result)
     return respond(200, message_id=result.message_id, **(result.report.as_dict() if result.report else {}))
+
+
+def _stream_states(body: object) -> dict[str, tuple[str, int]]:
+    """``{"streams": {"<stream>": {"epoch": "...", "position": n}}}`` → {stream: (epoch, position)}."""
+    streams = body.get("streams") if isinstance(body, dict) else None
+    if streams is None:
+        return {}
+    if not isinstance(streams, dict):
+        raise InvalidMessage("streams must be an object")
+    states = {}
+    for stream, state in streams.items():
+        epoch, position = (state or {}).get("epoch"), (state or {}).get("position")
+        if not isinstance(epoch, str) or len(epoch) > MAX_EPOCH_LENGTH:
+            raise InvalidMessage(f"{stream}: epoch must be a string of at most {MAX_EPOCH_LENGTH} characters")
+        if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+            raise InvalidMessage(f"{stream}: position must be a non-negative integer")
+        states[stream] = (epoch, position)
+    return states
+
+
+def handle_resume(event: dict, history: History | None, fanout: Fanout, max_replay: int = DEFAULT_MAX_REPLAY) -> dict:
+    """``{"action": "resume", "streams": {...}}`` from a client that has (re)connected.
+
+    Only the connection's own streams are read (room, user, user in room); the replay is posted in
+    position order before the answer, which carries each stream's head and whether the replay is complete.
+    """
+    if history is None:
+        return respond(404, error="history is off for this deployment")
+    request_context = event.get("requestContext") or {}
+    connection_id = request_context.get("connectionId")
+    identity = request_context.get("authorizer") or {}
+    room_id, user_id = identity.get("room_id"), identity.get("user_id")
+    if not (connection_id and room_id and user_id):
+        return respond(403, error="unknown connection")
+    try:
+        states = _stream_states(parse_json(event.get("body") or "{}"))
+    except InvalidMessage as exc:
+        return respond(400, error=str(exc))
+    answer: dict[str, dict] = {}
+    envelopes: list[bytes] = []
+    for stream in streams_of_connection(user_id, room_id):
+        epoch, position = states.get(stream, (None, 0))
+        recovery = history.recover(stream, epoch, position, max_replay)
+        answer[stream] = {
+            "epoch": recovery.head.epoch,
+            "position": recovery.head.position,
+            "complete": recovery.complete,
+            "replayed": len(recovery.envelopes),
+        }
+        envelopes += recovery.envelopes
+    for frame in replay_frames(envelopes):
+        if fanout.post(connection_id, frame, room_key(room_id)) is not Outcome.DELIVERED:
+            return respond(502, error="replay could not be delivered; resume again")
+    metrics.add_metric(name="ReplayedMessages", unit=MetricUnit.Count, value=len(envelopes))
+    return {"statusCode": 200, "body": json.dumps({"type": "hermes.recovery", "status": 200, "streams": answer})}
 
 
 @metrics.log_metrics(raise_on_empty_metrics=False)
@@ -145,7 +215,9 @@ def handle_route(
 def handler(event: dict, context) -> dict:
     if "Records" in event:
         return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
-    response = handle_route(event, STORE, FANOUT, SPLITTER, ROUTE_SETTINGS)
+    if (event.get("requestContext") or {}).get("routeKey") == "resume":
+        return handle_resume(event, HISTORY, FANOUT, MAX_REPLAY)
+    response = handle_route(event, STORE, FANOUT, SPLITTER, ROUTE_SETTINGS, HISTORY)
     metrics.add_metric(
         name="RouteMessages" if response["statusCode"] == 200 else "RefusedRouteMessages",
         unit=MetricUnit.Count,

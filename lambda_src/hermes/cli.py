@@ -28,6 +28,7 @@ def _config_options() -> argparse.ArgumentParser:
     )
     g.add_argument("--tokens-table", help="tokens table name [HERMES_TOKENS_TABLE]")
     g.add_argument("--connections-table", help="connections table name [HERMES_CONNECTIONS_TABLE]")
+    g.add_argument("--history-table", help="history table name [HERMES_HISTORY_TABLE]")
     g.add_argument("--queue-url", help="SQS queue URL [HERMES_QUEUE_URL]")
     g.add_argument(
         "--management-endpoint",
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data", help="JSON payload (a bare word is sent as a string)")
     data.add_argument("--data-file", type=argparse.FileType("r"), help="file with the JSON payload, - for stdin")
 
+    history = sub.add_parser("history", parents=[config], help="print a stream's kept messages (JSON lines)")
+    history.add_argument("--room", help="a room's stream (with --user: the user's stream in that room)")
+    history.add_argument("--user", help="a user's stream")
+    history.add_argument("--since", type=int, default=0, help="after this position (default 0: from the start)")
+    history.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
     local = sub.add_parser("local", help="local development stack (moto-based AWS)")
     local.add_argument(
         "what",
@@ -101,6 +108,7 @@ def load_config(args: argparse.Namespace):
     return config.merged(
         tokens_table=args.tokens_table,
         connections_table=args.connections_table,
+        history_table=args.history_table,
         queue_url=args.queue_url,
         management_endpoint=args.management_endpoint,
         jwt_secret_source=args.secret_source,
@@ -130,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "revoke":
         revoked = client.revoke(args.user, args.room)
         print(f"revoked {revoked.tokens} tokens, closed {revoked.connections} connections")
+    elif args.command == "history":
+        for envelope in client.history(args.room, user_id=args.user, since=args.since, limit=args.limit):
+            print(json.dumps(envelope, ensure_ascii=False))
     elif args.command == "kick":
         print(f"closed {client.kick(args.user, args.room)} connections")
     elif args.command == "publish":

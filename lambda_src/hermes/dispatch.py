@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from .batching import sqs_batches
 from .envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
 from .fanout import DeliveryReport, Fanout
+from .history import History, room_stream, user_stream
 from .store import ConnectionStore, room_key, user_key
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,13 @@ class Splitter:
         return len(jobs)
 
 
+def history_stream(request: PublishRequest) -> str:
+    """The one stream a request belongs to (hermes.history)."""
+    if request.target_user_id is not None:
+        return user_stream(request.target_user_id, request.room_id)
+    return room_stream(request.room_id)
+
+
 def stream_key(request: PublishRequest) -> str:
     """The connections-table key whose rows receive this request: the target user's, else the room's."""
     return user_key(request.target_user_id) if request.target_user_id is not None else room_key(request.room_id)
@@ -83,13 +91,29 @@ def dispatch(
     fanout: Fanout,
     splitter: Splitter | None = None,
     default_id: str | None = None,
+    history: History | None = None,
 ) -> Result:
-    """Deliver one request. Raises InvalidMessage (never deliverable) or DeliveryFailed (retry)."""
+    """Deliver one request. Raises InvalidMessage (never deliverable) or DeliveryFailed (retry).
+
+    With ``history``, the message is kept under the next position of its stream *before* any recipient is
+    looked up: a client reconnecting at any moment either finds it in the history or is already in the
+    room when the (consistent) recipient query runs.
+    """
     # Fix id and timestamp once, so retries and chunk jobs carry the same envelope.
     request = replace(
         request, id=request.id or default_id or new_message_id(), sent_at=request.sent_at or utc_now_iso()
     )
-    payload = build_envelope(request)  # refuses oversize before any recipient is looked up
+    if history is not None and request.position is None and request.connection_ids is None:
+
+        def positioned(position) -> bytes:  # refuses oversize before anything is written
+            return build_envelope(
+                replace(request, stream=position.stream, epoch=position.epoch, position=position.position)
+            )
+
+        position, payload = history.append(history_stream(request), positioned)
+        request = replace(request, stream=position.stream, epoch=position.epoch, position=position.position)
+    else:
+        payload = build_envelope(request)  # refuses oversize before any recipient is looked up
     targets = recipients(request, store)
     if splitter is not None and request.connection_ids is None:
         head = list(itertools.islice(targets, splitter.threshold + 1))

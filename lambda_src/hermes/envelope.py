@@ -27,7 +27,7 @@ SOURCES = (BACKEND, CLIENT)
 RESERVED_TYPE_PREFIX = "hermes."
 RESERVED_TYPES = ("pong",)
 # Fields only Hermes sets: on the public queue they are refused (chunk jobs travel on the internal queue).
-INTERNAL_FIELDS = ("connection_ids", "source")
+INTERNAL_FIELDS = ("connection_ids", "source", "stream", "epoch", "position")
 
 
 class InvalidMessage(ValueError):
@@ -58,6 +58,10 @@ class PublishRequest:
     sent_at: str | None = None
     source: str = BACKEND
     connection_ids: tuple[str, ...] | None = field(default=None)  # set on chunk jobs only
+    # the message's place in its stream (hermes.history), set once it is kept; chunk jobs carry it along
+    stream: str | None = None
+    epoch: str | None = None
+    position: int | None = None
 
     def __post_init__(self) -> None:
         if self.room_id is None and self.target_user_id is None and self.connection_ids is None:
@@ -75,6 +79,14 @@ class PublishRequest:
             raise InvalidMessage(f"type {self.type!r} is reserved for Hermes ('{RESERVED_TYPE_PREFIX}*', 'pong')")
         if self.source not in SOURCES:
             raise InvalidMessage(f"source must be one of {', '.join(SOURCES)}")
+        if self.position is not None and not (
+            isinstance(self.position, int)
+            and self.position >= 1
+            and isinstance(self.stream, str)
+            and isinstance(self.epoch, str)
+            and self.epoch
+        ):
+            raise InvalidMessage("position needs a stream and an epoch, and is a positive integer")
         if self.connection_ids is not None and (
             not self.connection_ids
             or len(self.connection_ids) > MAX_CHUNK_CONNECTIONS
@@ -136,19 +148,52 @@ def encode_json(value: Any) -> bytes:
 
 def build_envelope(request: PublishRequest, default_id: str | None = None) -> bytes:
     """Encode what clients receive; refuse it when API Gateway would (over 128 KB)."""
-    payload = encode_json(
-        {
-            "id": request.id or default_id or new_message_id(),
-            "type": request.type,
-            "source": request.source,
-            "room_id": request.room_id,
-            "user_id": request.user_id,
-            "data": request.data,
-            "sent_at": request.sent_at or utc_now_iso(),
-        }
-    )
+    envelope = {
+        "id": request.id or default_id or new_message_id(),
+        "type": request.type,
+        "source": request.source,
+        "room_id": request.room_id,
+        "user_id": request.user_id,
+        "data": request.data,
+        "sent_at": request.sent_at or utc_now_iso(),
+    }
+    if request.position is not None:
+        envelope.update(stream=request.stream, epoch=request.epoch, position=request.position)
+    payload = encode_json(envelope)
     if len(payload) > MAX_MESSAGE_BYTES:
         raise MessageTooLarge(
             f"message is {len(payload)} bytes; API Gateway WebSocket messages are limited to {MAX_MESSAGE_BYTES}"
         )
     return payload
+
+
+REPLAY_PREFIX = b'{"type":"hermes.replay","messages":['
+REPLAY_SUFFIX = b"]}"
+
+
+def replay_frames(envelopes: list[bytes]) -> list[bytes]:
+    """Pack envelopes, in order, into ``hermes.replay`` frames of at most 128 KB (few posts for a long gap);
+    an envelope too large to be wrapped travels alone, as it was sent live."""
+    frames: list[bytes] = []
+    batch: list[bytes] = []
+    size = len(REPLAY_PREFIX) + len(REPLAY_SUFFIX)
+
+    def flush() -> None:
+        if batch:
+            frames.append(REPLAY_PREFIX + b",".join(batch) + REPLAY_SUFFIX)
+            batch.clear()
+
+    for envelope in envelopes:
+        wrapped = len(REPLAY_PREFIX) + len(envelope) + len(REPLAY_SUFFIX)
+        if wrapped > MAX_MESSAGE_BYTES:
+            flush()
+            size = len(REPLAY_PREFIX) + len(REPLAY_SUFFIX)
+            frames.append(envelope)
+            continue
+        if batch and size + len(envelope) + 1 > MAX_MESSAGE_BYTES:
+            flush()
+            size = len(REPLAY_PREFIX) + len(REPLAY_SUFFIX)
+        size += len(envelope) + (1 if batch else 0)
+        batch.append(envelope)
+    flush()
+    return frames

@@ -50,6 +50,7 @@ class PublishError(RuntimeError):
 class HermesConfig:
     tokens_table: str | None = None
     connections_table: str | None = None
+    history_table: str | None = None
     queue_url: str | None = None
     management_endpoint: str | None = None
     jwt_secret_source: str = DEFAULT_SOURCE
@@ -68,6 +69,7 @@ class HermesConfig:
         return cls(
             tokens_table=env_str("HERMES_TOKENS_TABLE", env=e),
             connections_table=env_str("HERMES_CONNECTIONS_TABLE", env=e),
+            history_table=env_str("HERMES_HISTORY_TABLE", env=e),
             queue_url=env_str("HERMES_QUEUE_URL", env=e),
             management_endpoint=env_str("HERMES_MANAGEMENT_ENDPOINT", env=e),
             jwt_secret_source=env_str("HERMES_JWT_SECRET_SOURCE", DEFAULT_SOURCE, env=e),
@@ -96,6 +98,7 @@ class HermesConfig:
         return cls(
             tokens_table=value.get("tokens_table"),
             connections_table=value.get("connections_table"),
+            history_table=value.get("history_table"),
             queue_url=value.get("queue_url"),
             management_endpoint=value.get("management_endpoint"),
             jwt_secret_source=value.get("jwt_secret_source") or DEFAULT_SOURCE,
@@ -242,6 +245,25 @@ class Hermes:
             self._clients[key] = self._session.client(key, endpoint_url=self._require("management_endpoint"))
         return self._clients[key]
 
+    # --- history -------------------------------------------------------------------------------
+    def history(
+        self, room_id: str | None = None, *, user_id: str | None = None, since: int = 0, limit: int = 100
+    ) -> list[dict]:
+        """The kept envelopes of a stream after position ``since`` (oldest first, at most ``limit``):
+        a room's (``room_id``), a user's (``user_id``), or a user's in one room (both)."""
+        from .history import History, room_stream, user_stream
+
+        if room_id is None and user_id is None:
+            raise ValueError("history needs a room_id or a user_id")
+        for kind, value in (("room_id", room_id), ("user_id", user_id)):
+            if value is not None:
+                tokens.validate_id(kind, value)
+        stream = user_stream(user_id, room_id) if user_id is not None else room_stream(room_id)
+        history = History(self._client("dynamodb"), self._require("history_table"), retention_seconds=0)
+        head = history.head(stream)
+        upto = min(head.position, since + limit)
+        return [json.loads(envelope) for _, envelope in history.read(stream, since, upto)]
+
     # --- publishing ----------------------------------------------------------------------------
     @staticmethod
     def _checked(request: PublishRequest) -> PublishRequest:
@@ -251,9 +273,20 @@ class Hermes:
         build_envelope(request)  # refuse oversize here, with the reason, before it reaches the queue
         return request
 
+    def _ordering(self, request: PublishRequest) -> dict:
+        """On a FIFO queue (module input queue_fifo), one message group per stream: a stream's positions then
+        follow publish order. The message id de-duplicates a resend within SQS's 5-minute window."""
+        if not self._require("queue_url").endswith(".fifo"):
+            return {}
+        from .dispatch import history_stream
+
+        return {"MessageGroupId": history_stream(request), "MessageDeduplicationId": request.id}
+
     def publish_request(self, request: PublishRequest) -> str:
         request = self._checked(request)
-        self._client("sqs").send_message(QueueUrl=self._require("queue_url"), MessageBody=request.to_json())
+        self._client("sqs").send_message(
+            QueueUrl=self._require("queue_url"), MessageBody=request.to_json(), **self._ordering(request)
+        )
         return request.id
 
     def publish(
@@ -308,7 +341,7 @@ class Hermes:
         for batch in sqs_batches(bodies):
             response = self._client("sqs").send_message_batch(
                 QueueUrl=self._require("queue_url"),
-                Entries=[{"Id": str(i), "MessageBody": bodies[i]} for i in batch],
+                Entries=[{"Id": str(i), "MessageBody": bodies[i], **self._ordering(checked[i])} for i in batch],
             )
             for entry in response.get("Failed", []):
                 failed.append(

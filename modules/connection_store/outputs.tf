@@ -17,3 +17,13 @@ output "tokens_table_arn" {
   description = "Tokens table ARN."
   value       = aws_dynamodb_table.tokens.arn
 }
+
+output "history_table_name" {
+  description = "History table name (null when history is off)."
+  value       = try(aws_dynamodb_table.history[0].name, null)
+}
+
+output "history_table_arn" {
+  description = "History table ARN (null when history is off)."
+  value       = try(aws_dynamodb_table.history[0].arn, null)
+}

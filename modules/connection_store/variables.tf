@@ -8,6 +8,12 @@ variable "tokens_table_name" {
   type        = string
 }
 
+variable "history_table_name" {
+  description = "Name of the message history table; null creates none (history off)."
+  type        = string
+  default     = null
+}
+
 variable "billing_mode" {
   description = "DynamoDB billing mode: PAY_PER_REQUEST or PROVISIONED."
   type        = string

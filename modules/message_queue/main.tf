@@ -4,10 +4,12 @@
 
 locals {
   use_kms = var.kms_key_arn != null
+  suffix  = var.fifo ? ".fifo" : ""
 }
 
 resource "aws_sqs_queue" "dlq" {
-  name                              = var.dlq_name
+  name                              = "${var.dlq_name}${local.suffix}"
+  fifo_queue                        = var.fifo
   message_retention_seconds         = var.dlq_message_retention_seconds
   sqs_managed_sse_enabled           = local.use_kms ? null : true
   kms_master_key_id                 = var.kms_key_arn
@@ -17,7 +19,8 @@ resource "aws_sqs_queue" "dlq" {
 }
 
 resource "aws_sqs_queue" "this" {
-  name                              = var.name
+  name                              = "${var.name}${local.suffix}"
+  fifo_queue                        = var.fifo
   visibility_timeout_seconds        = var.visibility_timeout_seconds
   message_retention_seconds         = var.message_retention_seconds
   receive_wait_time_seconds         = 20

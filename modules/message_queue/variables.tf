@@ -8,6 +8,12 @@ variable "dlq_name" {
   type        = string
 }
 
+variable "fifo" {
+  description = "FIFO queues (names get the .fifo suffix): messages of one MessageGroupId are delivered in order, one batch at a time."
+  type        = bool
+  default     = false
+}
+
 variable "visibility_timeout_seconds" {
   description = "Visibility timeout of the work queue; the root module computes it from the consumer's timeout (>= 6x)."
   type        = number

@@ -3,15 +3,17 @@
 # explicit deployment that is replaced whenever a route, integration or the authorizer changes.
 
 locals {
-  # function key => route key (docs/contract.md "WebSocket API"). sendMessage (clients sending to their
-  # room) exists only when enabled: without the route API Gateway answers such frames with "Forbidden".
-  lambda_routes = merge(
-    {
-      connect    = "$connect"
-      disconnect = "$disconnect"
-    },
-    var.client_messages_enabled ? { send_message = "sendMessage" } : {},
-  )
+  # The one registry of Lambda routes (docs/contract.md "WebSocket API"): name => route key, function, and
+  # whether the route is two-way (the function's answer goes back to the sender). A disabled route does not
+  # exist at all: API Gateway answers such frames with "Forbidden".
+  lambda_routes = {
+    for name, route in {
+      connect      = { key = "$connect", function = "connect", two_way = false, enabled = true }
+      disconnect   = { key = "$disconnect", function = "disconnect", two_way = false, enabled = true }
+      send_message = { key = "sendMessage", function = "send_message", two_way = true, enabled = var.client_messages_enabled }
+      resume       = { key = "resume", function = "send_message", two_way = true, enabled = var.resume_enabled }
+    } : name => route if route.enabled
+  }
 
   access_log_format = jsonencode({
     requestId          = "$context.requestId"
@@ -51,10 +53,10 @@ resource "aws_apigatewayv2_integration" "lambda" {
   for_each = local.lambda_routes
 
   api_id             = aws_apigatewayv2_api.this.id
-  description        = "${each.value} -> ${var.functions[each.key].function_name}"
+  description        = "${each.value.key} -> ${var.functions[each.value.function].function_name}"
   integration_type   = "AWS_PROXY"
   integration_method = "POST"
-  integration_uri    = var.functions[each.key].invoke_arn
+  integration_uri    = var.functions[each.value.function].invoke_arn
 }
 
 resource "aws_apigatewayv2_route" "lambda" {
@@ -62,19 +64,19 @@ resource "aws_apigatewayv2_route" "lambda" {
   for_each = local.lambda_routes
 
   api_id             = aws_apigatewayv2_api.this.id
-  route_key          = each.value
+  route_key          = each.value.key
   target             = "integrations/${aws_apigatewayv2_integration.lambda[each.key].id}"
-  authorization_type = each.key == "connect" ? "CUSTOM" : "NONE"
-  authorizer_id      = each.key == "connect" ? aws_apigatewayv2_authorizer.this.id : null
-  # sendMessage is two-way: the sender gets the function's answer (hermes.sent / hermes.refused + reason)
-  route_response_selection_expression = each.key == "send_message" ? "$default" : null
+  authorization_type = each.value.key == "$connect" ? "CUSTOM" : "NONE"
+  authorizer_id      = each.value.key == "$connect" ? aws_apigatewayv2_authorizer.this.id : null
+  # two-way routes send the function's answer back (hermes.sent / hermes.refused / hermes.recovery)
+  route_response_selection_expression = each.value.two_way ? "$default" : null
 }
 
-resource "aws_apigatewayv2_route_response" "send_message" {
-  count = var.client_messages_enabled ? 1 : 0
+resource "aws_apigatewayv2_route_response" "lambda" {
+  for_each = { for name, route in local.lambda_routes : name => route if route.two_way }
 
   api_id             = aws_apigatewayv2_api.this.id
-  route_id           = aws_apigatewayv2_route.lambda["send_message"].id
+  route_id           = aws_apigatewayv2_route.lambda[each.key].id
   route_response_key = "$default"
 }
 
@@ -126,11 +128,11 @@ resource "aws_lambda_permission" "authorizer" {
 resource "aws_lambda_permission" "route" {
   for_each = local.lambda_routes
 
-  statement_id  = "AllowApiGatewayRoute-${replace(each.value, "$", "")}"
+  statement_id  = "AllowApiGatewayRoute-${replace(each.value.key, "$", "")}"
   action        = "lambda:InvokeFunction"
-  function_name = var.functions[each.key].function_name
+  function_name = var.functions[each.value.function].function_name
   principal     = "apigateway.amazonaws.com"
-  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${each.value}"
+  source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/${var.stage_name}/${each.value.key}"
 }
 
 resource "aws_apigatewayv2_deployment" "this" {
@@ -163,7 +165,7 @@ locals {
         r.id, r.route_key, r.target, r.authorization_type, r.authorizer_id, r.route_response_selection_expression
       ]
     }
-    send_message_response = aws_apigatewayv2_route_response.send_message[*].id
+    route_responses = { for k, r in aws_apigatewayv2_route_response.lambda : k => r.id }
     ping = [
       aws_apigatewayv2_integration.ping.id,
       aws_apigatewayv2_integration.ping.request_templates,

@@ -44,6 +44,12 @@ variable "client_messages_enabled" {
   default     = false
 }
 
+variable "resume_enabled" {
+  description = "Create the resume route (clients replaying what they missed from the history)."
+  type        = bool
+  default     = false
+}
+
 variable "client_message_throttle" {
   description = "Stage throttle of the sendMessage route (all clients together)."
   type = object({

@@ -330,3 +330,42 @@ def test_a_client_cannot_send_hermes_frames_to_its_room(stack, hermes):
     refused, peer = run(scenario())
     assert refused["status"] == 400 and "reserved" in refused["error"]
     assert peer.messages == []
+
+
+def test_a_client_that_was_away_resumes_and_gets_what_it_missed_in_order(stack, hermes):
+    async def scenario():
+        first = await open_client(stack, hermes.issue_token("sara", "room-g"))
+        await first.websocket.send(json.dumps({"action": "resume"}))  # a fresh client learns the heads
+        (hello,) = await first.wait_for(lambda m: m["type"] == "hermes.recovery")
+        seen = hermes.publish("room-g", "before")
+        (before,) = await first.wait_for(lambda m: m.get("id") == seen)
+        # the server drops her connection (as API Gateway does at the 2 h cap) ...
+        await asyncio.get_running_loop().run_in_executor(None, hermes.kick, "sara", "room-g")
+        await asyncio.wait_for(first.websocket.wait_closed(), 30)
+        # ... and three messages go to the room and one to her while she is away
+        missed = [hermes.publish("room-g", f"missed {i}") for i in range(3)]
+        direct = hermes.publish_to_user("sara", "for you", room_id="room-g")
+        await asyncio.sleep(3)  # let send_message process them (nobody is connected to receive them)
+        again = await open_client(stack, hermes.issue_token("sara", "room-g"))
+        streams = {s: {"epoch": v["epoch"], "position": v["position"]} for s, v in hello["streams"].items()}
+        streams["room#room-g"] = {"epoch": before["epoch"], "position": before["position"]}
+        await again.websocket.send(json.dumps({"action": "resume", "streams": streams}))
+        (recovery,) = await again.wait_for(lambda m: m["type"] == "hermes.recovery")
+        return hello, before, missed, direct, again, recovery
+
+    hello, before, missed, direct, again, recovery = run(scenario(), timeout=120)
+    assert hello["streams"]["room#room-g"]["complete"] is True
+    replayed = [m for f in again.messages if f["type"] == "hermes.replay" for m in f["messages"]]
+    room = [m for m in replayed if m["stream"] == "room#room-g"]
+    assert [m["id"] for m in room] == missed  # every missed message, once, in publish order here
+    assert [m["position"] for m in room] == [before["position"] + 1 + i for i in range(3)]
+    assert [m["id"] for m in replayed if m["stream"] == "user#sara#room-g"] == [direct]
+    assert recovery["streams"]["room#room-g"] == {
+        "epoch": before["epoch"],
+        "position": before["position"] + 3,
+        "complete": True,
+        "replayed": 3,
+    }
+    # the replay came before the answer
+    kinds = [m["type"] for m in again.messages]
+    assert kinds.index("hermes.replay") < kinds.index("hermes.recovery")

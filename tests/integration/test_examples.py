@@ -85,7 +85,9 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, w
     assert api["ProtocolType"] == "WEBSOCKET" and api["RouteSelectionExpression"] == "$request.body.action"
     assert api["ApiEndpoint"].startswith("wss://")
     routes = {r["RouteKey"]: r for r in apigw.get_routes(ApiId=api_id)["Items"]}
-    assert set(routes) == {"$connect", "$disconnect", "sendMessage", "ping"}
+    # resume: history is on by default; sendMessage only where client messages are enabled (complete)
+    client_messages = {"sendMessage"} if workspace == "prod" else set()
+    assert set(routes) == {"$connect", "$disconnect", "resume", "ping"} | client_messages
     connect = routes["$connect"]
     assert connect["AuthorizationType"] == "CUSTOM"
     authorizer = apigw.get_authorizer(ApiId=api_id, AuthorizerId=connect["AuthorizerId"])
@@ -95,12 +97,19 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, w
     assert f":function:{functions['authorizer']}/" in authorizer["AuthorizerUri"]
     integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api_id)["Items"]}
     targets = {key: integrations[r["Target"].split("/")[1]] for key, r in routes.items()}
-    for key, function in (("$connect", "connect"), ("$disconnect", "disconnect"), ("sendMessage", "send_message")):
+    lambda_routes = [("$connect", "connect"), ("$disconnect", "disconnect"), ("resume", "send_message")]
+    for key, function in lambda_routes + [("sendMessage", "send_message")] * len(client_messages):
         assert targets[key]["IntegrationType"] == "AWS_PROXY"
         assert f":function:{functions[function]}/" in targets[key]["IntegrationUri"]
     assert targets["ping"]["IntegrationType"] == "MOCK"
+    # two-way routes answer the sender (hermes.recovery, hermes.sent / hermes.refused)
+    for key in {"resume", "ping"} | client_messages:
+        assert apigw.get_route_responses(ApiId=api_id, RouteId=routes[key]["RouteId"])["Items"], key
     stage = apigw.get_stage(ApiId=api_id, StageName=workspace)
     assert stage["DeploymentId"] and apigw.get_deployment(ApiId=api_id, DeploymentId=stage["DeploymentId"])
+    if client_messages:  # clients' own messages have a stage-wide throttle of their own
+        throttle = stage["RouteSettings"]["sendMessage"]
+        assert (throttle["ThrottlingRateLimit"], throttle["ThrottlingBurstLimit"]) == (100, 50)
     # the deployed code is what build.py built
     for name, function_name in functions.items():
         config = lambda_.get_function(FunctionName=function_name)["Configuration"]
@@ -108,24 +117,27 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, w
         assert config["Handler"] == MANIFEST["functions"][name]["handler"]
 
 
-def test_connection_store_indexes_ttl_and_protection(applied, local_aws_server):
+def test_tables_keys_ttl_and_protection(applied, local_aws_server):
     dynamodb = local_aws_server.client("dynamodb")
     outputs = applied["dev"][1]
-    table = dynamodb.describe_table(TableName=outputs["connections_table_name"])["Table"]
-    indexes = {i["IndexName"]: i for i in table["GlobalSecondaryIndexes"]}
-    assert indexes["room_id-index"]["KeySchema"] == [{"AttributeName": "room_id", "KeyType": "HASH"}]
-    assert indexes["user_id-index"]["KeySchema"] == [{"AttributeName": "user_id", "KeyType": "HASH"}]
-    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    for name in (outputs["connections_table_name"], outputs["tokens_table_name"]):
+    history_table = outputs["hermes_config"]["history_table"]
+    expected_keys = {
+        # no secondary index: every read is a consistent read of the base table
+        outputs["connections_table_name"]: [("pk", "HASH", "S"), ("connection_id", "RANGE", "S")],
+        outputs["tokens_table_name"]: [("user_id", "HASH", "S"), ("room_token", "RANGE", "S")],
+        history_table: [("stream", "HASH", "S"), ("position", "RANGE", "N")],
+    }
+    for name, keys in expected_keys.items():
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+        assert [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in table["KeySchema"]] == keys
+        assert "GlobalSecondaryIndexes" not in table, name
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    for name in expected_keys:
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == "expires_at"
         backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
         assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
-    tokens = dynamodb.describe_table(TableName=outputs["tokens_table_name"])["Table"]
-    assert tokens["KeySchema"] == [
-        {"AttributeName": "user_id", "KeyType": "HASH"},
-        {"AttributeName": "room_id", "KeyType": "RANGE"},
-    ]
 
 
 def test_queue_dlq_and_event_source_mapping(applied, local_aws_server):
@@ -137,9 +149,13 @@ def test_queue_dlq_and_event_source_mapping(applied, local_aws_server):
     assert attributes.get("SqsManagedSseEnabled") == "true" or attributes.get("KmsMasterKeyId")
     send_message = lambda_.get_function(FunctionName=outputs["function_names"]["send_message"])["Configuration"]
     assert int(attributes["VisibilityTimeout"]) >= 6 * send_message["Timeout"]
-    (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=attributes["QueueArn"])["EventSourceMappings"]
-    assert mapping["FunctionArn"] == send_message["FunctionArn"]
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    fanout_url = outputs["hermes_config"]["queue_url"].replace("-messages", "-fanout")
+    fanout_arn = sqs.get_queue_attributes(QueueUrl=fanout_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # both the work queue and the internal fan-out queue feed send_message, with partial batch responses
+    for queue_arn in (attributes["QueueArn"], fanout_arn):
+        (mapping,) = lambda_.list_event_source_mappings(EventSourceArn=queue_arn)["EventSourceMappings"]
+        assert mapping["FunctionArn"] == send_message["FunctionArn"]
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def resources_by_action(policy_json: str) -> dict[str, set[str]]:
@@ -158,6 +174,7 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     functions = outputs["function_names"]
     connections = dynamodb.describe_table(TableName=outputs["connections_table_name"])["Table"]["TableArn"]
     tokens = dynamodb.describe_table(TableName=outputs["tokens_table_name"])["Table"]["TableArn"]
+    history = dynamodb.describe_table(TableName=outputs["hermes_config"]["history_table"])["Table"]["TableArn"]
     execution_arn = f"arn:aws:execute-api:{local_aws_server.region}:123456789012:{outputs['api_id']}"
     policies = {}
     for name, function_name in functions.items():
@@ -168,13 +185,18 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
         document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
         policies[name] = resources_by_action(json.dumps(document) if isinstance(document, dict) else document)
     assert policies["connect"]["dynamodb:PutItem"] == {connections}
-    assert policies["disconnect"]["dynamodb:DeleteItem"] == {connections}
+    assert policies["connect"]["dynamodb:ConditionCheckItem"] == {tokens}  # the token must still exist
+    assert policies["disconnect"] == {
+        "logs:CreateLogStream": policies["disconnect"]["logs:CreateLogStream"],
+        "logs:PutLogEvents": policies["disconnect"]["logs:PutLogEvents"],
+        "dynamodb:BatchWriteItem": {connections},
+    }
     assert policies["authorizer"]["dynamodb:GetItem"] == {tokens}
     assert policies["send_message"]["execute-api:ManageConnections"] == {f"{execution_arn}/dev/POST/@connections/*"}
-    assert policies["send_message"]["dynamodb:Query"] == {
-        f"{connections}/index/room_id-index",
-        f"{connections}/index/user_id-index",
-    }
+    assert policies["send_message"]["dynamodb:Query"] == {connections, history}
+    assert policies["send_message"]["dynamodb:PutItem"] == {history}  # it never writes connections or tokens
+    fanout_queue = f"arn:aws:sqs:{local_aws_server.region}:123456789012:hermes-dev-fanout"
+    assert policies["send_message"]["sqs:SendMessage"] == {fanout_queue}  # never the publishers' queue
     for name, actions in policies.items():
         dynamo = {a for a in actions if a.startswith("dynamodb:")}
         assert "dynamodb:Scan" not in dynamo, name

@@ -271,3 +271,30 @@ def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out
         keys = list(pool.map(cold_authorizer, clients))
     # THEN every one of them got the key: none would deny a valid token
     assert keys == [["k" * 64]] * storm
+
+
+def test_fifo_queue_mappings_take_no_batching_window_and_at_most_10(local_aws_server):
+    """#17: what Lambda refuses for an SQS FIFO event source."""
+    import io
+    import zipfile
+
+    sqs, lambda_, iam = (local_aws_server.client(s) for s in ("sqs", "lambda", "iam"))
+    queue = sqs.create_queue(QueueName=_name("ordered") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    role = iam.create_role(RoleName=_name("r"), AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(e, c):\n    return {}\n")
+    function = lambda_.create_function(
+        FunctionName=_name("f"),
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="f.handler",
+        Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]
+    for bad in ({"MaximumBatchingWindowInSeconds": 1}, {"BatchSize": 20, "MaximumBatchingWindowInSeconds": 0}):
+        with pytest.raises(ClientError, match="FIFO"):
+            lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, **bad)
+    mapping = lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=10)
+    with pytest.raises(ClientError, match="FIFO"):
+        lambda_.update_event_source_mapping(UUID=mapping["UUID"], MaximumBatchingWindowInSeconds=5)

@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from hermes.local.aws import patch_dynamodb_isolation
 from hermes.local.tables import create_tables
 from hermes.store import ConnectionStore, TokenStore
 
@@ -22,6 +23,7 @@ FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "functions"
 SECRET = "s" * 64
 CONNECTIONS_TABLE = "hermes-test-connections"
 TOKENS_TABLE = "hermes-test-tokens"
+HISTORY_TABLE = "hermes-test-history"
 _counter = itertools.count()
 
 
@@ -53,13 +55,15 @@ def aws(monkeypatch):
     """A moto account with both tables, and the env every handler reads."""
     monkeypatch.setenv("HERMES_CONNECTIONS_TABLE", CONNECTIONS_TABLE)
     monkeypatch.setenv("HERMES_TOKENS_TABLE", TOKENS_TABLE)
+    monkeypatch.setenv("HERMES_HISTORY_TABLE", HISTORY_TABLE)
     monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "env")
     monkeypatch.setenv("HERMES_JWT_SECRET", SECRET)
     monkeypatch.setenv("HERMES_API_ID", "abc123")
     monkeypatch.setenv("HERMES_STAGE", "test")
+    patch_dynamodb_isolation()  # DynamoDB's per-item atomicity, which moto lacks (harness patch 16)
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
-        create_tables(dynamodb, CONNECTIONS_TABLE, TOKENS_TABLE)
+        create_tables(dynamodb, CONNECTIONS_TABLE, TOKENS_TABLE, HISTORY_TABLE)
         yield dynamodb
 
 

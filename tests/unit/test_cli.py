@@ -114,3 +114,16 @@ def test_help_lists_the_commands(capsys):
     assert exited.value.code == 0
     out = capsys.readouterr().out
     assert all(cmd in out for cmd in ("token", "revoke", "publish", "local"))
+
+
+def test_history_prints_json_lines(env, capsys, monkeypatch):
+    from hermes.history import History
+
+    from .conftest import HISTORY_TABLE
+
+    keeper = History(boto3.client("dynamodb"), HISTORY_TABLE, retention_seconds=3600)
+    for i in range(3):
+        keeper.append("room#r1", lambda p, i=i: json.dumps({"position": p.position, "data": i}).encode())
+    assert main(["history", "--room", "r1", "--since", "1"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(m["position"], m["data"]) for m in lines] == [(2, 1), (3, 2)]

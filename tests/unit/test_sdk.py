@@ -234,3 +234,38 @@ def test_config_from_terraform_outputs(tmp_path):
     path.write_text("{}")
     with pytest.raises(ConfigError, match="hermes_config"):
         HermesConfig.from_terraform_outputs(path)
+
+
+def test_history_reads_a_stream_after_a_position(aws):
+    from hermes.history import History
+
+    from .conftest import HISTORY_TABLE
+
+    keeper = History(aws, HISTORY_TABLE, retention_seconds=3600)
+    for i in range(5):
+        keeper.append("room#r1", lambda p, i=i: json.dumps({"position": p.position, "data": i}).encode())
+    keeper.append("user#alice#r1", lambda p: json.dumps({"position": p.position, "data": "dm"}).encode())
+    sdk = Hermes(HermesConfig(history_table=HISTORY_TABLE))
+    assert [m["data"] for m in sdk.history("r1", since=2)] == [2, 3, 4]
+    assert [m["data"] for m in sdk.history("r1", limit=2)] == [0, 1]
+    assert [m["data"] for m in sdk.history("r1", user_id="alice")] == ["dm"]
+    assert sdk.history("r1", since=5) == []
+    with pytest.raises(ValueError, match="room_id or a user_id"):
+        sdk.history()
+
+
+def test_on_a_fifo_queue_each_stream_is_one_message_group_in_publish_order(aws):
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="hermes-test.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    sdk = Hermes(HermesConfig(queue_url=url))
+    ids = [sdk.publish("r1", i) for i in range(3)] + [sdk.publish_to_user("alice", "dm", room_id="r1")]
+    sdk.publish_batch([PublishRequest(data="b", room_id="r2", id="batch-1")])
+    got = []
+    while messages := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"]
+    ).get("Messages", []):
+        for m in messages:
+            got.append((m["Attributes"]["MessageGroupId"], m["Attributes"]["MessageDeduplicationId"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    assert [d for g, d in got if g == "room#r1"] == ids[:3]  # in publish order within the room's group
+    assert ("user#alice#r1", ids[3]) in got and ("room#r2", "batch-1") in got

@@ -382,3 +382,109 @@ def test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts(
     assert fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)["batchItemFailures"] == []
     assert sorted(mgmt.received()) == sorted(ids)
     assert {len(v) for v in mgmt.received().values()} == {1}
+
+
+@pytest.fixture
+def with_history(fn, aws):
+    from hermes.history import History
+
+    from .conftest import HISTORY_TABLE
+
+    fn.HISTORY = History(aws, HISTORY_TABLE, retention_seconds=3600)
+    return fn.HISTORY
+
+
+def resume_event(connection_id, streams=None, room="r1", user="alice"):
+    event = route_event(connection_id, {"action": "resume", **({"streams": streams} if streams is not None else {})})
+    event["requestContext"]["routeKey"] = "resume"
+    event["requestContext"]["authorizer"] = {"user_id": user, "room_id": room, "token_id": "0" * 32}
+    return event
+
+
+def test_with_history_every_message_gets_the_next_position_of_its_stream(
+    fn, mgmt, connections, lambda_context, with_history
+):
+    add(connections, "tab", "r1", "alice")
+    fn.handler(sqs_event({"room_id": "r1", "data": 1}, {"room_id": "r1", "data": 2}), lambda_context)
+    fn.handler(sqs_event({"target_user_id": "alice", "data": "you"}), lambda_context)
+    fn.handler(sqs_event({"target_user_id": "alice", "room_id": "r1", "data": "you here"}), lambda_context)
+    got = [(e["stream"], e["position"], e["data"]) for e in envelopes(mgmt, "tab")]
+    assert got == [("room#r1", 1, 1), ("room#r1", 2, 2), ("user#alice", 1, "you"), ("user#alice#r1", 1, "you here")]
+    assert len({e["epoch"] for e in envelopes(mgmt, "tab")}) == 3  # one per stream
+    # kept before the fan-out: the history holds the very envelope that was posted
+    (kept,) = [e for _, e in with_history.read("room#r1", 1, 2)]
+    assert json.loads(kept) == envelopes(mgmt, "tab")[1]
+
+
+def test_chunk_jobs_carry_the_position_and_do_not_take_new_ones(
+    fn, mgmt, connections, lambda_context, aws, with_history
+):
+    ids = seed_room(connections, "huge", 7)
+    sqs = boto3.client("sqs")
+    queue_url = sqs.create_queue(QueueName="hermes-test-fanout")["QueueUrl"]
+    fn.SPLITTER = Splitter(sqs, queue_url, threshold=5, chunk_size=5)
+    fn.handler(sqs_event({"room_id": "huge", "data": "big"}), lambda_context)
+    jobs = receive_all(sqs, queue_url)
+    fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)
+    assert {(envelopes(mgmt, cid)[0]["position"], envelopes(mgmt, cid)[0]["stream"]) for cid in ids} == {
+        (1, "room#huge")
+    }
+    assert with_history.head("room#huge").position == 1
+
+
+def test_resume_replays_what_the_client_missed_then_answers_per_stream(
+    fn, mgmt, connections, lambda_context, with_history
+):
+    # GIVEN five messages to r1 and one to alice while her tab was away
+    add(connections, "peer", "r1", "bob")
+    for i in range(5):
+        fn.handler(sqs_event({"room_id": "r1", "data": i}), lambda_context)
+    fn.handler(sqs_event({"target_user_id": "alice", "data": "dm"}), lambda_context)
+    room = with_history.head("room#r1")
+    # WHEN her new connection resumes from room position 2 and a fresh view of her user stream
+    add(connections, "tab", "r1", "alice")
+    response = fn.handler(
+        resume_event(
+            "tab", {"room#r1": {"epoch": room.epoch, "position": 2}, "user#alice": {"epoch": "", "position": 0}}
+        ),
+        lambda_context,
+    )
+    # THEN she got positions 3, 4, 5 of the room and 1 of her stream, in one replay frame, before the answer
+    (frame,) = [json.loads(d) for d in mgmt.received()["tab"]]
+    assert frame["type"] == "hermes.replay"
+    assert [(m["stream"], m["position"]) for m in frame["messages"]] == [
+        ("room#r1", 3),
+        ("room#r1", 4),
+        ("room#r1", 5),
+        ("user#alice", 1),
+    ]
+    answer = json.loads(response["body"])
+    assert answer["type"] == "hermes.recovery"
+    assert answer["streams"]["room#r1"] == {"epoch": room.epoch, "position": 5, "complete": True, "replayed": 3}
+    assert answer["streams"]["user#alice"]["replayed"] == 1
+    assert answer["streams"]["user#alice#r1"] == {"epoch": "", "position": 0, "complete": True, "replayed": 0}
+
+
+def test_resume_reads_only_the_connections_own_streams_and_refuses_bad_input(
+    fn, mgmt, connections, lambda_context, with_history
+):
+    fn.handler(sqs_event({"target_user_id": "bob", "data": "private"}), lambda_context)
+    add(connections, "tab", "r1", "alice")
+    response = fn.handler(resume_event("tab", {"user#bob": {"epoch": "", "position": 0}}), lambda_context)
+    assert "user#bob" not in json.loads(response["body"])["streams"]
+    assert mgmt.posts == []
+    bad = [
+        {"room#r1": {"epoch": 7, "position": 0}},
+        {"room#r1": {"epoch": "e", "position": -1}},
+        {"room#r1": {"epoch": "e", "position": True}},
+        ["not", "an", "object"],
+    ]
+    for streams in bad:
+        refused = fn.handler(resume_event("tab", streams), lambda_context)
+        assert refused["statusCode"] == 400 and json.loads(refused["body"])["type"] == "hermes.refused"
+
+
+def test_resume_without_history_says_so(fn, mgmt, connections, lambda_context):
+    fn.HISTORY = None
+    response = fn.handler(resume_event("tab", {}), lambda_context)
+    assert response["statusCode"] == 404 and "history is off" in json.loads(response["body"])["error"]

@@ -41,6 +41,16 @@ invents results: they store what the caller sent and return it the way AWS does.
 | 13 | sqs SendMessage to a queue with a     | no inline delivery at send time  (moto tries Docker, which is    |
 |    | Lambda event source mapping           | absent: it receives the message, bumping its receive count, and  |
 |    |                                       | races the local poller, which plays Lambda's poller here)        |
+| 16 | dynamodb item reads and writes,       | each request is atomic and isolated: a reader never sees half of |
+|    | TransactWriteItems                    | an UpdateItem, and two conditional transactions on one item can  |
+|    |                                       | not both succeed  (moto applies SET actions one by one without a |
+|    |                                       | lock: concurrent requests saw items missing attributes). Source: |
+|    |                                       | DynamoDB developer guide, "Amazon DynamoDB Transactions: How it  |
+|    |                                       | works" (isolation levels: serializable for TransactWriteItems)   |
+| 17 | lambda Create/UpdateEventSource-      | an SQS FIFO queue takes no batching window and at most 10        |
+|    | Mapping on an SQS FIFO queue          | messages per batch: InvalidParameterValueException  (accepted).  |
+|    |                                       | Source: Lambda developer guide, "Lambda parameters for Amazon    |
+|    |                                       | SQS event source mappings"                                       |
 | 15 | ssm GetParameter(s),                  | Parameter Store's default throughput: 40 transactions per second |
 |    | GetParametersByPath                   | per account and region, shared by these calls; above it          |
 |    |                                       | ThrottlingException "Rate exceeded"  (no limit). Source: AWS     |
@@ -129,6 +139,8 @@ def apply_patches() -> None:
         _patch_apigatewayv2()
         _patch_sqs()
         _patch_ssm()
+        patch_dynamodb_isolation()
+        _patch_lambda_fifo_mappings()
         _patched = True
 
 
@@ -162,6 +174,75 @@ def _patch_sqs() -> None:
         self.lambda_event_source_mappings = MappingsPolledElsewhere()
 
     Queue.__init__ = init
+
+
+_dynamodb_isolated = False
+
+
+def patch_dynamodb_isolation() -> None:
+    """#16: serialize item operations per DynamoDB backend, as DynamoDB's per-item atomicity and serializable
+    transactions guarantee. Idempotent; unit tests that run concurrent writers against moto's decorators
+    call it too."""
+    global _dynamodb_isolated
+    if _dynamodb_isolated:
+        return
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def isolated(original: Any) -> Any:
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            lock = self.__dict__.setdefault("_hermes_item_lock", threading.RLock())
+            with lock:
+                return original(self, *args, **kwargs)
+
+        return call
+
+    for name in (
+        "get_item",
+        "put_item",
+        "update_item",
+        "delete_item",
+        "query",
+        "scan",
+        "batch_get_item",
+        "batch_write_item",
+        "transact_get_items",
+        "transact_write_items",
+    ):
+        setattr(DynamoDBBackend, name, isolated(getattr(DynamoDBBackend, name)))
+    _dynamodb_isolated = True
+
+
+def _patch_lambda_fifo_mappings() -> None:
+    """#17: the SQS event source mapping rules for FIFO queues."""
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    def check(arn: str, batch_size: Any, window: Any) -> None:
+        if not str(arn).endswith(".fifo") or ":sqs:" not in str(arn):
+            return
+        if int(window or 0) > 0:
+            raise InvalidParameterValueException("Batching window is not supported for FIFO queues")
+        if int(batch_size or 10) > 10:
+            raise InvalidParameterValueException("BatchSize must be at most 10 for FIFO queues")
+
+    create, update = LambdaBackend.create_event_source_mapping, LambdaBackend.update_event_source_mapping
+
+    def create_mapping(self: Any, spec: dict[str, Any]) -> Any:
+        check(spec.get("EventSourceArn"), spec.get("BatchSize"), spec.get("MaximumBatchingWindowInSeconds"))
+        return create(self, spec)
+
+    def update_mapping(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+        current = self.get_event_source_mapping(uuid)
+        if current is not None:
+            check(
+                current.event_source_arn,
+                spec.get("BatchSize", current.batch_size),
+                spec.get("MaximumBatchingWindowInSeconds", getattr(current, "maximum_batching_window_in_seconds", 0)),
+            )
+        return update(self, uuid, spec)
+
+    LambdaBackend.create_event_source_mapping = create_mapping
+    LambdaBackend.update_event_source_mapping = update_mapping
 
 
 SSM_GET_TPS = 40.0  # Parameter Store's default throughput for GetParameter(s) per account and region

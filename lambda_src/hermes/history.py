@@ -1,0 +1,190 @@
+"""Streams with positions: every message is kept for a retention window, so a client that reconnects
+replays what it missed instead of losing it.
+
+A message belongs to exactly one stream: ``room#<room>`` (broadcast to a room), ``user#<user>`` (to a user
+everywhere) or ``user#<user>#<room>`` (to a user in one room). A connection of user U in room R follows
+those three, so it never waits for a position that was not meant for it.
+
+History table: hash ``stream`` (S), range ``position`` (N). Position 0 is the stream's head item
+(``head``: the last position given out, ``epoch``: a random id that changes when a stream starts over);
+positions 1, 2, 3... hold the envelopes, each with a TTL (``expires_at``). A position and its envelope are
+written in one transaction with the head (conditional on the head not having moved), so a position that
+was handed out always has its envelope: there are no holes to wait for.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+HEAD = 0
+# The head outlives its stream's last message by a day, so a client coming back within the retention (and
+# a little after) finds the same epoch; once it is gone the stream starts over under a new epoch.
+HEAD_MARGIN_SECONDS = 24 * 3600
+DEFAULT_MAX_REPLAY = 1000
+MAX_EPOCH_LENGTH = 32
+
+
+def room_stream(room_id: str) -> str:
+    return f"room#{room_id}"
+
+
+def user_stream(user_id: str, room_id: str | None = None) -> str:
+    return f"user#{user_id}" if room_id is None else f"user#{user_id}#{room_id}"
+
+
+def streams_of_connection(user_id: str, room_id: str) -> tuple[str, ...]:
+    """The streams a connection of ``user_id`` in ``room_id`` receives (and may resume)."""
+    return (room_stream(room_id), user_stream(user_id), user_stream(user_id, room_id))
+
+
+@dataclass(frozen=True)
+class Position:
+    stream: str
+    epoch: str
+    position: int
+
+
+@dataclass(frozen=True)
+class Recovery:
+    head: Position
+    complete: bool  # False: the gap reaches past the retention (or another epoch): refetch your state
+    envelopes: list[bytes]
+
+
+class HistoryConflict(Exception):
+    """The head kept moving under concurrent writers; the caller retries the message later."""
+
+
+class History:
+    def __init__(
+        self,
+        client,
+        table: str,
+        retention_seconds: int,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_attempts: int = 20,
+    ):
+        self.client = client
+        self.table = table
+        self.retention = retention_seconds
+        self.clock = clock
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self._heads: dict[str, Position] = {}  # last head this process wrote: saves a read per message
+
+    def head(self, stream: str) -> Position:
+        item = self.client.get_item(
+            TableName=self.table,
+            Key={"stream": {"S": stream}, "position": {"N": str(HEAD)}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return Position(stream, "", 0)
+        return Position(stream, item["epoch"]["S"], int(item["head"]["N"]))
+
+    def append(self, stream: str, build: Callable[[Position], bytes]) -> tuple[Position, bytes]:
+        """Give the message the next position of ``stream`` and keep it; ``build`` makes the envelope for
+        a position (it may raise, e.g. for an oversize message: then nothing is written)."""
+        for attempt in range(self.max_attempts):
+            current = self._heads.get(stream) or self.head(stream)
+            epoch = current.epoch or secrets.token_hex(8)
+            position = Position(stream, epoch, current.position + 1)
+            envelope = build(position)
+            now = int(self.clock())
+            try:
+                self.client.transact_write_items(TransactItems=self._write(position, current, envelope, now))
+            except self.client.exceptions.TransactionCanceledException:
+                # another writer moved the head (or its item expired): read it again, after a short pause
+                self._heads.pop(stream, None)
+                self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+                continue
+            self._heads[stream] = position
+            return position, envelope
+        raise HistoryConflict(f"could not append to {stream} after {self.max_attempts} attempts")
+
+    def _write(self, position: Position, current: Position, envelope: bytes, now: int) -> list[dict]:
+        head_values = {
+            ":p": {"N": str(position.position)},
+            ":e": {"S": position.epoch},
+            ":x": {"N": str(now + self.retention + HEAD_MARGIN_SECONDS)},
+        }
+        if current.position == 0:
+            condition = "attribute_not_exists(head)"
+        else:
+            condition = "head = :prev AND epoch = :e"
+            head_values[":prev"] = {"N": str(current.position)}
+        return [
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"stream": {"S": position.stream}, "position": {"N": str(HEAD)}},
+                    "UpdateExpression": "SET head = :p, epoch = :e, expires_at = :x",
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": head_values,
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        "stream": {"S": position.stream},
+                        "position": {"N": str(position.position)},
+                        "envelope": {"S": envelope.decode()},
+                        "expires_at": {"N": str(now + self.retention)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(#pos)",
+                    "ExpressionAttributeNames": {"#pos": "position"},
+                }
+            },
+        ]
+
+    def read(self, stream: str, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
+        """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped)."""
+        if upto <= after:
+            return
+        now = int(self.clock())
+        kwargs: dict = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "#s = :s AND #pos BETWEEN :a AND :b",
+            "ExpressionAttributeNames": {"#s": "stream", "#pos": "position"},
+            "ExpressionAttributeValues": {
+                ":s": {"S": stream},
+                ":a": {"N": str(after + 1)},
+                ":b": {"N": str(upto)},
+            },
+        }
+        while True:
+            page = self.client.query(**kwargs)
+            for item in page.get("Items", []):
+                if int(item.get("expires_at", {}).get("N", now + 1)) > now:
+                    yield int(item["position"]["N"]), item["envelope"]["S"].encode()
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def recover(
+        self, stream: str, epoch: str | None, position: int, max_messages: int = DEFAULT_MAX_REPLAY
+    ) -> Recovery:
+        """What a client that saw ``stream`` up to ``position`` (of ``epoch``) missed.
+
+        ``epoch`` None: a client that has seen nothing of the stream yet; it learns the head. Complete
+        means every position after the client's is still kept; otherwise nothing is replayed and the client
+        is told to refetch its state (another epoch, past the retention, or more than ``max_messages``).
+        """
+        head = self.head(stream)
+        if epoch == "" and position == 0:  # it saw the stream before its first message: every epoch is new
+            epoch = head.epoch
+        if epoch is None or (head.position == position and epoch == head.epoch):
+            return Recovery(head, True, [])
+        if epoch != head.epoch or position > head.position or head.position - position > max_messages:
+            return Recovery(head, False, [])
+        rows = list(self.read(stream, position, head.position))
+        if len(rows) != head.position - position:
+            return Recovery(head, False, [])
+        return Recovery(head, True, [envelope for _, envelope in rows])
