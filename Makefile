@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint scan unit build demo up clean bench
+.PHONY: setup test lint scan unit build demo up clean bench docs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive
+	$(PY) docs/terraform_tables.py --check
+
+# README's Terraform inputs/outputs tables, generated from variables.tf and outputs.tf
+docs: setup
+	$(PY) docs/terraform_tables.py
 
 # checkov lives in its own venv: its pins would fight the project's.
 CHECKOV_VENV ?= .venv-checkov

@@ -367,6 +367,12 @@ resource "terraform_data" "checks" {
 
   lifecycle {
     precondition {
+      # Remote execution (e.g. HCP Terraform) always runs in workspace "default": every environment would
+      # then share hermes-default-*. An environment called "default" must be asked for by name.
+      condition     = var.environment != null || terraform.workspace != "default"
+      error_message = "No environment: var.environment is null and the workspace is \"default\" (always the case with remote execution such as HCP Terraform). Set environment explicitly, or select a named workspace (terraform workspace new dev)."
+    }
+    precondition {
       condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", local.environment))
       error_message = "The environment (\"${local.environment}\", from var.environment or the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens. Rename the workspace or set var.environment."
     }

@@ -12,7 +12,7 @@ variable "name" {
 }
 
 variable "environment" {
-  description = "Environment name (stage name and name suffix). null uses the current Terraform workspace (terraform.workspace)."
+  description = "Environment name (stage name and name suffix). null uses the current Terraform workspace, except \"default\", which is refused (with remote execution such as HCP Terraform it is always \"default\"): set it explicitly there."
   type        = string
   default     = null
 

@@ -73,42 +73,43 @@ override_resource {
 
 # --- Naming per workspace / environment --------------------------------------------------------------
 
-run "workspace_name_is_the_default_environment" {
+run "a_silent_default_workspace_is_refused" {
   command = plan
 
+  # environment = null under `terraform test` (workspace "default"), as with remote execution (HCP Terraform)
   variables {
     environment = null
   }
 
-  # environment = null -> terraform.workspace ("default" under `terraform test`)
-  assert {
-    condition     = output.environment == "default" && output.name_prefix == "hermes-default"
-    error_message = "environment must fall back to terraform.workspace."
+  expect_failures = [terraform_data.checks]
+}
+
+run "an_environment_named_default_must_be_asked_for" {
+  command = plan
+
+  variables {
+    environment = "default"
   }
 
+  assert {
+    condition     = output.environment == "default" && output.name_prefix == "hermes-default"
+    error_message = "An explicit environment names everything."
+  }
   assert {
     condition     = module.websocket_api.stage_name == "default"
     error_message = "The stage must be named after the environment."
   }
-
   assert {
     condition     = module.function["send_message"].function_name == "hermes-default-send-message" && module.function["authorizer"].function_name == "hermes-default-authorizer"
     error_message = "Function names must be <name>-<environment>-<function>."
   }
-
   assert {
     condition     = output.connections_table_name == "hermes-default-connections" && output.tokens_table_name == "hermes-default-tokens"
-    error_message = "Table names must be <name>-<environment>-connections/tokens."
+    error_message = "Table names must be <name>-<environment>-<table>."
   }
-
   assert {
     condition     = module.message_queue.queue_name == "hermes-default-messages"
     error_message = "Queue name must be <name>-<environment>-messages."
-  }
-
-  assert {
-    condition     = output.jwt_secret_id == "/hermes/default/jwt-secret" && output.jwt_secret_source == "ssm"
-    error_message = "The default secret is the SSM parameter /<name>/<environment>/jwt-secret."
   }
 }
 

@@ -102,10 +102,9 @@ def load_config(args: argparse.Namespace):
     outputs = args.outputs or os.environ.get("HERMES_OUTPUTS")
     if outputs is None and LOCAL_OUTPUTS.exists() and not os.environ.get("HERMES_TOKENS_TABLE"):
         outputs = str(LOCAL_OUTPUTS)
+    # First value set wins, as botocore resolves its settings: flags > environment > outputs file > defaults.
     base = HermesConfig.from_terraform_outputs(outputs) if outputs else HermesConfig()
-    env = HermesConfig.from_env()
-    config = base.merged(**{k: v for k, v in vars(env).items() if v != getattr(HermesConfig(), k)})
-    return config.merged(
+    return base.merged(**HermesConfig.env_values()).merged(
         tokens_table=args.tokens_table,
         connections_table=args.connections_table,
         history_table=args.history_table,
@@ -161,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "local":
+        try:
+            import moto  # noqa: F401 - only to tell a missing extra from a bug
+            import websockets  # noqa: F401
+        except ModuleNotFoundError as missing:
+            parser.exit(
+                2,
+                f"hermes local needs the local-stack extra ({missing.name} is missing): "
+                "pip install 'hermes-notifications[local]'\n",
+            )
         if args.what == "up":
             from .local.stack import up
 

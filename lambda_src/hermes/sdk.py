@@ -65,22 +65,29 @@ class HermesConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HermesConfig:
+        return cls().merged(**cls.env_values(env))
+
+    @staticmethod
+    def env_values(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The settings the environment sets (and only those: a variable equal to a default still counts)."""
         e = os.environ if env is None else env
-        return cls(
-            tokens_table=env_str("HERMES_TOKENS_TABLE", env=e),
-            connections_table=env_str("HERMES_CONNECTIONS_TABLE", env=e),
-            history_table=env_str("HERMES_HISTORY_TABLE", env=e),
-            queue_url=env_str("HERMES_QUEUE_URL", env=e),
-            management_endpoint=env_str("HERMES_MANAGEMENT_ENDPOINT", env=e),
-            jwt_secret_source=env_str("HERMES_JWT_SECRET_SOURCE", DEFAULT_SOURCE, env=e),
-            jwt_secret_id=env_str("HERMES_JWT_SECRET_ID", env=e),
-            jwt_secret=env_str("HERMES_JWT_SECRET", env=e),
-            jwt_issuer=env_str("HERMES_JWT_ISSUER", env=e),
-            jwt_audience=env_str("HERMES_JWT_AUDIENCE", env=e),
-            region=env_str("AWS_REGION", env=e) or env_str("AWS_DEFAULT_REGION", env=e),
-            endpoint_url=env_str("AWS_ENDPOINT_URL", env=e),
-            bcrypt_cost=env_int("HERMES_BCRYPT_COST", tokens.DEFAULT_BCRYPT_COST, minimum=4, maximum=16, env=e),
-        )
+        values = {
+            "tokens_table": env_str("HERMES_TOKENS_TABLE", env=e),
+            "connections_table": env_str("HERMES_CONNECTIONS_TABLE", env=e),
+            "history_table": env_str("HERMES_HISTORY_TABLE", env=e),
+            "queue_url": env_str("HERMES_QUEUE_URL", env=e),
+            "management_endpoint": env_str("HERMES_MANAGEMENT_ENDPOINT", env=e),
+            "jwt_secret_source": env_str("HERMES_JWT_SECRET_SOURCE", env=e),
+            "jwt_secret_id": env_str("HERMES_JWT_SECRET_ID", env=e),
+            "jwt_secret": env_str("HERMES_JWT_SECRET", env=e),
+            "jwt_issuer": env_str("HERMES_JWT_ISSUER", env=e),
+            "jwt_audience": env_str("HERMES_JWT_AUDIENCE", env=e),
+            "region": env_str("AWS_REGION", env=e) or env_str("AWS_DEFAULT_REGION", env=e),
+            "endpoint_url": env_str("AWS_ENDPOINT_URL", env=e),
+        }
+        if env_str("HERMES_BCRYPT_COST", env=e) is not None:
+            values["bcrypt_cost"] = env_int("HERMES_BCRYPT_COST", 0, minimum=4, maximum=16, env=e)
+        return {k: v for k, v in values.items() if v is not None}
 
     @classmethod
     def from_terraform_outputs(cls, path: str | os.PathLike) -> HermesConfig:

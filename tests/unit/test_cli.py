@@ -127,3 +127,25 @@ def test_history_prints_json_lines(env, capsys, monkeypatch):
     assert main(["history", "--room", "r1", "--since", "1"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(m["position"], m["data"]) for m in lines] == [(2, 1), (3, 2)]
+
+
+def test_an_env_var_equal_to_its_default_still_beats_the_outputs_file(monkeypatch, tmp_path):
+    # GIVEN an outputs file saying secretsmanager, and the environment saying ssm (the old default)
+    from hermes.cli import build_parser, load_config
+
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(
+        json.dumps({"hermes_config": {"value": {"jwt_secret_source": "secretsmanager", "jwt_secret_id": "arn:file"}}})
+    )
+    monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "ssm")
+    monkeypatch.setenv("HERMES_JWT_SECRET_ID", "/from/env")
+    monkeypatch.setenv("HERMES_BCRYPT_COST", "10")  # equal to the default, still set
+    args = build_parser().parse_args(["token", "--user", "u", "--room", "r", "--outputs", str(outputs)])
+    config = load_config(args)
+    # THEN the environment wins for both, never a mix of the two sources
+    assert (config.jwt_secret_source, config.jwt_secret_id, config.bcrypt_cost) == ("ssm", "/from/env", 10)
+    # AND a flag beats both
+    args = build_parser().parse_args(
+        ["token", "--user", "u", "--room", "r", "--outputs", str(outputs), "--secret-source", "secretsmanager"]
+    )
+    assert load_config(args).jwt_secret_source == "secretsmanager"

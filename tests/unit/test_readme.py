@@ -16,6 +16,18 @@ def declared(kind: str, file: str) -> set[str]:
     return set(re.findall(rf'^{kind} "([a-z0-9_]+)"', (ROOT / file).read_text(), flags=re.MULTILINE))
 
 
+def test_the_terraform_tables_are_generated_from_the_code():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("terraform_tables", ROOT / "docs" / "terraform_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    assert tables.render(README) == README, "run `make docs`"
+    # and the generator reads what it should: a heredoc description, a multi-line object type
+    (function_config,) = [line for line in README.splitlines() if line.startswith("| `function_config` |")]
+    assert "Per-function sizing" in function_config and "optional(number, 1769)" in function_config
+
+
 def test_inputs_table_lists_exactly_the_module_variables():
     assert table_names("Inputs") == declared("variable", "variables.tf")
 
