@@ -42,6 +42,7 @@ RUNTIME_MODULES = (
     "fanout.py",
     "history.py",
     "ids.py",
+    "lambda_logging.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",

@@ -156,8 +156,11 @@ locals {
   secret_via_env = var.jwt_secret_plaintext_env
 
   common_env = merge(var.extra_environment_variables, {
-    POWERTOOLS_SERVICE_NAME = var.name
-    POWERTOOLS_LOG_LEVEL    = var.log_level
+    # "<name>-<environment>": the logs' service field and the metrics' service dimension, so environments
+    # sharing an account and a namespace stay apart.
+    POWERTOOLS_SERVICE_NAME      = local.prefix
+    POWERTOOLS_METRICS_NAMESPACE = var.metrics_namespace
+    POWERTOOLS_LOG_LEVEL         = var.log_level
   })
 
   environment_variables = {

@@ -119,6 +119,17 @@ variable "log_level" {
   }
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of Hermes' own metrics (Delivered, StaleConnectionsRemoved, FailedRecords, ...); each deployment writes them with the dimension service = \"<name>-<environment>\"."
+  type        = string
+  default     = "Hermes"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_./#:-]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace: 1-255 of A-Z a-z 0-9 . - _ / # :, not starting with AWS/."
+  }
+}
+
 variable "log_retention_in_days" {
   description = "Retention of the Lambda and API access log groups."
   type        = number

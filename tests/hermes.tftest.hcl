@@ -363,6 +363,19 @@ run "history_off" {
   }
 }
 
+run "logs_and_metrics_name_the_deployment" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for k in ["authorizer", "connect", "disconnect", "send_message"] :
+      module.function[k].environment_variables["POWERTOOLS_SERVICE_NAME"] == "hermes-test" &&
+      module.function[k].environment_variables["POWERTOOLS_METRICS_NAMESPACE"] == "Hermes"
+    ])
+    error_message = "Every function logs and measures as <name>-<environment> in the metrics namespace."
+  }
+}
+
 run "client_messages_are_opt_in" {
   command = plan
 

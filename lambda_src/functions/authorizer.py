@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 
 import boto3
-from aws_lambda_powertools import Logger
 
 from hermes import tokens
 from hermes.config import JwtSettings, require_str
+from hermes.lambda_logging import handler_logger
 from hermes.signing_keys import SigningKeys, keys_from_env
 from hermes.store import TokenStore
 
-logger = Logger()
+logger = handler_logger()
 
 # Created once per execution environment. A configuration error is kept, not raised, so that each
 # connect attempt gets a Deny with the reason logged instead of an init crash (a 500 to the client).

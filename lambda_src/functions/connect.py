@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 
 import boto3
-from aws_lambda_powertools import Logger
 
 from hermes.config import env_int, require_str
+from hermes.lambda_logging import handler_logger
 from hermes.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
 
-logger = Logger()
+logger = handler_logger()
 
 _dynamodb = boto3.client("dynamodb")
 STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))

@@ -6,12 +6,12 @@ Room and user come from the authorizer's context, which API Gateway passes to ev
 from __future__ import annotations
 
 import boto3
-from aws_lambda_powertools import Logger
 
 from hermes.config import require_str
+from hermes.lambda_logging import handler_logger
 from hermes.store import Connection, ConnectionStore
 
-logger = Logger()
+logger = handler_logger()
 
 STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
 

@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -28,9 +28,10 @@ from hermes.dispatch import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, Deliver
 from hermes.envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, parse_json, replay_frames
 from hermes.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
 from hermes.history import DEFAULT_MAX_REPLAY, MAX_EPOCH_LENGTH, History, HistoryConflict, streams_of_connection
+from hermes.lambda_logging import handler_logger
 from hermes.store import ConnectionStore, SendSlot, room_key
 
-logger = Logger()
+logger = handler_logger()
 metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -488,3 +488,23 @@ def test_resume_without_history_says_so(fn, mgmt, connections, lambda_context):
     fn.HISTORY = None
     response = fn.handler(resume_event("tab", {}), lambda_context)
     assert response["statusCode"] == 404 and "history is off" in json.loads(response["body"])["error"]
+
+
+def test_library_log_lines_are_json_with_the_request_id_and_the_deployments_service(
+    aws, load_function, monkeypatch, connections, lambda_context, capsys
+):
+    # GIVEN the service name the module sets (<name>-<environment>)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hermes-staging")
+    fn = load_function("send_message")
+    add(connections, "c1", "r1", "u1")
+    client = boto3.client("apigatewaymanagementapi", endpoint_url="https://abc.execute-api.us-east-1.amazonaws.com/t")
+    with Stubber(client) as stubber:
+        stubber.add_client_error("post_to_connection", "ForbiddenException", http_status_code=403)
+        fn.FANOUT = Fanout(client, fn.STORE, workers=1)
+        fn.handler(sqs_event({"room_id": "r1", "data": 1}), lambda_context)
+    # WHEN hermes.fanout logs the refused post, THEN it is a JSON line with the invocation's context
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    (refused,) = [line for line in lines if line.get("message", "").startswith("post to c1 refused")]
+    assert refused["service"] == "hermes-staging"
+    assert refused["function_request_id"] == lambda_context.aws_request_id
+    assert refused["level"] == "WARNING"
