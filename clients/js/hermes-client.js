@@ -8,7 +8,9 @@
 //   client.subscribe('job.finished', (message) => console.log(message.data));
 //   client.connect();
 //
-// What the server sends (README "Messages"): {"id","type","room_id","user_id","data","sent_at"}.
+// What the server sends (README "Messages"): {"id","type","source","room_id","user_id","data","sent_at"},
+// where `source` (set by Hermes, never by the sender) is "backend" (published through the queue / SDK) or
+// "client" (sent by a connected client through the sendMessage route). Unknown fields are passed through.
 // What this client sends: {"action":"sendMessage","data":…,"type"?:…,"exclude_self"?:true} and
 // {"action":"ping"} (answered by the stage itself with {"type":"pong"}).
 
@@ -18,8 +20,53 @@ export const States = Object.freeze({
   CONNECTING: 'connecting', // fetching a token / opening the socket
   OPEN: 'open', // connected; messages flow
   RECONNECTING: 'reconnecting', // the connection was lost; waiting for the next attempt
-  CLOSED: 'closed', // close() was called, or reconnecting gave up (maxRetries)
+  CLOSED: 'closed', // close() was called, reconnecting gave up (maxRetries), or getToken threw HermesAuthError
 });
+
+/**
+ * Where a notification came from, as the client reports it in `message.source`: `'backend'` (your backend,
+ * through the queue / SDK), `'client'` (another connected client, through the sendMessage route), or
+ * `'unknown'` (the frame had no `source`, or one this client does not know). Only `'backend'` is a backend
+ * message; `'unknown'` never counts as one.
+ */
+export const Sources = Object.freeze({ BACKEND: 'backend', CLIENT: 'client', UNKNOWN: 'unknown' });
+
+/** What `subscribe(type, callback, { source })` accepts: one source, or 'any' (the default). */
+const SUBSCRIBE_SOURCES = new Set([Sources.BACKEND, Sources.CLIENT, Sources.UNKNOWN, 'any']);
+
+/**
+ * Throw this from `getToken` (or any error whose `name` is `'HermesAuthError'`, so a copy of this class from
+ * another bundle works too) when there is no session to get a token for, e.g. the user logged out: the client
+ * stops instead of retrying, moves to `closed` with `detail.reason === 'unauthorized'`, emits `unauthorized`,
+ * and drops the messages queued for sending. `connect()` starts again (after a new login).
+ */
+export class HermesAuthError extends Error {
+  /** @param {string} [message] */
+  constructor(message = 'not authorized: no token can be issued') {
+    super(message);
+    this.name = 'HermesAuthError';
+  }
+}
+
+/** @param {unknown} error @returns {boolean} */
+function isAuthError(error) {
+  if (error instanceof HermesAuthError) return true;
+  const named = typeof error === 'object' && error !== null ? /** @type {{name?: unknown}} */ (error).name : undefined;
+  return named === 'HermesAuthError';
+}
+
+/** @param {unknown} source @returns {'backend'|'client'|'unknown'} */
+function normalizeSource(source) {
+  return source === Sources.BACKEND || source === Sources.CLIENT ? source : Sources.UNKNOWN;
+}
+
+/** Types only Hermes itself sends: the route's answers (hermes.*) and the ping route's pong. */
+function isReservedType(type) {
+  return type === 'pong' || (typeof type === 'string' && type.startsWith('hermes.'));
+}
+
+/** API Gateway's error frames answering a sendMessage, as the status of a `refused` event. */
+const GATEWAY_STATUS = Object.freeze({ Forbidden: 403 });
 
 const DEFAULTS = Object.freeze({
   keepAliveMs: 5 * 60 * 1000, // API Gateway closes connections idle for 10 minutes
@@ -121,6 +168,7 @@ export function createHermesClient(options = {}) {
   let keepAliveTimer = null;
   let pongTimer = null;
   let connectTimer = null;
+  let unanswered = 0; // sendMessage frames sent on this socket that have no answer (sent/refused/error) yet
   let waiters = []; // resolve functions of connect() promises
 
   // --- events ---------------------------------------------------------------------------------------
@@ -207,6 +255,7 @@ export function createHermesClient(options = {}) {
       if (typeof token !== 'string' || !token) throw new Error('getToken() did not return a non-empty string');
     } catch (err) {
       if (myGeneration !== generation) return;
+      if (isAuthError(err)) return unauthorized(err);
       report('token', err);
       return scheduleReconnect({ reason: 'token' });
     }
@@ -219,6 +268,7 @@ export function createHermesClient(options = {}) {
       return scheduleReconnect({ reason: 'socket' });
     }
     socket = ws;
+    unanswered = 0;
     if (connectTimeoutMs > 0) {
       connectTimer = setTimeout(() => {
         connectTimer = null;
@@ -271,6 +321,15 @@ export function createHermesClient(options = {}) {
     if (socket === ws) lost(code, reason);
   }
 
+  /** getToken threw HermesAuthError: nobody to connect as. Stop for good, and forget what was queued. */
+  function unauthorized(error) {
+    outbox.length = 0; // never send one user's queued messages as whoever logs in next
+    report('auth', error);
+    setState(States.CLOSED, { reason: 'unauthorized', error });
+    emit('unauthorized', { error, message: error.message });
+    settleWaiters(false);
+  }
+
   function scheduleReconnect(detail) {
     failures += 1;
     if (failures > maxRetries) {
@@ -301,6 +360,12 @@ export function createHermesClient(options = {}) {
       report('malformed', `frame is not a JSON object: ${raw.slice(0, 200)}`);
       return;
     }
+    // Frames from another client never count as the gateway's or the route's own frames (pong, answers)
+    const fromClient = message.source === Sources.CLIENT;
+    if (fromClient && isReservedType(message.type)) {
+      report('malformed', `a client message may not use the reserved type ${String(message.type).slice(0, 64)}`);
+      return;
+    }
     if (message.type === 'pong') {
       pongTimer = clear(pongTimer);
       emit('pong');
@@ -308,32 +373,63 @@ export function createHermesClient(options = {}) {
     }
     // the sendMessage route's answers to this client: events, not notifications
     if (message.type === 'hermes.sent') {
+      answered();
       emit('sent', message);
       return;
     }
     if (message.type === 'hermes.refused') {
-      report('refused', `sendMessage refused (${message.status}): ${message.error}`);
-      emit('refused', message);
+      answered();
+      refused(message);
       return;
     }
     if (typeof message.type !== 'string') {
-      // API Gateway's own error frames: {"message": "Forbidden", "connectionId": …, "requestId": …}
-      if (typeof message.message === 'string') report('gateway', message.message);
-      else report('malformed', `frame has no type: ${raw.slice(0, 200)}`);
+      // API Gateway's own error frames: {"message": "Forbidden", "connectionId": …, "requestId": …}. Right
+      // after a sendMessage it is that message's answer: Forbidden when the stage has no sendMessage route
+      // (client messages are off), "Internal server error" when the route's Lambda failed.
+      if (typeof message.message !== 'string') report('malformed', `frame has no type: ${raw.slice(0, 200)}`);
+      else if (unanswered > 0) {
+        answered();
+        refused({
+          type: 'hermes.refused',
+          status: GATEWAY_STATUS[message.message] ?? 502,
+          error: message.message,
+          gateway: true,
+          connectionId: message.connectionId,
+          requestId: message.requestId,
+        });
+      } else report('gateway', message.message);
       return;
     }
-    if (message.id !== undefined && message.id !== null && !seen.add(String(message.id))) {
+    const source = normalizeSource(message.source);
+    message.source = source;
+    // the source is part of the key: a client message can never suppress a backend one by reusing its id
+    if (message.id !== undefined && message.id !== null && !seen.add(`${source}:${message.id}`)) {
       emit('duplicate', message);
       return;
     }
     emit('message', message);
     for (const key of [message.type, '*']) {
       const set = subscribers.get(key);
-      if (set) for (const fn of [...set]) safeCall(fn, message);
+      if (!set) continue;
+      // `source` decided once, above: a subscriber that changes message.source cannot fool the next one
+      for (const entry of [...set]) {
+        if (entry.source === 'any' || entry.source === source) safeCall(entry.callback, message);
+      }
     }
   }
 
+  function answered() {
+    if (unanswered > 0) unanswered -= 1;
+  }
+
+  function refused(answer) {
+    const hint = answer.gateway && answer.status === 403 ? ' (does this stage accept client messages?)' : '';
+    report('refused', `sendMessage refused (${answer.status}): ${answer.error}${hint}`);
+    emit('refused', answer);
+  }
+
   // --- sending --------------------------------------------------------------------------------------
+  /** Send a ping (an object) or a sendMessage frame (its JSON text, which then awaits an answer). */
   function rawSend(body) {
     if (!socket || socket.readyState !== OPEN) return false;
     try {
@@ -342,6 +438,7 @@ export function createHermesClient(options = {}) {
       report('socket', err);
       return false;
     }
+    if (typeof body === 'string') unanswered += 1;
     armKeepAlive(); // anything sent counts as activity for the idle timeout
     return true;
   }
@@ -400,24 +497,33 @@ export function createHermesClient(options = {}) {
 
     /**
      * Call `callback(message)` for every message of `type` ('*' for every type). Returns unsubscribe.
+     * `{ source: 'backend' }` delivers only what your backend published (never what another client sent,
+     * nor a message whose source is missing or unknown); `'client'` only what clients sent; `'any'` (the
+     * default) everything.
      */
-    subscribe(type, callback) {
+    subscribe(type, callback, { source = 'any' } = {}) {
       if (typeof type !== 'string' || !type) throw new TypeError('subscribe: type must be a non-empty string');
       if (typeof callback !== 'function') throw new TypeError('subscribe: callback must be a function');
+      if (!SUBSCRIBE_SOURCES.has(source)) {
+        // a typo must not silently widen the filter to every source
+        throw new TypeError(`subscribe: source must be one of ${[...SUBSCRIBE_SOURCES].join(', ')}`);
+      }
       if (!subscribers.has(type)) subscribers.set(type, new Set());
-      const wrapped = (message) => callback(message); // the same callback may be subscribed twice
-      subscribers.get(type).add(wrapped);
+      const entry = { callback, source }; // a new entry each time: the same callback may be subscribed twice
+      subscribers.get(type).add(entry);
       return () => {
         const set = subscribers.get(type);
-        if (set && set.delete(wrapped) && set.size === 0) subscribers.delete(type);
+        if (set && set.delete(entry) && set.size === 0) subscribers.delete(type);
       };
     },
 
     /**
      * Listen to client events: 'state' (state, detail), 'open', 'close', 'reconnect' ({attempt, delayMs}),
-     * 'message' (every new envelope), 'duplicate', 'pong', 'error' ({kind, message}), and the server's
+     * 'message' (every new envelope, any source), 'duplicate', 'pong', 'error' ({kind, message}),
+     * 'unauthorized' ({error, message}: getToken threw HermesAuthError; the client is closed), and the
      * answers to sendMessage: 'sent' ({message_id, delivered, gone, failed}) and 'refused' ({status, error},
-     * also reported as an error of kind 'refused'). Returns off().
+     * also reported as an error of kind 'refused'; API Gateway's error frame answering a send, e.g.
+     * Forbidden when the stage has no sendMessage route, is one too, with `gateway: true`). Returns off().
      */
     on(event, callback) {
       if (!listeners.has(event)) listeners.set(event, new Set());

@@ -3,7 +3,8 @@
 The gateway runs in-process Python handlers: an authorizer accepting single-use tokens minted by the page's
 ``/token`` endpoint (so a reconnect that reuses a token is refused and visible), ``$connect``/``$disconnect``
 recorders, a one-way ``sendMessage`` route that fans the envelope out to the room through the Management
-API (as the real Lambda does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
+API with ``"source": "client"`` (as the real Lambda does; ``client_messages=False`` leaves the route out, as
+``enable_client_messages = false`` does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
 
 Needs /usr/bin/chromium (Debian ``chromium``; override with HERMES_CHROMIUM) and the ``playwright`` Python
 package; never ``playwright install``.
@@ -122,6 +123,7 @@ class Backend:
         envelope = {
             "id": uuid.uuid4().hex,
             "type": body.get("type", "message"),
+            "source": "client",  # set by the route, whatever the body says
             "room_id": sender["room_id"],
             "user_id": sender["user_id"],
             "data": body["data"],
@@ -154,18 +156,20 @@ def start_gateway(site):
     """start_gateway(**config) → (gateway, backend); the site's /token mints for the latest backend."""
     started = []
 
-    def start(**config):
+    def start(client_messages: bool = True, **config):
         backend = Backend()
+        routes = {
+            "$connect": Route("$connect", invoke=backend.on_connect),
+            "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
+            "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+        }
+        if client_messages:  # the module's enable_client_messages
+            routes["sendMessage"] = Route("sendMessage", invoke=backend.on_send_message)  # one-way here
         gateway = LocalGateway(
             GatewayConfig(
                 api_id="browserapi",
                 stage="test",
-                routes={
-                    "$connect": Route("$connect", invoke=backend.on_connect),
-                    "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
-                    "sendMessage": Route("sendMessage", invoke=backend.on_send_message),  # one-way, as deployed
-                    "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
-                },
+                routes=routes,
                 authorizer=Authorizer(backend.authorize, ["route.request.querystring.token"]),
                 **config,
             )
@@ -259,7 +263,10 @@ START_CLIENT = """
 async ({ name, url, options, tokenQuery }) => {
   const { createHermesClient } = await import('/hermes-client.js');
   window.clients ??= {};
-  const seen = { all: [], typed: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [] };
+  const seen = {
+    all: [], typed: [], backend: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [],
+    refused: [],
+  };
   const client = createHermesClient({
     url,
     getToken: async () => {
@@ -274,6 +281,8 @@ async ({ name, url, options, tokenQuery }) => {
   });
   client.subscribe('*', (m) => seen.all.push(m));
   client.subscribe('job.finished', (m) => seen.typed.push(m));
+  client.subscribe('*', (m) => seen.backend.push(m.id), { source: 'backend' });
+  client.on('refused', (answer) => seen.refused.push(answer));
   client.on('pong', () => (seen.pongs += 1));
   client.on('duplicate', (m) => seen.duplicates.push(m.id));
   client.on('close', (detail) => seen.closes.push(detail.code));
@@ -302,9 +311,11 @@ def wait_seen(page: Page, expression: str, name: str = "a", timeout: float = 10_
 
 
 def envelope(message_id: str, type_: str = "job.finished", data=None, room: str = "room-1") -> dict:
+    """What the backend publishes (through SQS and send_message in the real stack)."""
     return {
         "id": message_id,
         "type": type_,
+        "source": "backend",
         "room_id": room,
         "user_id": None,
         "data": data if data is not None else {"id": message_id},
@@ -354,6 +365,46 @@ def test_send_message_round_trip_through_the_route(page, stack):
     assert [m["id"] for m in bob["all"]][0] == hello["id"]
     assert bob["all"][1]["data"] == "just bob" and bob["all"][1]["type"] == "message"
     assert bob["all"][1]["user_id"] == "alice"
+    assert {m["source"] for m in alice["all"] + bob["all"]} == {"client"}
+    assert alice["backend"] == bob["backend"] == []  # a backend-only subscriber never sees a client's message
+
+
+def test_a_backend_only_subscriber_gets_what_the_backend_sent_not_what_a_client_imitated(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway, "alice", token_query="?user=alice")
+    start_client(page, gateway, "mallory", token_query="?user=mallory")
+    alice = next(c for c in backend.live() if c["user_id"] == "alice")
+    # mallory sends what looks like a backend notification; the route marks it as a client's
+    page.evaluate("() => window.clients.mallory.client.sendMessage({ job: 'fake' }, { type: 'job.finished' })")
+    wait_seen(page, "seen.all.length >= 1", "alice")
+    management(gateway, "POST", alice["connection_id"], envelope("real", "job.finished", {"job": "real"}))
+    unknown = {k: v for k, v in envelope("no-source", "job.finished").items() if k != "source"}
+    management(gateway, "POST", alice["connection_id"], unknown)  # a server from before `source`
+    wait_seen(page, "seen.all.length >= 3", "alice")
+
+    result = seen(page, "alice")
+    assert [(m["data"], m["source"]) for m in result["all"]] == [
+        ({"job": "fake"}, "client"),
+        ({"job": "real"}, "backend"),
+        ({"id": "no-source"}, "unknown"),
+    ]
+    assert result["backend"] == ["real"]
+
+
+def test_send_message_on_a_stage_without_client_messages_is_a_refused_event(page, start_gateway):
+    gateway, backend = start_gateway(client_messages=False)
+    start_client(page, gateway)
+    page.evaluate("() => window.clients.a.client.sendMessage({ text: 'hi' })")
+    wait_seen(page, "seen.refused.length >= 1")
+    result = seen(page)
+    (refused,) = result["refused"]
+    assert refused["status"] == 403 and refused["error"] == "Forbidden" and refused["gateway"] is True
+    assert refused["connectionId"] == backend.live()[0]["connection_id"]
+    assert result["errors"] == [
+        "refused: sendMessage refused (403): Forbidden (does this stage accept client messages?)"
+    ]
+    assert result["all"] == [] and result["states"] == ["connecting", "open"]  # still connected
+    assert backend.routed == []
 
 
 def test_a_repeated_id_is_delivered_once(page, stack):
