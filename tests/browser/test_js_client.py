@@ -197,8 +197,11 @@ def stack(start_gateway):
 
 # --- the page side: clients/js over HTTP, plus /token ---------------------------------------------------
 class Site:
+    """clients/js over HTTP, plus /token and the demo page's optional /demo/config.json (as `hermes local up`)."""
+
     def __init__(self):
         self.backend: Backend | None = None
+        self.demo_config: dict | None = None  # None: /demo/config.json is a 404, as with a plain file server
         site = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -209,16 +212,23 @@ class Site:
 
             def do_GET(self):  # noqa: N802 - http.server's naming
                 url = urlsplit(self.path)
+                if url.path == "/demo/config.json":
+                    if site.demo_config is None:
+                        return self.send_error(404)
+                    return self.send_body(json.dumps(site.demo_config).encode(), "application/json")
                 if url.path != "/token":
                     return super().do_GET()
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 token = site.backend.mint(query.get("user", "alice"), query.get("room", "room-1")).encode()
+                return self.send_body(token, "text/plain")
+
+            def send_body(self, body: bytes, content_type: str) -> None:
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", str(len(token)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(token)
+                self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(CLIENT_DIR)))
         self.server.daemon_threads = True
@@ -247,6 +257,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, site):
+    site.demo_config = None
     context = browser.new_context()
     tab = context.new_page()
     tab.set_default_timeout(10_000)
@@ -469,28 +480,88 @@ def test_keep_alive_pings_are_answered_and_keep_an_idle_connection_open(page, st
     assert alive["token"] == pinging["tokens"][0]
 
 
-def test_demo_page_shows_notifications_from_the_query_string(page, site, stack):
+def open_demo(page: Page, site: Site, query: str = "") -> None:
+    """Open the demo page and wait until it has read its config.json (if any): it is idle until a click."""
+    page.goto(f"{site.url}/demo/index.html{query}")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def demo_log(page: Page) -> str:
+    return page.locator("#log").inner_text()
+
+
+def test_demo_page_prefills_from_its_config_and_connects_only_on_click(page, site, stack):
     gateway, backend = stack
-    page.goto(f"{site.url}/demo/index.html?" + urlencode({"url": gateway.url, "tokenUrl": "/token?user=carol"}))
+    site.demo_config = {"url": gateway.url, "tokenUrl": "/token?user=carol"}  # what `hermes local up` serves
+    open_demo(page, site)
+    assert page.input_value("#url") == gateway.url
+    assert page.input_value("#tokenUrl") == "/token?user=carol"
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#state").inner_text() == "idle"
+    assert backend.minted == [] and backend.connects == []  # nothing happens before the click
+
+    page.click("#connect")
     page.wait_for_selector("#state[data-state=open]")
     (connection,) = backend.live()
     assert connection["user_id"] == "carol"
     management(gateway, "POST", connection["connection_id"], envelope("d1", "job.finished", {"job": "<b>x</b>"}))
     item = page.wait_for_selector("#notifications li[data-id=d1]")
-    assert item.get_attribute("data-type") == "job.finished"
+    assert item.get_attribute("data-type") == "job.finished" and item.get_attribute("data-source") == "backend"
     assert '"job": "<b>x</b>"' in item.inner_text()  # shown as text, not HTML
     assert page.locator("#notifications b").count() == 0
 
     page.fill("#send-data", '{"text": "from the form"}')
     page.click("#send")
-    page.wait_for_selector("#notifications li[data-type=chat]")
+    mine = page.wait_for_selector("#notifications li[data-type=chat]")
+    assert mine.get_attribute("data-source") == "client"
     assert backend.routed == [{"action": "sendMessage", "data": {"text": "from the form"}, "type": "chat"}]
+
+    page.check("#backend-only")  # the demo's switch for subscribe('*', show, { source: 'backend' })
+    page.evaluate("() => { window.arrived = []; window.hermesDemo.client.on('message', (m) => arrived.push(m.type)); }")
+    page.click("#send")
+    management(gateway, "POST", connection["connection_id"], envelope("d2", "job.finished"))
+    page.wait_for_function("window.arrived.includes('chat') && window.arrived.includes('job.finished')")
+    page.wait_for_selector("#notifications li[data-id=d2]")
+    assert len(backend.routed) == 2
+    assert page.locator("#notifications li[data-type=chat]").count() == 1  # the second chat arrived, not shown
+
+
+def test_demo_page_never_connects_with_settings_from_its_address(page, site, stack):
+    """A link must not pick the endpoint or the token: ?url=…&token=… was an auto-connect (issue #9)."""
+    gateway, backend = stack
+    attacker_token = backend.mint("mallory")
+    query = "?" + urlencode({"url": gateway.url, "token": attacker_token, "tokenUrl": "/token?user=mallory"})
+    page.goto(f"{site.url}/demo/index.html{query}")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)  # room for a connect that must not happen
+    assert page.locator("#state").inner_text() == "idle"
+    assert backend.connects == [] and backend.authorized == [] and backend.refused == []
+    assert backend.minted == [attacker_token]  # the token URL was not fetched either
+    assert [page.input_value(f"#{name}") for name in ("url", "token", "tokenUrl")] == ["", "", ""]
+    assert "ignored url, token, tokenUrl in the page address" in demo_log(page)
+    assert attacker_token not in page.url  # and the token is taken out of the address bar
+    assert page.locator("#send").is_disabled()
+
+
+def test_demo_page_config_never_supplies_a_token_or_a_cross_origin_token_url(page, site, stack):
+    gateway, backend = stack
+    site.demo_config = {"url": gateway.url, "token": backend.mint("mallory"), "tokenUrl": "http://evil.test/token"}
+    open_demo(page, site)
+    assert page.input_value("#url") == gateway.url
+    assert page.input_value("#token") == "" and page.input_value("#tokenUrl") == ""
+    log = demo_log(page)
+    assert "config.json: token ignored" in log and "config.json: token URL ignored" in log
+
+    page.fill("#tokenUrl", "http://127.0.0.2:9/token")  # typed by hand: still not on this page's origin
+    page.click("#connect")
+    page.wait_for_function("document.getElementById('log').innerText.includes('not connecting')")
+    assert page.locator("#state").inner_text() == "idle" and backend.connects == []
 
 
 def test_demo_page_form_with_a_static_token(page, site, stack):
     gateway, backend = stack
-    page.goto(f"{site.url}/demo/index.html")
-    assert page.locator("#state").inner_text() == "idle"
+    open_demo(page, site)  # no config.json (a plain file server): the form starts empty
+    assert page.locator("#state").inner_text() == "idle" and page.input_value("#url") == ""
     token = backend.mint("dave")
     page.fill("#url", gateway.url)
     page.fill("#token", token)
