@@ -202,6 +202,8 @@ class Site:
     def __init__(self):
         self.backend: Backend | None = None
         self.demo_config: dict | None = None  # None: /demo/config.json is a 404, as with a plain file server
+        self.logged_out = False  # True: /token answers 401, as an app's token endpoint for a signed-out user
+        self.token_requests = 0
         site = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -218,6 +220,9 @@ class Site:
                     return self.send_body(json.dumps(site.demo_config).encode(), "application/json")
                 if url.path != "/token":
                     return super().do_GET()
+                site.token_requests += 1
+                if site.logged_out:
+                    return self.send_error(401)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 token = site.backend.mint(query.get("user", "alice"), query.get("room", "room-1")).encode()
                 return self.send_body(token, "text/plain")
@@ -258,6 +263,7 @@ def browser():
 @pytest.fixture
 def page(browser, site):
     site.demo_config = None
+    site.logged_out = False
     context = browser.new_context()
     tab = context.new_page()
     tab.set_default_timeout(10_000)
@@ -272,16 +278,18 @@ def page(browser, site):
 # Creates window.clients[name] with what it saw; getToken fetches a fresh token from /token every time.
 START_CLIENT = """
 async ({ name, url, options, tokenQuery }) => {
-  const { createHermesClient } = await import('/hermes-client.js');
+  const { createHermesClient, HermesAuthError } = await import('/hermes-client.js');
   window.clients ??= {};
   const seen = {
     all: [], typed: [], backend: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [],
-    refused: [],
+    refused: [], unauthorized: [],
   };
   const client = createHermesClient({
     url,
     getToken: async () => {
-      const token = await (await fetch('/token' + (tokenQuery || ''), { cache: 'no-store' })).text();
+      const response = await fetch('/token' + (tokenQuery || ''), { cache: 'no-store' });
+      if (response.status === 401) throw new HermesAuthError('signed out');
+      const token = await response.text();
       seen.tokens.push(token);
       return token;
     },
@@ -294,6 +302,7 @@ async ({ name, url, options, tokenQuery }) => {
   client.subscribe('job.finished', (m) => seen.typed.push(m));
   client.subscribe('*', (m) => seen.backend.push(m.id), { source: 'backend' });
   client.on('refused', (answer) => seen.refused.push(answer));
+  client.on('unauthorized', (detail) => seen.unauthorized.push(detail.message));
   client.on('pong', () => (seen.pongs += 1));
   client.on('duplicate', (m) => seen.duplicates.push(m.id));
   client.on('close', (detail) => seen.closes.push(detail.code));
@@ -451,6 +460,22 @@ def test_reconnects_with_a_fresh_token_after_the_gateway_drops_the_connection(pa
     management(gateway, "POST", second["connection_id"], envelope("after-reconnect"))  # still delivering
     wait_seen(page, "seen.all.length === 1")
     assert seen(page)["all"][0]["id"] == "after-reconnect"
+
+
+def test_a_signed_out_tab_stops_reconnecting(page, site, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    (connection,) = backend.live()
+    site.logged_out = True  # e.g. the user logged out in another tab
+    requests = site.token_requests
+    assert management(gateway, "DELETE", connection["connection_id"]) == 204
+    wait_seen(page, "seen.states.at(-1) === 'closed'")
+    page.wait_for_timeout(1_500)  # more than the 1 s backoff ceiling: no attempt after giving up
+    result = seen(page)
+    assert result["states"] == ["connecting", "open", "reconnecting", "closed"]
+    assert result["unauthorized"] == ["signed out"] and result["errors"] == ["auth: signed out"]
+    assert site.token_requests == requests + 1  # one refused token request, then nothing
+    assert len(backend.connects) == 1 and backend.live() == []
 
 
 def test_close_does_not_reconnect(page, stack):
