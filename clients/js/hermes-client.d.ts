@@ -170,7 +170,9 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  */
 /**
  * Connection states, in the order a healthy client goes through them.
- * @type {Readonly<{IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'}>}
+ * @type {Readonly<{
+ *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'
+ * }>}
  */
 export const States: Readonly<{
     IDLE: "idle";

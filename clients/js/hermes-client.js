@@ -182,7 +182,9 @@
 
 /**
  * Connection states, in the order a healthy client goes through them.
- * @type {Readonly<{IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'}>}
+ * @type {Readonly<{
+ *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'
+ * }>}
  */
 export const States = Object.freeze({
   IDLE: 'idle', // created, connect() not called yet
@@ -202,7 +204,8 @@ export const States = Object.freeze({
 export const Sources = Object.freeze({ BACKEND: 'backend', CLIENT: 'client', UNKNOWN: 'unknown' });
 
 /** What `subscribe(type, callback, { source })` accepts: one source, or 'any' (the default). */
-const SUBSCRIBE_SOURCES = new Set(/** @type {unknown[]} */ ([Sources.BACKEND, Sources.CLIENT, Sources.UNKNOWN, 'any']));
+/** @type {Set<unknown>} */
+const SUBSCRIBE_SOURCES = new Set([Sources.BACKEND, Sources.CLIENT, Sources.UNKNOWN, 'any']);
 
 /**
  * Throw this from `getToken` (or any error whose `name` is `'HermesAuthError'`, so a copy of this class from
@@ -230,8 +233,7 @@ function normalizeSource(source) {
   return source === Sources.BACKEND || source === Sources.CLIENT ? source : Sources.UNKNOWN;
 }
 
-/** Types only Hermes itself sends: the route's answers (hermes.*) and the ping route's pong. */
-/** @param {unknown} type */
+/** Types only Hermes itself sends: the route's answers (hermes.*) and the ping route's pong. @param {unknown} type */
 function isReservedType(type) {
   return type === 'pong' || (typeof type === 'string' && type.startsWith('hermes.'));
 }
