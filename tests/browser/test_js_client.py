@@ -313,10 +313,17 @@ async ({ name, url, options, tokenQuery }) => {
 
 
 def start_client(page: Page, gateway: LocalGateway, name: str = "a", options=None, token_query: str = "") -> None:
+    before = len(gateway.connections)
     connected = page.evaluate(
         START_CLIENT, {"name": name, "url": gateway.url, "options": options or {}, "tokenQuery": token_query}
     )
     assert connected is True
+    wait_live(gateway, before + 1)
+
+
+def wait_live(gateway: LocalGateway, count: int) -> None:
+    """The browser sees `open` when the handshake answer arrives; the gateway lists the connection a moment later."""
+    assert eventually(lambda: len(gateway.connections) >= count), f"{len(gateway.connections)} of {count} live"
 
 
 def seen(page: Page, name: str = "a") -> dict:
@@ -527,6 +534,7 @@ def test_demo_page_prefills_from_its_config_and_connects_only_on_click(page, sit
 
     page.click("#connect")
     page.wait_for_selector("#state[data-state=open]")
+    wait_live(gateway, 1)
     (connection,) = backend.live()
     assert connection["user_id"] == "carol"
     management(gateway, "POST", connection["connection_id"], envelope("d1", "job.finished", {"job": "<b>x</b>"}))
@@ -592,6 +600,7 @@ def test_demo_page_form_with_a_static_token(page, site, stack):
     page.fill("#token", token)
     page.click("#connect")
     page.wait_for_selector("#state[data-state=open]")
+    wait_live(gateway, 1)
     (connection,) = backend.live()
     assert connection["token"] == token and connection["user_id"] == "dave"
     management(gateway, "POST", connection["connection_id"], envelope("f1", "chat", {"text": "hi dave"}))
