@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint scan unit build demo up clean bench docs
+.PHONY: setup test lint scan unit build demo up clean bench docs js-types js-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,9 +32,24 @@ $(CHECKOV_VENV)/.installed:
 scan: $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov --directory . --framework terraform --quiet --compact
 
+# The JS client's devDependencies (TypeScript, for its .d.ts), exactly as package-lock.json pins them.
+JS := clients/js
+$(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund --prefer-offline
+	touch $@
+
+# Regenerate clients/js/hermes-client.d.ts from the JSDoc in hermes-client.js (commit the result).
+js-types: $(JS)/node_modules/.installed
+	cd $(JS) && node node_modules/typescript/bin/tsc -p tsconfig.json
+
+# Fails if the committed .d.ts is stale, hermes-client.js does not type-check against its own JSDoc, or
+# types-test/consumer.ts (an app's view, through package.json "exports") does not compile.
+js-check: $(JS)/node_modules/.installed
+	cd $(JS) && node scripts/check-types.mjs
+
 # Unit tests first (fast feedback), then the slow suites side by side: they mostly wait on the AWS
 # provider and the local stack, so three workers fit two cores.
-test: lint scan
+test: lint scan js-check
 	node --test clients/js/test/
 	$(PY) -m pytest tests/unit
 	$(PY) -m pytest -n 3 --dist loadfile tests/integration tests/e2e tests/browser
@@ -54,7 +69,7 @@ up: build
 	$(PY) -m hermes.local.stack
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes $(JS)/node_modules
 
 # Benchmarks (issue 5): ~7-10 min on 2 cores; writes bench/results.md
 bench: setup

@@ -3,7 +3,8 @@
 The gateway runs in-process Python handlers: an authorizer accepting single-use tokens minted by the page's
 ``/token`` endpoint (so a reconnect that reuses a token is refused and visible), ``$connect``/``$disconnect``
 recorders, a one-way ``sendMessage`` route that fans the envelope out to the room through the Management
-API (as the real Lambda does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
+API with ``"source": "client"`` (as the real Lambda does; ``client_messages=False`` leaves the route out, as
+``enable_client_messages = false`` does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
 
 Needs /usr/bin/chromium (Debian ``chromium``; override with HERMES_CHROMIUM) and the ``playwright`` Python
 package; never ``playwright install``.
@@ -122,6 +123,7 @@ class Backend:
         envelope = {
             "id": uuid.uuid4().hex,
             "type": body.get("type", "message"),
+            "source": "client",  # set by the route, whatever the body says
             "room_id": sender["room_id"],
             "user_id": sender["user_id"],
             "data": body["data"],
@@ -154,18 +156,20 @@ def start_gateway(site):
     """start_gateway(**config) → (gateway, backend); the site's /token mints for the latest backend."""
     started = []
 
-    def start(**config):
+    def start(client_messages: bool = True, **config):
         backend = Backend()
+        routes = {
+            "$connect": Route("$connect", invoke=backend.on_connect),
+            "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
+            "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+        }
+        if client_messages:  # the module's enable_client_messages
+            routes["sendMessage"] = Route("sendMessage", invoke=backend.on_send_message)  # one-way here
         gateway = LocalGateway(
             GatewayConfig(
                 api_id="browserapi",
                 stage="test",
-                routes={
-                    "$connect": Route("$connect", invoke=backend.on_connect),
-                    "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
-                    "sendMessage": Route("sendMessage", invoke=backend.on_send_message),  # one-way, as deployed
-                    "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
-                },
+                routes=routes,
                 authorizer=Authorizer(backend.authorize, ["route.request.querystring.token"]),
                 **config,
             )
@@ -193,8 +197,13 @@ def stack(start_gateway):
 
 # --- the page side: clients/js over HTTP, plus /token ---------------------------------------------------
 class Site:
+    """clients/js over HTTP, plus /token and the demo page's optional /demo/config.json (as `hermes local up`)."""
+
     def __init__(self):
         self.backend: Backend | None = None
+        self.demo_config: dict | None = None  # None: /demo/config.json is a 404, as with a plain file server
+        self.logged_out = False  # True: /token answers 401, as an app's token endpoint for a signed-out user
+        self.token_requests = 0
         site = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -205,16 +214,26 @@ class Site:
 
             def do_GET(self):  # noqa: N802 - http.server's naming
                 url = urlsplit(self.path)
+                if url.path == "/demo/config.json":
+                    if site.demo_config is None:
+                        return self.send_error(404)
+                    return self.send_body(json.dumps(site.demo_config).encode(), "application/json")
                 if url.path != "/token":
                     return super().do_GET()
+                site.token_requests += 1
+                if site.logged_out:
+                    return self.send_error(401)
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
                 token = site.backend.mint(query.get("user", "alice"), query.get("room", "room-1")).encode()
+                return self.send_body(token, "text/plain")
+
+            def send_body(self, body: bytes, content_type: str) -> None:
                 self.send_response(200)
-                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Cache-Control", "no-store")
-                self.send_header("Content-Length", str(len(token)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(token)
+                self.wfile.write(body)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(CLIENT_DIR)))
         self.server.daemon_threads = True
@@ -243,6 +262,8 @@ def browser():
 
 @pytest.fixture
 def page(browser, site):
+    site.demo_config = None
+    site.logged_out = False
     context = browser.new_context()
     tab = context.new_page()
     tab.set_default_timeout(10_000)
@@ -257,13 +278,18 @@ def page(browser, site):
 # Creates window.clients[name] with what it saw; getToken fetches a fresh token from /token every time.
 START_CLIENT = """
 async ({ name, url, options, tokenQuery }) => {
-  const { createHermesClient } = await import('/hermes-client.js');
+  const { createHermesClient, HermesAuthError } = await import('/hermes-client.js');
   window.clients ??= {};
-  const seen = { all: [], typed: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [] };
+  const seen = {
+    all: [], typed: [], backend: [], states: [], errors: [], pongs: 0, duplicates: [], closes: [], tokens: [],
+    refused: [], unauthorized: [],
+  };
   const client = createHermesClient({
     url,
     getToken: async () => {
-      const token = await (await fetch('/token' + (tokenQuery || ''), { cache: 'no-store' })).text();
+      const response = await fetch('/token' + (tokenQuery || ''), { cache: 'no-store' });
+      if (response.status === 401) throw new HermesAuthError('signed out');
+      const token = await response.text();
       seen.tokens.push(token);
       return token;
     },
@@ -274,6 +300,9 @@ async ({ name, url, options, tokenQuery }) => {
   });
   client.subscribe('*', (m) => seen.all.push(m));
   client.subscribe('job.finished', (m) => seen.typed.push(m));
+  client.subscribe('*', (m) => seen.backend.push(m.id), { source: 'backend' });
+  client.on('refused', (answer) => seen.refused.push(answer));
+  client.on('unauthorized', (detail) => seen.unauthorized.push(detail.message));
   client.on('pong', () => (seen.pongs += 1));
   client.on('duplicate', (m) => seen.duplicates.push(m.id));
   client.on('close', (detail) => seen.closes.push(detail.code));
@@ -284,10 +313,17 @@ async ({ name, url, options, tokenQuery }) => {
 
 
 def start_client(page: Page, gateway: LocalGateway, name: str = "a", options=None, token_query: str = "") -> None:
+    before = len(gateway.connections)
     connected = page.evaluate(
         START_CLIENT, {"name": name, "url": gateway.url, "options": options or {}, "tokenQuery": token_query}
     )
     assert connected is True
+    wait_live(gateway, before + 1)
+
+
+def wait_live(gateway: LocalGateway, count: int) -> None:
+    """The browser sees `open` when the handshake answer arrives; the gateway lists the connection a moment later."""
+    assert eventually(lambda: len(gateway.connections) >= count), f"{len(gateway.connections)} of {count} live"
 
 
 def seen(page: Page, name: str = "a") -> dict:
@@ -302,9 +338,11 @@ def wait_seen(page: Page, expression: str, name: str = "a", timeout: float = 10_
 
 
 def envelope(message_id: str, type_: str = "job.finished", data=None, room: str = "room-1") -> dict:
+    """What the backend publishes (through SQS and send_message in the real stack)."""
     return {
         "id": message_id,
         "type": type_,
+        "source": "backend",
         "room_id": room,
         "user_id": None,
         "data": data if data is not None else {"id": message_id},
@@ -354,6 +392,46 @@ def test_send_message_round_trip_through_the_route(page, stack):
     assert [m["id"] for m in bob["all"]][0] == hello["id"]
     assert bob["all"][1]["data"] == "just bob" and bob["all"][1]["type"] == "message"
     assert bob["all"][1]["user_id"] == "alice"
+    assert {m["source"] for m in alice["all"] + bob["all"]} == {"client"}
+    assert alice["backend"] == bob["backend"] == []  # a backend-only subscriber never sees a client's message
+
+
+def test_a_backend_only_subscriber_gets_what_the_backend_sent_not_what_a_client_imitated(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway, "alice", token_query="?user=alice")
+    start_client(page, gateway, "mallory", token_query="?user=mallory")
+    alice = next(c for c in backend.live() if c["user_id"] == "alice")
+    # mallory sends what looks like a backend notification; the route marks it as a client's
+    page.evaluate("() => window.clients.mallory.client.sendMessage({ job: 'fake' }, { type: 'job.finished' })")
+    wait_seen(page, "seen.all.length >= 1", "alice")
+    management(gateway, "POST", alice["connection_id"], envelope("real", "job.finished", {"job": "real"}))
+    unknown = {k: v for k, v in envelope("no-source", "job.finished").items() if k != "source"}
+    management(gateway, "POST", alice["connection_id"], unknown)  # a server from before `source`
+    wait_seen(page, "seen.all.length >= 3", "alice")
+
+    result = seen(page, "alice")
+    assert [(m["data"], m["source"]) for m in result["all"]] == [
+        ({"job": "fake"}, "client"),
+        ({"job": "real"}, "backend"),
+        ({"id": "no-source"}, "unknown"),
+    ]
+    assert result["backend"] == ["real"]
+
+
+def test_send_message_on_a_stage_without_client_messages_is_a_refused_event(page, start_gateway):
+    gateway, backend = start_gateway(client_messages=False)
+    start_client(page, gateway)
+    page.evaluate("() => window.clients.a.client.sendMessage({ text: 'hi' })")
+    wait_seen(page, "seen.refused.length >= 1")
+    result = seen(page)
+    (refused,) = result["refused"]
+    assert refused["status"] == 403 and refused["error"] == "Forbidden" and refused["gateway"] is True
+    assert refused["connectionId"] == backend.live()[0]["connection_id"]
+    assert result["errors"] == [
+        "refused: sendMessage refused (403): Forbidden (does this stage accept client messages?)"
+    ]
+    assert result["all"] == [] and result["states"] == ["connecting", "open"]  # still connected
+    assert backend.routed == []
 
 
 def test_a_repeated_id_is_delivered_once(page, stack):
@@ -391,6 +469,22 @@ def test_reconnects_with_a_fresh_token_after_the_gateway_drops_the_connection(pa
     assert seen(page)["all"][0]["id"] == "after-reconnect"
 
 
+def test_a_signed_out_tab_stops_reconnecting(page, site, stack):
+    gateway, backend = stack
+    start_client(page, gateway)
+    (connection,) = backend.live()
+    site.logged_out = True  # e.g. the user logged out in another tab
+    requests = site.token_requests
+    assert management(gateway, "DELETE", connection["connection_id"]) == 204
+    wait_seen(page, "seen.states.at(-1) === 'closed'")
+    page.wait_for_timeout(1_500)  # more than the 1 s backoff ceiling: no attempt after giving up
+    result = seen(page)
+    assert result["states"] == ["connecting", "open", "reconnecting", "closed"]
+    assert result["unauthorized"] == ["signed out"] and result["errors"] == ["auth: signed out"]
+    assert site.token_requests == requests + 1  # one refused token request, then nothing
+    assert len(backend.connects) == 1 and backend.live() == []
+
+
 def test_close_does_not_reconnect(page, stack):
     gateway, backend = stack
     start_client(page, gateway)
@@ -418,33 +512,95 @@ def test_keep_alive_pings_are_answered_and_keep_an_idle_connection_open(page, st
     assert alive["token"] == pinging["tokens"][0]
 
 
-def test_demo_page_shows_notifications_from_the_query_string(page, site, stack):
+def open_demo(page: Page, site: Site, query: str = "") -> None:
+    """Open the demo page and wait until it has read its config.json (if any): it is idle until a click."""
+    page.goto(f"{site.url}/demo/index.html{query}")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def demo_log(page: Page) -> str:
+    return page.locator("#log").inner_text()
+
+
+def test_demo_page_prefills_from_its_config_and_connects_only_on_click(page, site, stack):
     gateway, backend = stack
-    page.goto(f"{site.url}/demo/index.html?" + urlencode({"url": gateway.url, "tokenUrl": "/token?user=carol"}))
+    site.demo_config = {"url": gateway.url, "tokenUrl": "/token?user=carol"}  # what `hermes local up` serves
+    open_demo(page, site)
+    assert page.input_value("#url") == gateway.url
+    assert page.input_value("#tokenUrl") == "/token?user=carol"
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#state").inner_text() == "idle"
+    assert backend.minted == [] and backend.connects == []  # nothing happens before the click
+
+    page.click("#connect")
     page.wait_for_selector("#state[data-state=open]")
+    wait_live(gateway, 1)
     (connection,) = backend.live()
     assert connection["user_id"] == "carol"
     management(gateway, "POST", connection["connection_id"], envelope("d1", "job.finished", {"job": "<b>x</b>"}))
     item = page.wait_for_selector("#notifications li[data-id=d1]")
-    assert item.get_attribute("data-type") == "job.finished"
+    assert item.get_attribute("data-type") == "job.finished" and item.get_attribute("data-source") == "backend"
     assert '"job": "<b>x</b>"' in item.inner_text()  # shown as text, not HTML
     assert page.locator("#notifications b").count() == 0
 
     page.fill("#send-data", '{"text": "from the form"}')
     page.click("#send")
-    page.wait_for_selector("#notifications li[data-type=chat]")
+    mine = page.wait_for_selector("#notifications li[data-type=chat]")
+    assert mine.get_attribute("data-source") == "client"
     assert backend.routed == [{"action": "sendMessage", "data": {"text": "from the form"}, "type": "chat"}]
+
+    page.check("#backend-only")  # the demo's switch for subscribe('*', show, { source: 'backend' })
+    page.evaluate("() => { window.arrived = []; window.hermesDemo.client.on('message', (m) => arrived.push(m.type)); }")
+    page.click("#send")
+    management(gateway, "POST", connection["connection_id"], envelope("d2", "job.finished"))
+    page.wait_for_function("window.arrived.includes('chat') && window.arrived.includes('job.finished')")
+    page.wait_for_selector("#notifications li[data-id=d2]")
+    assert len(backend.routed) == 2
+    assert page.locator("#notifications li[data-type=chat]").count() == 1  # the second chat arrived, not shown
+
+
+def test_demo_page_never_connects_with_settings_from_its_address(page, site, stack):
+    """A link must not pick the endpoint or the token: ?url=…&token=… was an auto-connect (issue #9)."""
+    gateway, backend = stack
+    attacker_token = backend.mint("mallory")
+    query = "?" + urlencode({"url": gateway.url, "token": attacker_token, "tokenUrl": "/token?user=mallory"})
+    page.goto(f"{site.url}/demo/index.html{query}")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(500)  # room for a connect that must not happen
+    assert page.locator("#state").inner_text() == "idle"
+    assert backend.connects == [] and backend.authorized == [] and backend.refused == []
+    assert backend.minted == [attacker_token]  # the token URL was not fetched either
+    assert [page.input_value(f"#{name}") for name in ("url", "token", "tokenUrl")] == ["", "", ""]
+    assert "ignored url, token, tokenUrl in the page address" in demo_log(page)
+    assert attacker_token not in page.url  # and the token is taken out of the address bar
+    assert page.locator("#send").is_disabled()
+
+
+def test_demo_page_config_never_supplies_a_token_or_a_cross_origin_token_url(page, site, stack):
+    gateway, backend = stack
+    site.demo_config = {"url": gateway.url, "token": backend.mint("mallory"), "tokenUrl": "http://evil.test/token"}
+    open_demo(page, site)
+    assert page.input_value("#url") == gateway.url
+    assert page.input_value("#token") == "" and page.input_value("#tokenUrl") == ""
+    log = demo_log(page)
+    assert "config.json: token ignored" in log and "config.json: token URL ignored" in log
+
+    page.fill("#tokenUrl", "http://127.0.0.2:9/token")  # typed by hand: still not on this page's origin
+    page.click("#connect")
+    page.wait_for_function("document.getElementById('log').innerText.includes('not connecting')")
+    assert page.locator("#state").inner_text() == "idle" and backend.connects == []
 
 
 def test_demo_page_form_with_a_static_token(page, site, stack):
     gateway, backend = stack
-    page.goto(f"{site.url}/demo/index.html")
-    assert page.locator("#state").inner_text() == "idle"
+    open_demo(page, site)  # no config.json (a plain file server): the form starts empty
+    assert page.locator("#state").inner_text() == "idle" and page.input_value("#url") == ""
     token = backend.mint("dave")
     page.fill("#url", gateway.url)
     page.fill("#token", token)
     page.click("#connect")
     page.wait_for_selector("#state[data-state=open]")
+    wait_live(gateway, 1)
     (connection,) = backend.live()
     assert connection["token"] == token and connection["user_id"] == "dave"
     management(gateway, "POST", connection["connection_id"], envelope("f1", "chat", {"text": "hi dave"}))

@@ -233,7 +233,8 @@ def test_malformed_message_reaches_the_dlq_while_the_rest_of_its_batch_is_delive
 
     client, bodies = run(scenario(), timeout=120)
     assert sorted(bodies) == sorted(["{not json", oversize])
-    assert [m["data"] for m in client.messages] == ["fine"]
+    # at least once: under load the good record may be delivered again (same id), which clients drop
+    assert {m["id"]: m["data"] for m in client.messages} == {"good-1": "fine"}
 
 
 def test_oversize_message_is_refused_with_a_reason(hermes):

@@ -51,7 +51,7 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
             if not line:
                 break
             lines.append(line)
-            if line.startswith("READY "):
+            if line.startswith("demo page: "):  # printed right after READY
                 break
         ready = [line for line in lines if line.startswith("READY ")]
         assert ready, "".join(lines[-40:])
@@ -69,6 +69,13 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
             b"createHermesClient"
             in urllib.request.urlopen(f"http://127.0.0.1:{page_port}/hermes-client.js", timeout=30).read()
         )
+        # the demo page's form is pre-filled from this (never from its own address); the token URL works
+        demo_line = next(line for line in lines if line.startswith("demo page: "))
+        assert demo_line.split()[2] == f"http://127.0.0.1:{page_port}/demo/index.html" and "?" not in demo_line
+        config = json.load(urllib.request.urlopen(f"http://127.0.0.1:{page_port}/demo/config.json", timeout=30))
+        assert config["url"] == url and config["tokenUrl"].startswith("/token?") and "token" not in config
+        config_token = urllib.request.urlopen(f"http://127.0.0.1:{page_port}{config['tokenUrl']}", timeout=30).read()
+        assert config_token.count(b".") == 2
 
         async def roundtrip():
             async with connect(f"{url}?token={token}", open_timeout=60) as websocket:

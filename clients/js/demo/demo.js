@@ -1,9 +1,15 @@
-// Demo page logic: URL and token from the query string (?url=…&token=… or &tokenUrl=…) or the form.
+// Demo page logic. Connecting always takes a click on Connect, with what the form shows.
+//
+// The page never reads settings from its own address: a link could otherwise make a visitor's page connect
+// to the link author's endpoint (with the visitor's token from the token URL) or with the author's token.
+// The form may be pre-filled from `config.json` next to this page (same origin, so only whoever serves the
+// page can write it; `hermes local up` serves one): `{"url": "ws://…", "tokenUrl": "/token?…"}`. A token
+// is never pre-filled; a token URL must be on this page's origin.
 import { createHermesClient } from '../hermes-client.js';
 
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(window.location.search);
 let client = null;
+let unsubscribe = null;
 
 function log(text) {
   const item = document.createElement('li');
@@ -16,22 +22,46 @@ function show(message) {
   const item = document.createElement('li');
   item.dataset.id = message.id ?? '';
   item.dataset.type = message.type;
+  item.dataset.source = message.source;
   const type = document.createElement('span');
   type.className = 'type';
   type.textContent = message.type;
+  const source = document.createElement('span');
+  source.className = 'source';
+  source.textContent = message.source;
   const meta = document.createElement('span');
   meta.className = 'meta';
-  meta.textContent = ` from ${message.user_id ?? 'the backend'} in ${message.room_id ?? '?'} at ${message.sent_at ?? '?'}`;
+  const senders = { backend: 'the backend', client: `user ${message.user_id ?? '?'}` };
+  const sender = senders[message.source] ?? 'an unknown source';
+  meta.textContent = ` from ${sender} in ${message.room_id ?? '?'} at ${message.sent_at ?? '?'}`;
   const data = document.createElement('pre');
   data.textContent = JSON.stringify(message.data, null, 2);
-  item.append(type, meta, data);
+  item.append(type, source, meta, data);
   $('notifications').prepend(item);
+}
+
+/** The absolute URL of a token URL on this page's origin, or null (another origin, or not a URL). */
+function sameOriginUrl(value) {
+  try {
+    const url = new URL(value, window.location.href);
+    return url.origin === window.location.origin ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+function isWebSocketUrl(value) {
+  try {
+    return ['ws:', 'wss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }
 
 function tokenSource(token, tokenUrl) {
   if (tokenUrl) {
     return async () => {
-      const response = await fetch(tokenUrl, { cache: 'no-store' });
+      const response = await fetch(tokenUrl, { cache: 'no-store', credentials: 'same-origin', redirect: 'error' });
       if (!response.ok) throw new Error(`token URL answered ${response.status}`);
       const text = (await response.text()).trim();
       return text.startsWith('{') ? JSON.parse(text).token : text;
@@ -43,6 +73,11 @@ function tokenSource(token, tokenUrl) {
     warned = true;
     return token;
   };
+}
+
+function subscribe() {
+  unsubscribe?.();
+  unsubscribe = client?.subscribe('*', show, { source: $('backend-only').checked ? 'backend' : 'any' }) ?? null;
 }
 
 function start(url, token, tokenUrl) {
@@ -60,9 +95,9 @@ function start(url, token, tokenUrl) {
     },
     onError: (error) => log(`${error.kind}: ${error.message}`),
   });
-  client.subscribe('*', show);
+  subscribe();
   client.on('duplicate', (message) => log(`duplicate ${message.id} dropped`));
-  window.hermesDemo = { client }; // for the console (and the browser tests)
+  window.hermesDemo.client = client; // for the console (and the browser tests)
   client.connect();
 }
 
@@ -71,14 +106,24 @@ $('connect-form').addEventListener('submit', (event) => {
   const url = $('url').value.trim();
   const token = $('token').value.trim();
   const tokenUrl = $('tokenUrl').value.trim();
+  if (!isWebSocketUrl(url)) {
+    log('the stage URL must start with ws:// or wss://');
+    return;
+  }
   if (!token && !tokenUrl) {
     log('give a token or a token URL');
     return;
   }
-  start(url, token, tokenUrl);
+  const sameOriginTokenUrl = tokenUrl ? sameOriginUrl(tokenUrl) : '';
+  if (sameOriginTokenUrl === null) {
+    log(`not connecting: the token URL must be on ${window.location.origin}`);
+    return;
+  }
+  start(url, token, sameOriginTokenUrl);
 });
 
 $('disconnect').addEventListener('click', () => client?.close());
+$('backend-only').addEventListener('change', subscribe);
 
 $('send-form').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -96,9 +141,31 @@ $('send-form').addEventListener('submit', (event) => {
   }
 });
 
-for (const name of ['url', 'token', 'tokenUrl']) {
-  if (params.has(name)) $(name).value = params.get(name);
+/** Pre-fill the form from config.json next to this page, if there is one. Never connects. */
+async function prefill() {
+  let config;
+  try {
+    const response = await fetch(new URL('config.json', import.meta.url), { cache: 'no-store', redirect: 'error' });
+    if (!response.ok) return; // no config: the form starts empty
+    config = await response.json();
+  } catch (err) {
+    log(`config.json ignored: ${err.message}`);
+    return;
+  }
+  if (config === null || typeof config !== 'object') return;
+  if (typeof config.url === 'string' && isWebSocketUrl(config.url)) $('url').value = config.url;
+  if (typeof config.tokenUrl === 'string') {
+    if (sameOriginUrl(config.tokenUrl) !== null) $('tokenUrl').value = config.tokenUrl;
+    else log(`config.json: token URL ignored (not on ${window.location.origin})`);
+  }
+  if ('token' in config) log('config.json: token ignored (a token is never pre-filled)');
 }
-if (params.get('url') && (params.get('token') || params.get('tokenUrl'))) {
-  start(params.get('url'), params.get('token'), params.get('tokenUrl'));
+
+const ignored = ['url', 'token', 'tokenUrl'].filter((name) => new URLSearchParams(window.location.search).has(name));
+if (ignored.length) {
+  log(`ignored ${ignored.join(', ')} in the page address: this page only connects with what you enter below`);
+  // keep a token out of the address bar (and out of anything copied from it from now on)
+  if (ignored.includes('token')) window.history.replaceState(null, '', window.location.pathname + window.location.hash);
 }
+window.hermesDemo = { client: null, ready: prefill() };
+window.hermesDemo.ready.finally(() => (document.body.dataset.ready = 'true'));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, test } from 'node:test';
 
-import { backoffDelay, createHermesClient, States, withToken } from '../hermes-client.js';
+import { backoffDelay, createHermesClient, HermesAuthError, Sources, States, withToken } from '../hermes-client.js';
 import { envelope, FakeWebSocket, settle } from './fake-websocket.mjs';
 
 const URL_ = 'wss://ws.example.com/prod';
@@ -403,6 +403,252 @@ describe("the server's answers to sendMessage", () => {
       all.map((m) => m.id),
       ['m-1'],
     );
+  });
+});
+
+describe('where a message came from (source)', () => {
+  const from = (id, source, type = 'x') => ({ ...envelope(id, type), source });
+
+  test('every notification carries source: backend, client, or unknown (missing or unrecognized)', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const got = [];
+    const events = [];
+    client.subscribe('*', (m) => got.push([m.id, m.source]));
+    client.on('message', (m) => events.push(m.source));
+    socket.serverSend(from('b', 'backend'));
+    socket.serverSend(from('c', 'client'));
+    socket.serverSend(envelope('missing', 'x')); // a server from before `source`
+    socket.serverSend(from('other', 'admin'));
+    socket.serverSend(from('num', 1));
+    socket.serverSend(from('obj', { backend: true }));
+    assert.deepEqual(got, [
+      ['b', 'backend'],
+      ['c', 'client'],
+      ['missing', 'unknown'],
+      ['other', 'unknown'],
+      ['num', 'unknown'],
+      ['obj', 'unknown'],
+    ]);
+    assert.deepEqual(events, ['backend', 'client', 'unknown', 'unknown', 'unknown', 'unknown']);
+    assert.deepEqual(Sources, { BACKEND: 'backend', CLIENT: 'client', UNKNOWN: 'unknown' });
+  });
+
+  test("subscribe(type, cb, { source: 'backend' }) gets backend messages only; unknown never counts", async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const backendJobs = [];
+    const backendAll = [];
+    const clientAll = [];
+    const anyAll = [];
+    client.subscribe('job.finished', (m) => backendJobs.push(m.id), { source: 'backend' });
+    client.subscribe('*', (m) => backendAll.push(m.id), { source: Sources.BACKEND });
+    client.subscribe('*', (m) => clientAll.push(m.id), { source: 'client' });
+    client.subscribe('*', (m) => anyAll.push(m.id), { source: 'any' });
+    socket.serverSend(from('b1', 'backend', 'job.finished'));
+    socket.serverSend(from('c1', 'client', 'job.finished')); // a client imitating a backend notification
+    socket.serverSend(envelope('none', 'job.finished'));
+    socket.serverSend(from('odd', 'Backend', 'job.finished'));
+    socket.serverSend(from('b2', 'backend', 'chat'));
+    assert.deepEqual(backendJobs, ['b1']);
+    assert.deepEqual(backendAll, ['b1', 'b2']);
+    assert.deepEqual(clientAll, ['c1']);
+    assert.deepEqual(anyAll, ['b1', 'c1', 'none', 'odd', 'b2']);
+  });
+
+  test('a source filter that is not one of the known values throws instead of matching everything', async (t) => {
+    const { client } = setup(t);
+    for (const source of ['backed', 'BACKEND', '', null, 1]) {
+      assert.throws(() => client.subscribe('*', () => {}, { source }), TypeError, String(source));
+    }
+  });
+
+  test('a subscriber that rewrites message.source cannot get a client message past a backend filter', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const backendOnly = [];
+    client.subscribe('x', (m) => (m.source = 'backend')); // runs first: typed subscribers before '*'
+    client.subscribe('*', (m) => backendOnly.push(m.id), { source: 'backend' });
+    socket.serverSend(from('c1', 'client'));
+    assert.deepEqual(backendOnly, []);
+  });
+
+  test('a client message reusing a backend id cannot suppress the backend message', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const backend = [];
+    const duplicates = [];
+    client.subscribe('*', (m) => backend.push(m.data), { source: 'backend' });
+    client.on('duplicate', (m) => duplicates.push([m.id, m.source]));
+    socket.serverSend({ ...from('job-7', 'client'), data: 'fake' });
+    socket.serverSend({ ...from('job-7', 'backend'), data: 'real' });
+    socket.serverSend({ ...from('job-7', 'backend'), data: 'real' }); // SQS redelivery: still dropped
+    assert.deepEqual(backend, ['real']);
+    assert.deepEqual(duplicates, [['job-7', 'backend']]);
+  });
+
+  test("a client's message never acts as a pong or as an answer to sendMessage", async (t) => {
+    const { client, errors } = setup(t, { keepAliveMs: 60_000, pongTimeoutMs: 10_000 });
+    const socket = await connected(client);
+    const all = [];
+    const answers = [];
+    client.subscribe('*', (m) => all.push(m));
+    client.on('sent', (m) => answers.push(['sent', m]));
+    client.on('refused', (m) => answers.push(['refused', m]));
+    client.on('pong', () => answers.push(['pong']));
+    t.mock.timers.tick(60_000); // ping sent; a pong is now awaited
+    socket.serverSend({ type: 'hermes.sent', source: 'client', status: 200, message_id: 'm', delivered: 1 });
+    socket.serverSend({ type: 'hermes.refused', source: 'client', status: 400, error: 'fake' });
+    socket.serverSend({ type: 'pong', source: 'client' });
+    assert.deepEqual(answers, []);
+    assert.deepEqual(all, []);
+    assert.deepEqual(
+      errors.map((e) => e.kind),
+      ['malformed', 'malformed', 'malformed'],
+    );
+    t.mock.timers.tick(10_000); // the fake pong did not count: the connection is replaced
+    assert.deepEqual(socket.closedWith, { code: 4000, reason: 'no pong' });
+  });
+});
+
+describe('a gateway error frame answering sendMessage', () => {
+  test("Forbidden (no sendMessage route: client messages are off) is a 'refused' event with status 403", async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const refused = [];
+    const all = [];
+    client.on('refused', (m) => refused.push(m));
+    client.subscribe('*', (m) => all.push(m));
+    client.sendMessage({ text: 'hi' });
+    socket.serverSend({ message: 'Forbidden', connectionId: 'c1', requestId: 'r1' });
+    assert.deepEqual(refused, [
+      { type: 'hermes.refused', status: 403, error: 'Forbidden', gateway: true, connectionId: 'c1', requestId: 'r1' },
+    ]);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0].kind, 'refused');
+    assert.equal(errors[0].message, 'sendMessage refused (403): Forbidden (does this stage accept client messages?)');
+    assert.deepEqual(all, []);
+    assert.equal(client.state, States.OPEN);
+  });
+
+  test('each send takes one answer: a later error frame with nothing awaiting is a gateway error', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const refused = [];
+    client.on('refused', (m) => refused.push(m.status));
+    client.sendMessage('a');
+    client.sendMessage('b');
+    socket.serverSend({ type: 'hermes.sent', status: 200, message_id: 'm-a', delivered: 1, gone: 0, failed: 0 });
+    socket.serverSend({ message: 'Internal server error', connectionId: 'c1', requestId: 'r2' });
+    socket.serverSend({ message: 'Forbidden', connectionId: 'c1', requestId: 'r3' });
+    assert.deepEqual(refused, [502]);
+    assert.deepEqual(
+      errors.map((e) => e.kind),
+      ['refused', 'gateway'],
+    );
+  });
+
+  test('a message queued while reconnecting awaits its answer once flushed; a new socket starts afresh', async (t) => {
+    const { client } = setup(t);
+    const refused = [];
+    client.on('refused', (m) => refused.push(m.requestId));
+    const first = await connected(client);
+    client.sendMessage('lost with the connection'); // never answered
+    first.serverClose(1006);
+    client.sendMessage('queued');
+    t.mock.timers.tick(500);
+    await settle();
+    const second = FakeWebSocket.last;
+    second.serverOpen();
+    assert.deepEqual(
+      second.sentJson.map((m) => m.data),
+      ['queued'],
+    );
+    second.serverSend({ message: 'Forbidden', connectionId: 'c2', requestId: 'r-queued' });
+    second.serverSend({ message: 'Forbidden', connectionId: 'c2', requestId: 'r-other' }); // nothing left awaiting
+    assert.deepEqual(refused, ['r-queued']);
+  });
+});
+
+describe('getToken: signed out (HermesAuthError)', () => {
+  test('stops reconnecting: state closed (reason unauthorized), an unauthorized event, queue dropped', async (t) => {
+    let signedIn = true;
+    let calls = 0;
+    const details = [];
+    const { client, errors } = setup(t, {
+      getToken: async () => {
+        calls += 1;
+        if (!signedIn) throw new HermesAuthError('logged out');
+        return `tok-${calls}`;
+      },
+      onStateChange: (state, detail) => details.push([state, detail.reason]),
+    });
+    const unauthorized = [];
+    client.on('unauthorized', (detail) => unauthorized.push(detail.message));
+    const socket = await connected(client);
+    signedIn = false;
+    socket.serverClose(1006);
+    assert.equal(client.sendMessage('written by the old user'), false); // queued while reconnecting
+    const reconnected = client.connect();
+    t.mock.timers.tick(500);
+    await settle();
+    assert.equal(calls, 2);
+    assert.equal(client.state, States.CLOSED);
+    assert.deepEqual(details.at(-1), ['closed', 'unauthorized']);
+    assert.deepEqual(unauthorized, ['logged out']);
+    assert.deepEqual(
+      errors.map((e) => [e.kind, e.message]),
+      [['auth', 'logged out']],
+    );
+    assert.equal(await reconnected, false);
+    t.mock.timers.tick(60 * 60 * 1000); // an hour later: still no retry
+    await settle();
+    assert.equal(calls, 2);
+    assert.equal(FakeWebSocket.instances.length, 1);
+    assert.deepEqual(
+      details.map(([state]) => state),
+      ['connecting', 'open', 'reconnecting', 'closed'],
+    );
+
+    signedIn = true; // a new login: connect() starts again, without the old user's queued message
+    const socketAfterLogin = await connected(client);
+    assert.equal(calls, 3);
+    assert.deepEqual(socketAfterLogin.sent, []);
+  });
+
+  test('the marker is the error name: an error built elsewhere (another copy of the module) works too', async (t) => {
+    let calls = 0;
+    const { client } = setup(t, {
+      getToken: () => {
+        calls += 1;
+        throw Object.assign(new Error('session expired'), { name: 'HermesAuthError' }); // thrown synchronously
+      },
+    });
+    const opened = client.connect();
+    await settle();
+    t.mock.timers.tick(60_000);
+    await settle();
+    assert.equal(calls, 1);
+    assert.equal(client.state, States.CLOSED);
+    assert.equal(FakeWebSocket.instances.length, 0);
+    assert.equal(await Promise.race([opened, settle().then(() => 'still pending')]), false);
+  });
+
+  test('other getToken errors (and other names) are still retried', async (t) => {
+    let calls = 0;
+    const { client, errors } = setup(t, {
+      getToken: async () => {
+        calls += 1;
+        throw Object.assign(new Error('503'), { name: 'HttpError' });
+      },
+    });
+    client.connect();
+    await settle();
+    t.mock.timers.tick(60_000);
+    await settle();
+    assert.ok(calls >= 2, `getToken called ${calls} times`);
+    assert.equal(client.state, States.RECONNECTING);
+    assert.ok(errors.every((e) => e.kind === 'token'));
   });
 });
 

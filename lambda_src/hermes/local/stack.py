@@ -275,8 +275,16 @@ class LocalStack:
         self.stop()
 
 
+DEMO_TOKEN_URL = "/token?user=alice&room=demo"
+
+
 def serve_demo_page(stack: LocalStack, port: int):
-    """Serve clients/js and ``/token?user=&room=`` (tokens issued by the SDK) on loopback."""
+    """Serve clients/js, ``/token?user=&room=`` (tokens issued by the SDK) and ``/demo/config.json`` on loopback.
+
+    The config pre-fills the demo's form with this stack's WebSocket URL and the same-origin token URL; the page
+    never takes either from its own address (a link could otherwise choose them) and connects only on a click.
+    """
+    import json
     from functools import partial
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
@@ -291,6 +299,9 @@ def serve_demo_page(stack: LocalStack, port: int):
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             url = urlsplit(self.path)
+            if url.path == "/demo/config.json":
+                config = {"url": stack.websocket_url, "tokenUrl": DEMO_TOKEN_URL}
+                return self.send_body(json.dumps(config).encode(), "application/json")
             if url.path != "/token":
                 return super().do_GET()
             query = parse_qs(url.query)
@@ -299,14 +310,15 @@ def serve_demo_page(stack: LocalStack, port: int):
             except ValueError as exc:
                 self.send_error(400, str(exc))
                 return None
-            body = token.encode()
+            return self.send_body(token.encode(), "text/plain")
+
+        def send_body(self, body: bytes, content_type: str) -> None:
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Type", content_type)
             self.send_header("Cache-Control", "no-store")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
-            return None
 
     server = ThreadingHTTPServer(("127.0.0.1", port), partial(Handler, directory=str(stack.root / "clients" / "js")))
     server.daemon_threads = True
@@ -344,13 +356,7 @@ def up(argv: list[str] | None = None) -> int:
         page = serve_demo_page(stack, args.page_port) if args.page_port else None
         print(f"READY {stack.websocket_url}", flush=True)
         if page:
-            from urllib.parse import quote
-
-            page_url = (
-                f"http://127.0.0.1:{page.server_address[1]}/demo/index.html?url={quote(stack.websocket_url)}"
-                f"&tokenUrl={quote('/token?user=alice&room=demo')}"
-            )
-            print(f"demo page: {page_url}", flush=True)
+            print(f"demo page: http://127.0.0.1:{page.server_address[1]}/demo/index.html (click Connect)", flush=True)
         print(
             "try it (in another shell):\n"
             "  hermes token --user alice --room demo\n"

@@ -1,0 +1,459 @@
+/**
+ * The full-jitter exponential backoff delay before reconnect attempt `attempt` (1-based).
+ * @param {number} attempt
+ * @param {{baseMs: number, maxMs: number}} backoff
+ * @param {() => number} [random=Math.random]
+ * @returns {number}
+ */
+export function backoffDelay(attempt: number, { baseMs, maxMs }: {
+    baseMs: number;
+    maxMs: number;
+}, random?: () => number): number;
+/**
+ * `url` with `token` as its `token` query parameter (replacing one already there).
+ * @param {string} url
+ * @param {string} token
+ * @returns {string}
+ */
+export function withToken(url: string, token: string): string;
+/**
+ * A client for one Hermes stage. Nothing happens until `connect()`.
+ * @param {HermesClientOptions} options
+ * @returns {HermesClient}
+ */
+export function createHermesClient(options: HermesClientOptions): HermesClient;
+/** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'} State */
+/** @typedef {'backend' | 'client' | 'unknown'} MessageSource */
+/** @typedef {MessageSource | 'any'} SourceFilter */
+/**
+ * A notification as subscribers get it (README "Messages"). Fields the server adds later pass through.
+ * @typedef {object} HermesMessage
+ * @property {string} type
+ * @property {MessageSource} source  set by Hermes: `'backend'`, `'client'`, or `'unknown'` (missing/unrecognized)
+ * @property {string} [id]  the same on every copy of one message (duplicates are dropped)
+ * @property {string | null} [room_id]
+ * @property {string | null} [user_id]  the sender, for a client message
+ * @property {any} [data]
+ * @property {string} [sent_at]  ISO 8601, UTC
+ */
+/**
+ * The route's answer to a sendMessage that went out.
+ * @typedef {object} SentAnswer
+ * @property {'hermes.sent'} type
+ * @property {number} status
+ * @property {string} message_id
+ * @property {number} delivered
+ * @property {number} gone
+ * @property {number} failed
+ */
+/**
+ * A sendMessage that did not go out: the route's `hermes.refused` answer (400 reserved type or bad body,
+ * 413 too big, 429 too fast, …), or API Gateway's error frame (`gateway: true`; 403 Forbidden when the
+ * stage has no sendMessage route, i.e. client messages are off; 502 for any other).
+ * @typedef {object} RefusedAnswer
+ * @property {'hermes.refused'} type
+ * @property {number} status
+ * @property {string} error
+ * @property {boolean} [gateway]
+ * @property {string} [connectionId]
+ * @property {string} [requestId]
+ */
+/**
+ * @typedef {'malformed' | 'gateway' | 'callback' | 'refused' | 'token' | 'auth' | 'socket' | 'timeout' | 'send'
+ *   } ErrorKind
+ */
+/**
+ * @typedef {object} HermesError
+ * @property {ErrorKind} kind
+ * @property {string} message
+ * @property {Error} [error]
+ */
+/**
+ * What comes with a state change (which fields depends on the change).
+ * @typedef {object} StateDetail
+ * @property {State} previous
+ * @property {string} [reason]  e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket'
+ * @property {unknown} [error]  with reason 'unauthorized': what getToken threw
+ * @property {number} [attempt]  reconnecting: the attempt about to be made
+ * @property {number} [delayMs]  reconnecting: the wait before it
+ * @property {number} [code]  the close code, when a close caused the change
+ * @property {boolean} [gaveUp]  closed: maxRetries was reached
+ * @property {boolean} [byClient]  closed: close() was called
+ * @property {number} [connection]  open: how many connections this client has opened so far
+ */
+/**
+ * @typedef {object} CloseDetail
+ * @property {number} [code]
+ * @property {string} [reason]
+ * @property {boolean} wasOpen
+ * @property {boolean} [byClient]
+ */
+/**
+ * @typedef {object} UnauthorizedDetail
+ * @property {unknown} error  what getToken threw
+ * @property {string} message
+ */
+/**
+ * Listener signatures of `client.on(event, callback)`.
+ * @typedef {object} HermesEvents
+ * @property {(state: State, detail: StateDetail) => void} state
+ * @property {(detail: {connection: number}) => void} open
+ * @property {(detail: CloseDetail) => void} close
+ * @property {(detail: {attempt: number, delayMs: number}) => void} reconnect
+ * @property {(message: HermesMessage) => void} message  every new notification, any source
+ * @property {(message: HermesMessage) => void} duplicate
+ * @property {() => void} pong
+ * @property {(answer: SentAnswer) => void} sent
+ * @property {(answer: RefusedAnswer) => void} refused
+ * @property {(detail: UnauthorizedDetail) => void} unauthorized
+ * @property {(error: HermesError) => void} error
+ */
+/**
+ * @typedef {object} SubscribeOptions
+ * @property {SourceFilter} [source='any']  `'backend'`: only what your backend published
+ */
+/**
+ * @typedef {object} SendOptions
+ * @property {string} [type]  the message type (the server's default when omitted); not `pong` or `hermes.*`
+ * @property {boolean} [excludeSelf=false]  not to this connection itself
+ */
+/**
+ * @typedef {object} BackoffOptions
+ * @property {number} [baseMs=1000]
+ * @property {number} [maxMs=30000]
+ * @property {number} [resetAfterMs=10000]  a connection up this long resets the attempt counter
+ */
+/**
+ * @typedef {object} HermesClientOptions
+ * @property {string} url  the stage URL, e.g. wss://ws.example.com/prod (the token is added as ?token=)
+ * @property {() => (string | Promise<string>)} getToken  called for a FRESH token before every (re)connect;
+ *   throw HermesAuthError when nobody is signed in (the client stops), any other error is retried
+ * @property {number} [keepAliveMs=300000]  ping after this long without sending anything; 0 disables
+ * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
+ * @property {BackoffOptions} [backoff]
+ * @property {number} [maxRetries=Infinity]  consecutive failed attempts before giving up (state 'closed')
+ * @property {number} [connectTimeoutMs=15000]
+ * @property {number} [dedupSize=1000]  how many message ids are remembered to drop duplicates
+ * @property {number} [maxQueued=100]  sendMessage calls kept while disconnected (oldest dropped)
+ * @property {number} [maxFrameBytes=32768]  bigger messages throw RangeError (API Gateway's frame limit)
+ * @property {WebSocketConstructor} [WebSocketImpl=globalThis.WebSocket]
+ * @property {(state: State, detail: StateDetail) => void} [onStateChange]
+ * @property {(error: HermesError) => void} [onError]
+ * @property {() => number} [random=Math.random]  jitter source (tests)
+ */
+/**
+ * What the client needs of a WebSocket: the browser's, Node's (22+), or `ws`.
+ * @typedef {new (url: string) => WebSocketLike} WebSocketConstructor
+ */
+/**
+ * @typedef {object} WebSocketLike
+ * @property {number} readyState
+ * @property {(data: string) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ * @property {((event: any) => void) | null} onopen
+ * @property {((event: any) => void) | null} onmessage  `event.data`: the frame (a string for text frames)
+ * @property {((event: any) => void) | null} onerror
+ * @property {((event: any) => void) | null} onclose  `event.code`, `event.reason`
+ */
+/** @typedef {{readonly state: State} & HermesClientMethods} HermesClient  `state`: the current state */
+/**
+ * @typedef {object} HermesClientMethods
+ * @property {() => Promise<boolean>} connect  start (or restart after close()); resolves true once open,
+ *   false if close() is called, reconnecting gives up, or getToken throws HermesAuthError first; never rejects
+ * @property {(code?: number, reason?: string) => void} close  for good: no reconnect until connect()
+ * @property {(type: string, callback: (message: HermesMessage) => void, options?: SubscribeOptions) => () => void
+ *   } subscribe  messages of `type` ('*': every type), optionally of one source; returns unsubscribe
+ * @property {<E extends keyof HermesEvents>(event: E, callback: HermesEvents[E]) => () => void} on  returns off
+ * @property {(data: unknown, options?: SendOptions) => boolean} sendMessage  true if sent now, false if queued
+ *   (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
+ * @property {() => boolean} ping  send a keep-alive ping now (normally automatic); whether it was sent
+ */
+/**
+ * Connection states, in the order a healthy client goes through them.
+ * @type {Readonly<{
+ *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'
+ * }>}
+ */
+export const States: Readonly<{
+    IDLE: "idle";
+    CONNECTING: "connecting";
+    OPEN: "open";
+    RECONNECTING: "reconnecting";
+    CLOSED: "closed";
+}>;
+/**
+ * Where a notification came from, as the client reports it in `message.source`: `'backend'` (your backend,
+ * through the queue / SDK), `'client'` (another connected client, through the sendMessage route), or
+ * `'unknown'` (the frame had no `source`, or one this client does not know). Only `'backend'` is a backend
+ * message; `'unknown'` never counts as one.
+ * @type {Readonly<{BACKEND: 'backend', CLIENT: 'client', UNKNOWN: 'unknown'}>}
+ */
+export const Sources: Readonly<{
+    BACKEND: "backend";
+    CLIENT: "client";
+    UNKNOWN: "unknown";
+}>;
+/**
+ * Throw this from `getToken` (or any error whose `name` is `'HermesAuthError'`, so a copy of this class from
+ * another bundle works too) when there is no session to get a token for, e.g. the user logged out: the client
+ * stops instead of retrying, moves to `closed` with `detail.reason === 'unauthorized'`, emits `unauthorized`,
+ * and drops the messages queued for sending. `connect()` starts again (after a new login).
+ */
+export class HermesAuthError extends Error {
+    /** @param {string} [message] */
+    constructor(message?: string);
+}
+export default createHermesClient;
+export type State = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+export type MessageSource = "backend" | "client" | "unknown";
+export type SourceFilter = MessageSource | "any";
+/**
+ * A notification as subscribers get it (README "Messages"). Fields the server adds later pass through.
+ */
+export type HermesMessage = {
+    type: string;
+    /**
+     * set by Hermes: `'backend'`, `'client'`, or `'unknown'` (missing/unrecognized)
+     */
+    source: MessageSource;
+    /**
+     * the same on every copy of one message (duplicates are dropped)
+     */
+    id?: string | undefined;
+    room_id?: string | null | undefined;
+    /**
+     * the sender, for a client message
+     */
+    user_id?: string | null | undefined;
+    data?: any;
+    /**
+     * ISO 8601, UTC
+     */
+    sent_at?: string | undefined;
+};
+/**
+ * The route's answer to a sendMessage that went out.
+ */
+export type SentAnswer = {
+    type: "hermes.sent";
+    status: number;
+    message_id: string;
+    delivered: number;
+    gone: number;
+    failed: number;
+};
+/**
+ * A sendMessage that did not go out: the route's `hermes.refused` answer (400 reserved type or bad body,
+ * 413 too big, 429 too fast, …), or API Gateway's error frame (`gateway: true`; 403 Forbidden when the
+ * stage has no sendMessage route, i.e. client messages are off; 502 for any other).
+ */
+export type RefusedAnswer = {
+    type: "hermes.refused";
+    status: number;
+    error: string;
+    gateway?: boolean | undefined;
+    connectionId?: string | undefined;
+    requestId?: string | undefined;
+};
+export type ErrorKind = "malformed" | "gateway" | "callback" | "refused" | "token" | "auth" | "socket" | "timeout" | "send";
+export type HermesError = {
+    kind: ErrorKind;
+    message: string;
+    error?: Error | undefined;
+};
+/**
+ * What comes with a state change (which fields depends on the change).
+ */
+export type StateDetail = {
+    previous: State;
+    /**
+     * e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket'
+     */
+    reason?: string | undefined;
+    /**
+     * with reason 'unauthorized': what getToken threw
+     */
+    error?: unknown;
+    /**
+     * reconnecting: the attempt about to be made
+     */
+    attempt?: number | undefined;
+    /**
+     * reconnecting: the wait before it
+     */
+    delayMs?: number | undefined;
+    /**
+     * the close code, when a close caused the change
+     */
+    code?: number | undefined;
+    /**
+     * closed: maxRetries was reached
+     */
+    gaveUp?: boolean | undefined;
+    /**
+     * closed: close() was called
+     */
+    byClient?: boolean | undefined;
+    /**
+     * open: how many connections this client has opened so far
+     */
+    connection?: number | undefined;
+};
+export type CloseDetail = {
+    code?: number | undefined;
+    reason?: string | undefined;
+    wasOpen: boolean;
+    byClient?: boolean | undefined;
+};
+export type UnauthorizedDetail = {
+    /**
+     * what getToken threw
+     */
+    error: unknown;
+    message: string;
+};
+/**
+ * Listener signatures of `client.on(event, callback)`.
+ */
+export type HermesEvents = {
+    state: (state: State, detail: StateDetail) => void;
+    open: (detail: {
+        connection: number;
+    }) => void;
+    close: (detail: CloseDetail) => void;
+    reconnect: (detail: {
+        attempt: number;
+        delayMs: number;
+    }) => void;
+    /**
+     * every new notification, any source
+     */
+    message: (message: HermesMessage) => void;
+    duplicate: (message: HermesMessage) => void;
+    pong: () => void;
+    sent: (answer: SentAnswer) => void;
+    refused: (answer: RefusedAnswer) => void;
+    unauthorized: (detail: UnauthorizedDetail) => void;
+    error: (error: HermesError) => void;
+};
+export type SubscribeOptions = {
+    /**
+     * `'backend'`: only what your backend published
+     */
+    source?: SourceFilter | undefined;
+};
+export type SendOptions = {
+    /**
+     * the message type (the server's default when omitted); not `pong` or `hermes.*`
+     */
+    type?: string | undefined;
+    /**
+     * not to this connection itself
+     */
+    excludeSelf?: boolean | undefined;
+};
+export type BackoffOptions = {
+    baseMs?: number | undefined;
+    maxMs?: number | undefined;
+    /**
+     * a connection up this long resets the attempt counter
+     */
+    resetAfterMs?: number | undefined;
+};
+export type HermesClientOptions = {
+    /**
+     * the stage URL, e.g. wss://ws.example.com/prod (the token is added as ?token=)
+     */
+    url: string;
+    /**
+     * called for a FRESH token before every (re)connect;
+     * throw HermesAuthError when nobody is signed in (the client stops), any other error is retried
+     */
+    getToken: () => (string | Promise<string>);
+    /**
+     * ping after this long without sending anything; 0 disables
+     */
+    keepAliveMs?: number | undefined;
+    /**
+     * reconnect if a ping gets no pong in time; 0 disables
+     */
+    pongTimeoutMs?: number | undefined;
+    backoff?: BackoffOptions | undefined;
+    /**
+     * consecutive failed attempts before giving up (state 'closed')
+     */
+    maxRetries?: number | undefined;
+    connectTimeoutMs?: number | undefined;
+    /**
+     * how many message ids are remembered to drop duplicates
+     */
+    dedupSize?: number | undefined;
+    /**
+     * sendMessage calls kept while disconnected (oldest dropped)
+     */
+    maxQueued?: number | undefined;
+    /**
+     * bigger messages throw RangeError (API Gateway's frame limit)
+     */
+    maxFrameBytes?: number | undefined;
+    WebSocketImpl?: WebSocketConstructor | undefined;
+    onStateChange?: ((state: State, detail: StateDetail) => void) | undefined;
+    onError?: ((error: HermesError) => void) | undefined;
+    /**
+     * jitter source (tests)
+     */
+    random?: (() => number) | undefined;
+};
+/**
+ * What the client needs of a WebSocket: the browser's, Node's (22+), or `ws`.
+ */
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+export type WebSocketLike = {
+    readyState: number;
+    send: (data: string) => void;
+    close: (code?: number, reason?: string) => void;
+    onopen: ((event: any) => void) | null;
+    /**
+     * `event.data`: the frame (a string for text frames)
+     */
+    onmessage: ((event: any) => void) | null;
+    onerror: ((event: any) => void) | null;
+    /**
+     * `event.code`, `event.reason`
+     */
+    onclose: ((event: any) => void) | null;
+};
+/**
+ * `state`: the current state
+ */
+export type HermesClient = {
+    readonly state: State;
+} & HermesClientMethods;
+export type HermesClientMethods = {
+    /**
+     * start (or restart after close()); resolves true once open,
+     * false if close() is called, reconnecting gives up, or getToken throws HermesAuthError first; never rejects
+     */
+    connect: () => Promise<boolean>;
+    /**
+     * for good: no reconnect until connect()
+     */
+    close: (code?: number, reason?: string) => void;
+    /**
+     * messages of `type` ('*': every type), optionally of one source; returns unsubscribe
+     */
+    subscribe: (type: string, callback: (message: HermesMessage) => void, options?: SubscribeOptions) => () => void;
+    /**
+     * returns off
+     */
+    on: <E extends keyof HermesEvents>(event: E, callback: HermesEvents[E]) => () => void;
+    /**
+     * true if sent now, false if queued
+     * (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
+     */
+    sendMessage: (data: unknown, options?: SendOptions) => boolean;
+    /**
+     * send a keep-alive ping now (normally automatic); whether it was sent
+     */
+    ping: () => boolean;
+};
