@@ -423,3 +423,26 @@ resource "terraform_data" "checks" {
     }
   }
 }
+
+# --- Alarms and dashboard (off by default) --------------------------------------------------------
+
+module "monitoring" {
+  source = "./modules/monitoring"
+
+  name              = local.prefix
+  create_alarms     = var.create_alarms
+  create_dashboard  = var.create_dashboard
+  alarm_actions     = var.alarm_actions
+  thresholds        = var.alarm_thresholds
+  metrics_namespace = var.metrics_namespace
+  api_id            = module.websocket_api.api_id
+  stage_name        = module.websocket_api.stage_name
+  function_names    = { for k in local.function_keys : k => module.function[k].function_name }
+  queues = {
+    work       = module.message_queue.queue_name
+    work_dlq   = element(split(":", module.message_queue.dlq_arn), 5)
+    fanout     = module.fanout_queue.queue_name
+    fanout_dlq = element(split(":", module.fanout_queue.dlq_arn), 5)
+  }
+  tags = local.tags
+}

@@ -171,6 +171,16 @@ locals {
   }
 }
 
+output "alarm_names" {
+  description = "CloudWatch alarm names keyed by what they watch (empty unless create_alarms)."
+  value       = try(module.monitoring.alarm_names, {})
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard name (null unless create_dashboard)."
+  value       = try(module.monitoring.dashboard_name, null)
+}
+
 output "publisher_policy_json" {
   description = "IAM policy JSON for a backend that only publishes notifications: sqs:SendMessage on the work queue (SendMessageBatch is authorized by that action), plus the queue's KMS key when one is set. It cannot issue tokens or address connections. Attach with aws_iam_policy { policy = module.hermes.publisher_policy_json }."
   value = try(jsonencode({

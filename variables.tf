@@ -703,3 +703,38 @@ variable "domain_ipv6_enabled" {
   type        = bool
   default     = false
 }
+
+# --- Monitoring ----------------------------------------------------------------------------------
+
+variable "create_alarms" {
+  description = "Create CloudWatch alarms for what means lost or late notifications: DLQ depth, queue age and chunk-job backlog, send_message errors and throttles, authorizer errors, stage integration/execution errors and client errors, failed records, stale connections."
+  type        = bool
+  default     = false
+}
+
+variable "create_dashboard" {
+  description = "Create one CloudWatch dashboard for the deployment (connections, errors, delivery, queues, functions)."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_actions" {
+  description = "ARNs the alarms notify when they fire and when they recover (e.g. an SNS topic)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:", arn))])
+    error_message = "alarm_actions must be ARNs."
+  }
+}
+
+variable "alarm_thresholds" {
+  description = "Alarm thresholds: oldest message age in seconds on the work and fan-out queues (300), stage client errors (100) and stale connections removed (1000) per 5 minutes."
+  type = object({
+    queue_age_seconds      = optional(number, 300)
+    client_errors_per_5min = optional(number, 100)
+    stale_removed_per_5min = optional(number, 1000)
+  })
+  default = {}
+}

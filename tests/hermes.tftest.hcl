@@ -71,6 +71,15 @@ override_resource {
   }
 }
 
+override_resource {
+  override_during = plan
+  target          = module.fanout_queue.aws_sqs_queue.dlq
+  values = {
+    arn = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout-dlq"
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-fanout-dlq"
+  }
+}
+
 # --- Naming per workspace / environment --------------------------------------------------------------
 
 run "a_silent_default_workspace_is_refused" {
@@ -373,6 +382,56 @@ run "logs_and_metrics_name_the_deployment" {
       module.function[k].environment_variables["POWERTOOLS_METRICS_NAMESPACE"] == "Hermes"
     ])
     error_message = "Every function logs and measures as <name>-<environment> in the metrics namespace."
+  }
+}
+
+run "alarms_and_dashboard_are_opt_in" {
+  command = plan
+
+  variables {
+    create_alarms    = true
+    create_dashboard = true
+    alarm_actions    = ["arn:aws:sns:eu-west-1:123456789012:oncall"]
+    alarm_thresholds = { queue_age_seconds = 120 }
+  }
+
+  assert {
+    condition = toset(keys(output.alarm_names)) == toset([
+      "work-dlq-depth", "fanout-dlq-depth", "work-queue-age", "fanout-backlog", "send-message-errors",
+      "send-message-throttles", "authorizer-errors", "stage-integration-errors", "stage-execution-errors",
+      "stage-client-errors", "failed-records", "stale-connections",
+    ])
+    error_message = "Every alarm of the issue exists: ${jsonencode(keys(output.alarm_names))}"
+  }
+  assert {
+    condition     = output.alarm_names["work-dlq-depth"] == "hermes-test-work-dlq-depth" && output.dashboard_name == "hermes-test"
+    error_message = "Alarms and the dashboard are named after the deployment."
+  }
+  assert {
+    condition = (
+      jsonencode(module.monitoring.alarms["work-dlq-depth"].dimensions) == jsonencode({ QueueName = "hermes-test-messages-dlq" }) &&
+      jsonencode(module.monitoring.alarms["fanout-dlq-depth"].dimensions) == jsonencode({ QueueName = "hermes-test-fanout-dlq" }) &&
+      module.monitoring.alarms["fanout-backlog"].metric == "ApproximateAgeOfOldestMessage" &&
+      module.monitoring.alarms["fanout-backlog"].threshold == 120 &&
+      jsonencode(module.monitoring.alarms["send-message-throttles"].dimensions) == jsonencode({ FunctionName = "hermes-test-send-message" }) &&
+      jsonencode(module.monitoring.alarms["stage-integration-errors"].dimensions) == jsonencode({ ApiId = "abc123defg", Stage = "test" }) &&
+      module.monitoring.alarms["failed-records"].namespace == "Hermes" &&
+      jsonencode(module.monitoring.alarms["failed-records"].dimensions) == jsonencode({ service = "hermes-test" })
+    )
+    error_message = "Alarms watch this deployment's queues, functions, stage and metrics: ${jsonencode(module.monitoring.alarms)}"
+  }
+  assert {
+    condition     = alltrue([for a in values(module.monitoring.alarms) : jsonencode(a.actions) == jsonencode(["arn:aws:sns:eu-west-1:123456789012:oncall"])])
+    error_message = "Every alarm notifies the given actions."
+  }
+}
+
+run "no_alarms_by_default" {
+  command = plan
+
+  assert {
+    condition     = output.alarm_names == {} && output.dashboard_name == null
+    error_message = "Alarms and dashboard are opt-in."
   }
 }
 

@@ -32,6 +32,7 @@ provider "aws" {
     route53        = var.aws_endpoint_url
     s3             = var.aws_endpoint_url
     secretsmanager = var.aws_endpoint_url
+    sns            = var.aws_endpoint_url
     sqs            = var.aws_endpoint_url
     ssm            = var.aws_endpoint_url
     sts            = var.aws_endpoint_url
@@ -88,6 +89,13 @@ resource "aws_secretsmanager_secret_version" "jwt" {
   }
 }
 
+# --- Where alarms go ------------------------------------------------------------------------------------
+
+resource "aws_sns_topic" "oncall" {
+  name              = "hermes-example-${terraform.workspace}-oncall"
+  kms_master_key_id = "alias/aws/sns"
+}
+
 # --- Hermes --------------------------------------------------------------------------------------------
 
 module "hermes" {
@@ -118,6 +126,11 @@ module "hermes" {
   # Clients may send to their room (marked source = "client"), at most 10 messages per 10 s each.
   enable_client_messages    = true
   client_message_rate_limit = { messages = 10, window_seconds = 10 }
+
+  # Alarms to an on-call topic, and a dashboard.
+  create_alarms    = true
+  create_dashboard = true
+  alarm_actions    = [aws_sns_topic.oncall.arn]
 
   # Queue consumption.
   batch_size                         = 20

@@ -72,3 +72,13 @@ output "function_names" {
   description = "Lambda function names."
   value       = module.hermes.function_names
 }
+
+output "alarm_names" {
+  description = "CloudWatch alarms of the deployment."
+  value       = module.hermes.alarm_names
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of the deployment."
+  value       = module.hermes.dashboard_name
+}

@@ -206,6 +206,26 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     assert "ssm:GetParameter" not in policies["send_message"]
 
 
+def test_alarms_and_dashboard_of_the_complete_example(applied, local_aws_server):
+    cloudwatch = local_aws_server.client("cloudwatch")
+    outputs = applied["prod"][1]
+    names = outputs["alarm_names"]
+    alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]}
+    assert len(alarms) == len(names) == 12
+    dlq = alarms[names["work-dlq-depth"]]
+    assert (dlq["Namespace"], dlq["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": "hermes-prod-messages-dlq"}]
+    assert all(
+        a["AlarmActions"] and a["AlarmActions"][0].endswith(":hermes-example-prod-oncall") for a in alarms.values()
+    )
+    failed = alarms[names["failed-records"]]
+    assert failed["Dimensions"] == [{"Name": "service", "Value": "hermes-prod"}]
+    dashboard = cloudwatch.get_dashboard(DashboardName=outputs["dashboard_name"])
+    titles = [w["properties"]["title"] for w in json.loads(dashboard["DashboardBody"])["widgets"]]
+    assert "Delivery (Hermes)" in titles and "Queues: oldest message (s)" in titles
+    assert not [n for n in cloudwatch.describe_alarms()["MetricAlarms"] if n["AlarmName"].startswith("hermes-dev-")]
+
+
 def test_custom_domain_alias_points_at_the_api_gateway_domain(applied, local_aws_server):
     route53, apigw = local_aws_server.client("route53"), local_aws_server.client("apigatewayv2")
     outputs = applied["prod"][1]
