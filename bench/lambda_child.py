@@ -39,10 +39,14 @@ def event_for(name: str) -> dict:
     tag = f"cold-{os.getpid()}-{time.monotonic_ns()}"
     if name == "authorizer":
         return {"methodArn": "arn:aws:execute-api:x", "queryStringParameters": {"token": os.environ["BENCH_TOKEN"]}}
-    if name == "connect":
-        return {"requestContext": {"connectionId": tag, "authorizer": {"user_id": "u1", "room_id": "cold-connect"}}}
-    if name == "disconnect":
-        return {"requestContext": {"connectionId": tag}}
+    if name in ("connect", "disconnect"):
+        # what API Gateway passes on from the authorizer (its context) to every route of the connection
+        identity = {
+            "user_id": os.environ["BENCH_USER_ID"],
+            "room_id": os.environ["BENCH_ROOM_ID"],
+            "token_id": os.environ["BENCH_TOKEN_ID"],
+        }
+        return {"requestContext": {"connectionId": os.environ["BENCH_CONNECTION_ID"], "authorizer": identity}}
     body = json.dumps({"room_id": "cold-send", "data": {"hello": "world"}})
     return {
         "Records": [
@@ -98,6 +102,7 @@ def warm_authorizer(n10: int, n12: int, n_jwt: int) -> None:
     import authorizer
 
     from hermes import tokens
+    from hermes.store import TokenRecord
 
     keys, settings, store = authorizer.KEYS, authorizer.SETTINGS, authorizer.TOKENS
     assert authorizer.INIT_ERROR is None, authorizer.INIT_ERROR
@@ -106,15 +111,17 @@ def warm_authorizer(n10: int, n12: int, n_jwt: int) -> None:
     ctx = Context()
     for cost, n in ((10, n10), (12, n12)):
         user, room = f"warm-u{cost}", "warm-room"
-        secret = tokens.new_secret()
+        secret, token_id = tokens.new_secret(), tokens.new_token_id()
         hashed = tokens.hash_secret(secret, cost)
-        store.put(user, room, hashed, now + 3600, now)
-        token = tokens.encode(user_id=user, room_id=room, secret=secret, key=keys.current, ttl_seconds=3600)
+        store.put(TokenRecord(user, room, token_id, hashed, now + 3600), now)
+        token = tokens.encode(
+            user_id=user, room_id=room, token_id=token_id, secret=secret, key=keys.current, ttl_seconds=3600
+        )
         event = {"methodArn": "arn:aws:execute-api:x", "queryStringParameters": {"token": token}}
         assert authorizer.handler(event, ctx)["policyDocument"]["Statement"][0]["Effect"] == "Allow"
         steps = {
             "jwt": lambda token=token: tokens.decode(token, keys.get(), settings),
-            "getitem": lambda user=user, room=room: store.get(user, room),
+            "getitem": lambda user=user, room=room, token_id=token_id: store.get(user, room, token_id),
             "bcrypt": lambda secret=secret, hashed=hashed: tokens.secret_matches(secret, hashed),
             "handler": lambda event=event: authorizer.handler(event, ctx),
         }

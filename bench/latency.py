@@ -1,4 +1,4 @@
-"""Publish-to-receive latency through the local stack (issue 4 / benchmark 5).
+"""Publish-to-receive latency through the local stack (issue 4 / bench/run.py section 6).
 
     python bench/latency.py [--messages 1000] [--rate 20 --rate 50] [--warm-up 40]
 
@@ -31,8 +31,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-async def measure(url: str, hermes: Hermes, count: int, rate: float, prefix: str = "lat") -> tuple[list[float], float]:
+async def measure(
+    websocket_url: str, hermes: Hermes, count: int, rate: float, prefix: str = "lat"
+) -> tuple[list[float], float]:
     from websockets.asyncio.client import connect
+
+    # a fresh token for every connect, as the JS client does: tokens live 5 minutes by default (sdk.py)
+    url = f"{websocket_url}?token={hermes.issue_token('bench', 'latency')}"
 
     sent: dict[str, float] = {}
     latencies: list[float] = []
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack(state_dir=args.state_dir, log=lambda line: print(f"  {line}", flush=True)) as stack:
         up_s = time.monotonic() - started
         hermes = Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
-        url = f"{stack.websocket_url}?token={hermes.issue_token('bench', 'latency')}"
+        url = stack.websocket_url
         if args.warm_up:
             asyncio.run(measure(url, hermes, args.warm_up, max(rates), prefix="warm-up"))
         for rate in rates:

@@ -10,7 +10,7 @@ child processes and are stopped at the end. Every loop is bounded in count, and 
 shrinks its work when the time budget (default 540 s for the whole run) runs low, saying so.
 
 1 fan-out throughput (dispatch + Fanout, real boto3 client) vs the seed's Scan + sequential posts
-2 items read per broadcast: Query on room_id-index vs the seed's filtered Scan
+2 items read per broadcast: consistent Query on pk = room#<room> (base table) vs the seed's filtered Scan
 3 cold start of the four built functions; warm authorizer cost vs bcrypt and the JWT-only floor
 4 artifact sizes, cold and unchanged build time
 5 chunked fan-out across N parallel "invocations" vs the model max(N/account, N/(S*per_shard))
@@ -46,6 +46,8 @@ import mgmt_server  # noqa: E402
 REGION = "us-east-1"
 CONNECTIONS_TABLE = "hermes-bench-connections"
 TOKENS_TABLE = "hermes-bench-tokens"
+SEED_TABLE = "hermes-bench-seed-connections"  # the seed's own table shape (bench/seed_baseline.py)
+COLD_TABLE = "hermes-bench-cold-connections"  # section 3's own, small: see bench_authorizer
 JWT_SECRET = "b" * 64
 LATENCY_MS, JITTER_MS = 20.0, 5.0
 WORKERS = 32  # HERMES_FANOUT_WORKERS default
@@ -201,25 +203,48 @@ def create_tables(dynamodb, connections_table: str = CONNECTIONS_TABLE) -> None:
     create(dynamodb, connections_table, TOKENS_TABLE)
 
 
-def connection_item(connection_id: str, room_id: str, user_id: str, now: int) -> dict:
-    """Exactly what ConnectionStore.add writes."""
-    return {
-        "connection_id": {"S": connection_id},
+def connection_items(connection_id: str, room_id: str, user_id: str, now: int) -> list[dict]:
+    """Exactly what ConnectionStore.add writes: the room row and the user row (checked by check_row_shape)."""
+    from hermes.store import room_key, user_key
+
+    common = {
         "room_id": {"S": room_id},
         "user_id": {"S": user_id},
         "connected_at": {"N": str(now)},
         "expires_at": {"N": str(now + 7200)},
     }
+    return [
+        {"pk": {"S": pk}, "connection_id": {"S": connection_id}, **common}
+        for pk in (room_key(room_id), user_key(user_id))
+    ]
 
 
-def seed_rooms(dynamodb, rooms: dict[str, int], threads: int = 4, table_name: str = CONNECTIONS_TABLE) -> float:
+def check_row_shape(dynamodb, table_name: str) -> None:
+    """Write one connection through ConnectionStore.add and compare its rows with connection_items.
+
+    The bench seeds with batch_write_item (a transaction per connection would take minutes), so the
+    seeded rows must stay what Hermes itself writes; this fails the benchmark when they drift apart.
+    """
+    from hermes.store import Connection, ConnectionStore
+
+    now = int(time.time())
+    connection = Connection("shape-check", "shape-room", "shape-user", now)
+    store = ConnectionStore(dynamodb, table_name)
+    store.add(connection, 7200)
+    try:
+        for expected in connection_items(connection.connection_id, connection.room_id, connection.user_id, now):
+            key = {k: expected[k] for k in ("pk", "connection_id")}
+            written = dynamodb.get_item(TableName=table_name, Key=key, ConsistentRead=True).get("Item")
+            if written != expected:
+                raise RuntimeError(f"seeded rows differ from ConnectionStore.add's: {expected} vs {written}")
+    finally:
+        store.remove(connection)
+
+
+def batch_put(dynamodb, table_name: str, items: list[dict], threads: int = 4) -> float:
     """batch_write_item, 25 at a time, a few threads; returns seconds."""
     from concurrent.futures import ThreadPoolExecutor
 
-    now = int(time.time())
-    items = [
-        connection_item(f"{room}-c{i:06d}", room, f"{room}-u{i}", now) for room, n in rooms.items() for i in range(n)
-    ]
     batches = [items[i : i + 25] for i in range(0, len(items), 25)]
 
     def write(batch):
@@ -235,6 +260,27 @@ def seed_rooms(dynamodb, rooms: dict[str, int], threads: int = 4, table_name: st
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(write, batches))
     return time.perf_counter() - t
+
+
+def seed_rooms(
+    dynamodb,
+    rooms: dict[str, int],
+    threads: int = 4,
+    table_name: str = CONNECTIONS_TABLE,
+    seed_table: str | None = None,
+) -> float:
+    """Connect ``rooms`` ({room: connections}): Hermes' two rows per connection in ``table_name`` and, when
+    ``seed_table`` is given, the same connections as the seed's one row each there. Returns seconds."""
+    check_row_shape(dynamodb, table_name)
+    now = int(time.time())
+    members = [(f"{room}-c{i:06d}", room, f"{room}-u{i}") for room, n in rooms.items() for i in range(n)]
+    items = [row for cid, room, user in members for row in connection_items(cid, room, user, now)]
+    seconds = batch_put(dynamodb, table_name, items, threads)
+    if seed_table is not None:
+        import seed_baseline
+
+        seconds += batch_put(dynamodb, seed_table, [seed_baseline.item(*m) for m in members], threads)
+    return seconds
 
 
 def item_size(item: dict) -> int:
@@ -329,7 +375,8 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
     sizes = {"room100": 100, "room1000": 1000, "room10000": 10_000}
     dynamodb = dynamodb_client(servers.moto_url)
     create_tables(dynamodb)
-    seeded_s = seed_rooms(dynamodb, sizes)
+    seed_baseline.create_table(dynamodb, SEED_TABLE)
+    seeded_s = seed_rooms(dynamodb, sizes, seed_table=SEED_TABLE)
     store = ConnectionStore(dynamodb, CONNECTIONS_TABLE)
     endpoint = f"http://127.0.0.1:{servers.mgmt_port}"
     mgmt = management_client(endpoint, WORKERS)
@@ -365,7 +412,7 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
     def baseline_run(room: str, limit: int | None) -> dict:
         servers.configure(latency_ms=LATENCY_MS, jitter_ms=JITTER_MS, rate=0)
         t = time.perf_counter()
-        result = seed_baseline.send_message(dynamodb, mgmt, CONNECTIONS_TABLE, room, {"n": 1}, limit=limit)
+        result = seed_baseline.send_message(dynamodb, mgmt, SEED_TABLE, room, {"n": 1}, limit=limit)
         wall = time.perf_counter() - t
         posts, scan_s = result["delivered"], result["scan_s"]
         per_post = (wall - scan_s) / posts
@@ -388,7 +435,7 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
     results: dict = {}
     for room, (n_hermes, n_base, sample) in plan.items():
         t = time.perf_counter()
-        drained = sum(1 for _ in store.connections_in_room(room))
+        drained = sum(1 for _ in store.in_room(room))
         query_s = time.perf_counter() - t
         hermes_runs, base_runs, lean_runs = [], [], []
         for i in range(max(n_hermes, n_base)):  # interleaved: H B H B H H ...
@@ -435,16 +482,22 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
                 f"{r['query_s'] * 1000:,.0f}",
             ]
         )
+    connections = sum(sizes.values())
     lines = [
-        f"Rooms of 100 / 1,000 / 10,000 in one moto table ({sum(sizes.values()):,} rows, seeded in {seeded_s:.1f} s);",
+        f"Rooms of 100 / 1,000 / 10,000: {connections:,} connections, as Hermes stores them ({2 * connections:,} rows,",
+        f"a room row and a user row each) and as the seed stores them ({connections:,} rows in a table of the seed's",
+        f"shape), both on the moto server, seeded in {seeded_s:.1f} s;",
         f"latency {LATENCY_MS:.0f} ± {JITTER_MS:.0f} ms per post; HERMES_FANOUT_WORKERS={WORKERS}; "
         f"ideal = workers / latency = {ideal:,.0f} posts/s. `posts/s` = recipients / wall time of",
-        "`dispatch()` (room Query included); `delivery posts/s` = rate between the first and last post",
+        "`dispatch()` (its consistent room Query included); `delivery posts/s` = rate between the first and last post",
         "the server answered; `client CPU/post` = process CPU time of the bench process per post (boto3",
         "signing, HTTP, threads); `CPU ceiling` = 1 / that: what one core allows whatever the worker count.",
-        "Baseline = bench/seed_baseline.py (filtered Scan, then one post after another, same boto3 client);",
+        "Baseline = bench/seed_baseline.py (filtered Scan of the seed's table, then one post after another, same",
+        "boto3 client);",
         "`(sampled)`: the baseline posted to a sample and its time for the whole room is extrapolated as",
-        "scan time + recipients × time per post.",
+        "scan time + recipients × time per post. moto answers every Query page by walking the whole table",
+        f"({2 * connections:,} rows here), so `room Query ms (moto)` grows with the table, not only with the room",
+        "(DynamoDB reads only the room's partition); the seed's Scan walks its table on any store.",
         "",
         *table(
             [
@@ -560,62 +613,72 @@ def sweep_workers(servers: Servers, store, budget: Budget) -> list[str]:
 
 
 def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) -> dict:
-    """On the moto server, in a table of its own: seeding 50,000 rows from 4 threads uses both cores."""
+    """On the moto server, in tables of their own: seeding 150,000 rows from 4 threads uses both cores."""
     import seed_baseline
 
-    from hermes.store import ConnectionStore
+    from hermes.store import ConnectionStore, room_key
 
-    table_name = "hermes-bench-lookup"
+    table_name, seed_table = "hermes-bench-lookup", "hermes-bench-lookup-seed"
     total, room_size = (20_000, 50) if quick else (50_000, 50)
     dynamodb = dynamodb_client(servers.moto_url)
     create_tables(dynamodb, table_name)
+    seed_baseline.create_table(dynamodb, seed_table)
     now = int(time.time())
     rooms = {"target": room_size}
     for i in range((total - room_size) // 50):
         rooms[f"other{i:05d}"] = 50
-    seeded_s = seed_rooms(dynamodb, rooms, threads=4, table_name=table_name)
+    seeded_s = seed_rooms(dynamodb, rooms, threads=4, table_name=table_name, seed_table=seed_table)
     total = sum(rooms.values())
 
-    calls: list[dict] = []
+    calls: list[tuple[dict, dict]] = []
 
     class Counting:
-        """Wraps the client to see each Query page's counts (the store reads only Items)."""
+        """Wraps the client to see each Query's parameters and its pages' counts (the store reads only Items)."""
 
         def __init__(self, inner):
             self.inner = inner
 
         def query(self, **kwargs):
             page = self.inner.query(**kwargs, ReturnConsumedCapacity="TOTAL")
-            calls.append(page)
+            calls.append((kwargs, page))
             return page
 
     store = ConnectionStore(Counting(dynamodb), table_name)
     t = time.perf_counter()
-    found = list(store.connections_in_room("target"))
+    found = list(store.in_room("target"))
     query_s = time.perf_counter() - t
-    q_scanned = sum(p.get("ScannedCount", 0) for p in calls)
-    q_capacity = sum(p.get("ConsumedCapacity", {}).get("CapacityUnits", 0) for p in calls)
+    q_scanned = sum(page.get("ScannedCount", 0) for _, page in calls)
+    q_capacity = sum(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0) for _, page in calls)
+    # what the store really asked for, so that the labels below describe the call that was measured
+    consistent = all(kwargs.get("ConsistentRead") is True for kwargs, _ in calls)
+    on_base_table = all("IndexName" not in kwargs for kwargs, _ in calls)
+    queried_key = {kwargs["ExpressionAttributeValues"][":pk"]["S"] for kwargs, _ in calls}
 
     scan_stats: dict = {}
     t = time.perf_counter()
-    scanned_ids = seed_baseline.scan_room(dynamodb, table_name, "target", stats=scan_stats)
+    scanned_ids = seed_baseline.scan_room(dynamodb, seed_table, "target", stats=scan_stats)
     scan_s = time.perf_counter() - t
-    dynamodb.delete_table(TableName=table_name)  # frees the moto server's memory for what follows
+    for name in (table_name, seed_table):  # frees the moto server's memory for what follows
+        dynamodb.delete_table(TableName=name)
 
-    # What real DynamoDB would charge (moto's ConsumedCapacity is a constant per call).
-    row = connection_item("target-c000000", "target", "target-u0", now)
+    # What real DynamoDB would charge (moto's ConsumedCapacity is a constant per call). A Query bills the
+    # whole items it reads (a ProjectionExpression does not reduce it), summed and rounded up to 4 KB, at
+    # 1 RCU per 4 KB when strongly consistent (0.5 when not); a Scan page stops after 1 MB read.
+    row = connection_items("target-c000000", "target", "target-u0", now)[0]  # the room row
     row_bytes = item_size(row)
-    index_entry = {k: row[k] for k in ("connection_id", "room_id")}  # KEYS_ONLY: index key + table key
-    index_bytes = item_size(index_entry)
-    scan_bytes = row_bytes * total
+    seed_row_bytes = item_size(seed_baseline.item("target-c000000", "target", "target-u0"))
+    scan_bytes = seed_row_bytes * total
     scan_pages = -(-scan_bytes // 1_000_000)
     scan_rcu = sum(-(-min(1_000_000, scan_bytes - p * 1_000_000) // 4096) * 0.5 for p in range(scan_pages))
-    query_rcu = -(-(index_bytes * room_size) // 4096) * 0.5
+    query_rcu = -(-(row_bytes * room_size) // 4096) * (1.0 if consistent else 0.5)
     seed_found = min(room_size, room_size * 1_000_000 // scan_bytes)  # rough: room spread evenly over the table
 
+    query_label = f"Hermes: {'consistent ' if consistent else ''}Query pk = {' / '.join(sorted(queried_key))}" + (
+        " (base table)" if on_base_table else " (an index)"
+    )
     rows = [
         [
-            "Hermes: Query room_id-index",
+            query_label,
             len(found),
             q_scanned,
             len(calls),
@@ -624,7 +687,7 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
             f"{query_s * 1000:,.1f}",
         ],
         [
-            "seed: Scan + FilterExpression (paginated)",
+            "seed: Scan + FilterExpression (paginated), eventually consistent",
             len(scanned_ids),
             scan_stats.get("scanned"),
             scan_stats.get("pages"),
@@ -634,12 +697,16 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
         ],
     ]
     lines = [
-        f"A room of {room_size} among {total:,} connections (moto server; seeded with batch_write_item, 4 threads, in "
-        f"{seeded_s:.1f} s).",
+        f"A room of {room_size} among {total:,} connections, stored twice on the moto server: as Hermes stores them",
+        f"({2 * total:,} rows: a `{room_key('<room>')}` row and a `user#<user>` row per connection) and as the seed",
+        f"stores them ({total:,} rows keyed by connection_id, a table of the seed's shape). Seeded with",
+        f"batch_write_item, 4 threads, in {seeded_s:.1f} s (both tables).",
         "`items read` = ScannedCount summed over pages (what DynamoDB bills). moto's ConsumedCapacity is",
         "a fixed 0.5 per call whatever was read, so `RCU (DynamoDB rules)` is computed from item sizes:",
-        f"a table row is {row_bytes} B, a KEYS_ONLY index entry {index_bytes} B; eventually consistent reads are",
-        "0.5 RCU per 4 KB, a Scan page stops at 1 MB read.",
+        f"a Hermes room row is {row_bytes} B, read whole by the Query, "
+        f"{'strongly consistent: 1 RCU' if consistent else 'eventually consistent: 0.5 RCU'} per 4 KB;",
+        f"a seed row is {seed_row_bytes} B, read by the seed's Scan (eventually consistent: 0.5 RCU per 4 KB),",
+        "whose pages stop at 1 MB read.",
         "",
         *table(
             [
@@ -655,10 +722,11 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
         ),
         "",
         f"Scan reads {scan_stats.get('scanned', 0) / max(1, q_scanned):,.0f}× more items than the Query "
-        f"and costs ~{scan_rcu / query_rcu:,.0f}× the RCU. On real DynamoDB the seed's Scan needs "
-        f"{scan_pages} pages of 1 MB read (the page count above is moto's); the seed calls `scan` once without "
-        f"`ExclusiveStartKey`, so it would reach only ~{seed_found} of the {room_size} recipients (the port "
-        "here follows the pages).",
+        f"and costs ~{scan_rcu / query_rcu:,.0f}× the RCU"
+        + (" (the Query pays double for its consistent read)" if consistent else "")
+        + f". On real DynamoDB the seed's Scan needs {scan_pages} pages of 1 MB read (the page count above is "
+        f"moto's); the seed calls `scan` once without `ExclusiveStartKey`, so it would reach only ~{seed_found} of "
+        f"the {room_size} recipients (the port here follows the pages).",
     ]
     report.section("2. Room lookup cost per broadcast", lines)
     report.verdict(f"items read = room size ({room_size})", f"{q_scanned}", q_scanned == room_size)
@@ -755,7 +823,7 @@ def bench_authorizer(
 ) -> dict:
     from hermes import tokens
     from hermes.fanout import management_client  # noqa: F401 - import check only
-    from hermes.store import ConnectionStore, TokenStore
+    from hermes.store import ConnectionStore, TokenRecord, TokenStore
 
     source = built or (ROOT / "dist")
     task_root, opt = workdir / "task", workdir / "opt"
@@ -787,28 +855,39 @@ def bench_authorizer(
             (runtime / name).symlink_to(site / name)
 
     dynamodb = dynamodb_client(servers.moto_url)
-    create_tables(dynamodb)
-    seed_rooms(dynamodb, {"cold-send": 10})
+    # A connections table of its own: moto's TransactWriteItems deep-copies every table it touches (its
+    # rollback) and its Query walks the whole table, so connect's first invoke in section 1's 22,200-row
+    # table took seconds: moto's cost, not DynamoDB's. Here it holds the room of 10 and the round's connection.
+    create_tables(dynamodb, COLD_TABLE)
+    seed_rooms(dynamodb, {"cold-send": 10}, table_name=COLD_TABLE)
     token_store = TokenStore(dynamodb, TOKENS_TABLE)
-    secret = tokens.new_secret()
+    secret, token_id = tokens.new_secret(), tokens.new_token_id()
     now = int(time.time())
-    token_store.put("cold-user", "cold-room", tokens.hash_secret(secret, 10), now + 7200, now)
-    token = tokens.encode(user_id="cold-user", room_id="cold-room", secret=secret, key=JWT_SECRET, ttl_seconds=7200)
-    ConnectionStore(dynamodb, CONNECTIONS_TABLE)
+    # one token serves the cold authorizer runs and, through its id, connect's token check
+    token_store.put(TokenRecord("cold-user", "cold-room", token_id, tokens.hash_secret(secret, 10), now + 3600), now)
+    token = tokens.encode(
+        user_id="cold-user", room_id="cold-room", token_id=token_id, secret=secret, key=JWT_SECRET, ttl_seconds=3600
+    )
     servers.configure(latency_ms=0, jitter_ms=0, rate=0)
 
-    def child_env(task: Path, layer: Path, bytecode: bool) -> dict:
+    def child_env(task: Path, layer: Path, bytecode: bool, connection_id: str = "cold-unused") -> dict:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("HERMES_", "PYTHON"))}
         env.update(
             PYTHONPATH=f"{task}:{layer / 'python'}:{runtime}",
             AWS_ENDPOINT_URL_DYNAMODB=servers.moto_url,
             HERMES_TOKENS_TABLE=TOKENS_TABLE,
-            HERMES_CONNECTIONS_TABLE=CONNECTIONS_TABLE,
+            HERMES_CONNECTIONS_TABLE=COLD_TABLE,
             HERMES_JWT_SECRET_SOURCE="env",
             HERMES_JWT_SECRET=JWT_SECRET,
             HERMES_MANAGEMENT_ENDPOINT=f"http://127.0.0.1:{servers.mgmt_port}",
             POWERTOOLS_SERVICE_NAME="hermes",
             BENCH_TOKEN=token,
+            BENCH_USER_ID="cold-user",
+            BENCH_ROOM_ID="cold-room",
+            BENCH_TOKEN_ID=token_id,
+            # connect and disconnect of one round share it: disconnect deletes the rows connect wrote, so
+            # connect's per-user cap (10 per user and room) is never reached however many rounds run
+            BENCH_CONNECTION_ID=connection_id,
         )
         if not bytecode:
             env["PYTHONDONTWRITEBYTECODE"] = "1"  # /var/task and /opt are read-only on Lambda
@@ -838,8 +917,9 @@ def bench_authorizer(
         t = time.perf_counter()
         subprocess.run([sys.executable, "-S", "-c", "pass"], check=True)
         bare.append(time.perf_counter() - t)
+        connection_id = f"cold{i}-{os.getpid()}"
         for name in FUNCTIONS:
-            data, wall, _ = run_child(["cold", name], child_env(task_root / name, opt, bytecode=False))
+            data, wall, _ = run_child(["cold", name], child_env(task_root / name, opt, False, connection_id))
             data["wall"] = wall
             cold[name].append(data)
         if i % 2 == 0:  # the .pyc variant is a side question: every other round
@@ -852,6 +932,8 @@ def bench_authorizer(
             break
     bad = [n for n, rs in cold.items() for r in rs if not r["ok"]]
     origin_ok = all(r["hermes_from"].startswith(str(task_root)) for rs in cold.values() for r in rs)
+    # disconnect answers 200 whatever it deleted: check that it removed the rows connect wrote
+    left_behind = ConnectionStore(dynamodb, COLD_TABLE).count_of_user("cold-user", "cold-room")
 
     # where the import time goes: -X importtime of the authorizer (no bytecode), and single imports
     _, _, stderr = run_child(
@@ -998,8 +1080,13 @@ def bench_authorizer(
         "(Lambda's /var/task and /opt are",
         "read-only, and the artifacts ship no .pyc, so every cold start compiles the sources). `import` =",
         "import of the handler module (module-level clients included); `first invoke` = first handler call",
-        "(authorizer: valid token, GetItem on moto + bcrypt cost 10; send_message: an SQS record to a room of",
-        f"10 over the stand-in with 0 ms latency). Interpreter {platform.python_version()} (Lambda runs 3.12).",
+        "(authorizer: valid token, GetItem on moto + bcrypt cost 10; connect: the per-user cap's consistent",
+        "COUNT Query + the two-row TransactWriteItems with the token check; disconnect: BatchWriteItem deleting",
+        "the two rows connect wrote in the same round; send_message: an SQS record to a room of 10 over the",
+        f"stand-in with 0 ms latency). Interpreter {platform.python_version()} (Lambda runs 3.12). The",
+        "connections table here holds only those rows: moto's TransactWriteItems deep-copies each table it",
+        "touches and its Query walks the whole table, so in a large table connect's first invoke would",
+        "measure moto, not DynamoDB.",
         "",
         *table(["function", "import ms", "first invoke ms", "import + invoke ms", "process wall ms", "modules"], rows),
         "",
@@ -1053,6 +1140,8 @@ def bench_authorizer(
         report.verdict("every cold first invocation succeeded", f"failed: {sorted(set(bad))}", False)
     if not origin_ok:
         report.verdict("handlers imported hermes from the unpacked zip", "no", False)
+    if left_behind:
+        report.verdict("cold disconnect removed the rows cold connect wrote", f"{left_behind} left", False)
     results["cold"] = {n: med([r["import_ms"] for r in rs]) for n, rs in cold.items()}
     return results
 
@@ -1068,7 +1157,7 @@ def _shard_init(port: int, counter, workers: int) -> None:
     from hermes.fanout import Fanout, management_client
     from hermes.store import ConnectionStore
 
-    class NoTable:  # chunk jobs carry their ids; the table is touched only on 410 (none here)
+    class NoTable:  # chunk jobs carry their ids; the table is touched only on 410 (remove_if_stale; none here)
         def delete_item(self, **_):
             return {}
 
@@ -1078,7 +1167,8 @@ def _shard_init(port: int, counter, workers: int) -> None:
 
 
 def _jobs(n: int, chunk: int) -> list[str]:
-    """The chunk-job bodies hermes.dispatch.Splitter enqueues for a room of n (captured, not sent)."""
+    """The chunk-job bodies hermes.dispatch.Splitter enqueues on the internal fan-out queue for a room of n
+    (SendMessageBatch calls packed by hermes.batching.sqs_batches; captured, not sent)."""
     from hermes.dispatch import Splitter
     from hermes.envelope import PublishRequest
 
@@ -1092,7 +1182,9 @@ def _jobs(n: int, chunk: int) -> list[str]:
 
     sqs = CaptureSQS()
     request = PublishRequest(data={"n": 1}, room_id="big", id="m-big", sent_at="2025-01-01T00:00:00.000Z")
-    Splitter(sqs, "local://queue", threshold=2000, chunk_size=chunk).enqueue(request, [f"c{i}" for i in range(n)])
+    Splitter(sqs, "local://fanout-queue", threshold=2000, chunk_size=chunk).enqueue(
+        request, [f"c{i}" for i in range(n)]
+    )
     return sqs.bodies
 
 
@@ -1116,7 +1208,8 @@ def _shard_run(n: int, chunk: int, start_at: float, stop_at: float) -> dict:
             counter.value += 1
         if index >= len(jobs):
             break
-        result = dispatch(PublishRequest.from_json(jobs[index]), None, _W["fanout"])
+        # as send_message parses a record of the internal fan-out queue (the only one allowed to name connections)
+        result = dispatch(PublishRequest.from_json(jobs[index], internal=True), None, _W["fanout"])
         posts += result.report.delivered
         done_jobs += 1
     return {"posts": posts, "jobs": done_jobs, "end": time.monotonic(), "late": late, "cpu": time.process_time() - cpu}
@@ -1190,8 +1283,9 @@ def bench_sharded(servers: Servers, report: Report, budget: Budget, quick: bool)
             ]
         )
     lines = [
-        f"Splitter's chunk jobs ({chunk} ids each) for rooms of 10,000 and 100,000, pulled by S parallel",
-        "processes (one per simulated send_message invocation), each running dispatch + Fanout with its own",
+        f"Splitter's chunk jobs ({chunk} ids each, as enqueued on the internal fan-out queue) for rooms of 10,000",
+        "and 100,000, pulled by S parallel processes (one per simulated send_message invocation), each parsing",
+        "them as send_message does a record of that queue and running dispatch + Fanout with its own",
         f"boto3 client and {WORKERS} workers against the stand-in ({LATENCY_MS:.0f} ± {JITTER_MS:.0f} ms). The "
         f"account cap ({ACCOUNT_RPS:,} posts/s) is simulated by the",
         "server's token bucket (shaping: posts over the rate wait; burst = 50 ms worth). Model time =",
@@ -1293,8 +1387,8 @@ def bench_latency(report: Report, workdir: Path, quick: bool) -> None:
             "fixed rate; latency = SendMessage call to receipt on the socket, after 40 unmeasured messages that",
             "start the poller's concurrent send_message workers (cold starts are section 3's subject). Each",
             "message passes: SQS (moto) → poller (ReceiveMessage long poll, up to 4 batches at once) →",
-            "send_message worker → room Query (moto) → Management API → socket. moto and the worker processes",
-            "share the 2 cores with the client: read these as an upper bound of the module's own latency.",
+            "send_message worker → consistent room Query (moto) → Management API → socket. moto and the worker",
+            "processes share the 2 cores with the client: read these as an upper bound of the module's own latency.",
             "",
             "`msgs/s`: asked (reached: messages / time from the first publish to the last receipt; the publisher",
             "shares its process with moto, the gateway and the poller, and may fall short of the asked rate).",
