@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--since", type=int, default=0, help="after this position (default 0: from the start)")
     history.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
+    connections = sub.add_parser("connections", parents=[config], help="list live connections (JSON lines)")
+    connections.add_argument("--room", help="a room's connections (with --user: that user's in the room)")
+    connections.add_argument("--user", help="a user's connections")
+
     local = sub.add_parser("local", help="local development stack (moto-based AWS)")
     local.add_argument(
         "what",
@@ -140,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "history":
         for envelope in client.history(args.room, user_id=args.user, since=args.since, limit=args.limit):
             print(json.dumps(envelope, ensure_ascii=False))
+    elif args.command == "connections":
+        for connection in client.connections(args.room, user_id=args.user):
+            print(json.dumps(connection))
     elif args.command == "kick":
         print(f"closed {client.kick(args.user, args.room)} connections")
     elif args.command == "publish":

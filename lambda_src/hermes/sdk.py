@@ -231,6 +231,29 @@ class Hermes:
         tokens.validate_id("user_id", user_id)
         return self._close(self._connections(), self._management_client(), user_id, room_id)
 
+    def connections(self, room_id: str | None = None, *, user_id: str | None = None) -> list[dict]:
+        """Live connections of a room, of a user, or of a user in a room (consistent reads)."""
+        if room_id is None and user_id is None:
+            raise ValueError("connections needs a room_id or a user_id")
+        for kind, value in (("room_id", room_id), ("user_id", user_id)):
+            if value is not None:
+                tokens.validate_id(kind, value)
+        store = self._connections()
+        found = store.of_user(user_id, room_id) if user_id is not None else store.in_room(room_id)
+        return [
+            {
+                "connection_id": c.connection_id,
+                "room_id": c.room_id,
+                "user_id": c.user_id,
+                "connected_at": c.connected_at,
+            }
+            for c in found
+        ]
+
+    def presence(self, room_id: str) -> list[str]:
+        """The users connected to ``room_id`` now (each once, however many tabs)."""
+        return sorted({c["user_id"] for c in self.connections(room_id)})
+
     def _connections(self) -> ConnectionStore:
         return ConnectionStore(self._client("dynamodb"), self._require("connections_table"))
 

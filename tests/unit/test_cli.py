@@ -149,3 +149,15 @@ def test_an_env_var_equal_to_its_default_still_beats_the_outputs_file(monkeypatc
         ["token", "--user", "u", "--room", "r", "--outputs", str(outputs), "--secret-source", "secretsmanager"]
     )
     assert load_config(args).jwt_secret_source == "secretsmanager"
+
+
+def test_connections_lists_json_lines(env, capsys):
+    from hermes.store import Connection, ConnectionStore
+
+    from .conftest import CONNECTIONS_TABLE
+
+    ConnectionStore(boto3.client("dynamodb"), CONNECTIONS_TABLE).add(Connection("c1", "r1", "u1", 5))
+    assert main(["connections", "--room", "r1"]) == 0
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
+        {"connection_id": "c1", "room_id": "r1", "user_id": "u1", "connected_at": 5}
+    ]

@@ -269,3 +269,15 @@ def test_on_a_fifo_queue_each_stream_is_one_message_group_in_publish_order(aws):
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     assert [d for g, d in got if g == "room#r1"] == ids[:3]  # in publish order within the room's group
     assert ("user#alice#r1", ids[3]) in got and ("room#r2", "batch-1") in got
+
+
+def test_connections_and_presence(sdk):
+    store = sdk._connections()
+    for cid, room, user in [("a1", "r1", "alice"), ("a2", "r1", "alice"), ("b1", "r1", "bob"), ("a3", "r2", "alice")]:
+        store.add(Connection(cid, room, user, 1))
+    assert sorted(c["connection_id"] for c in sdk.connections("r1")) == ["a1", "a2", "b1"]
+    assert sorted(c["connection_id"] for c in sdk.connections(user_id="alice")) == ["a1", "a2", "a3"]
+    assert [c["connection_id"] for c in sdk.connections("r2", user_id="alice")] == ["a3"]
+    assert sdk.presence("r1") == ["alice", "bob"] and sdk.presence("empty") == []
+    with pytest.raises(ValueError):
+        sdk.connections()
