@@ -131,7 +131,7 @@ def test_tables_keys_ttl_and_protection(applied, local_aws_server):
         table = dynamodb.describe_table(TableName=name)["Table"]
         types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
         assert [(k["AttributeName"], k["KeyType"], types[k["AttributeName"]]) for k in table["KeySchema"]] == keys
-        assert "GlobalSecondaryIndexes" not in table, name
+        assert not table.get("GlobalSecondaryIndexes"), name
         assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     for name in expected_keys:
         ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
