@@ -43,3 +43,14 @@ def test_every_make_target_the_readme_names_exists():
     named = set(re.findall(r"`make ([a-z][a-z-]*)`", readmes))
     named |= set(re.findall(r"^make ([a-z][a-z-]*)", readmes, re.MULTILINE))
     assert {"js-types", "js-check"} <= named and named <= targets
+
+
+def test_one_version_everywhere_and_the_readme_uses_its_tag():
+    import json
+
+    from hermes import __version__
+
+    package = json.loads((ROOT / "clients" / "js" / "package.json").read_text())
+    assert package["version"] == __version__
+    assert f"?ref=v{__version__}" in README
+    assert f"## {__version__}" in (ROOT / "CHANGELOG.md").read_text()
