@@ -54,8 +54,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("HERMES_TOKENS_TABLE", TOKENS_TABLE)
     monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "env")
     monkeypatch.setenv("HERMES_JWT_SECRET", SECRET)
-    monkeypatch.setenv("HERMES_API_ID", "abc123")
-    monkeypatch.setenv("HERMES_STAGE", "test")
+    monkeypatch.setenv("HERMES_MANAGEMENT_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/test")
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         create_tables(dynamodb, CONNECTIONS_TABLE, TOKENS_TABLE)
