@@ -13,6 +13,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .conftest import REGIONS
+
 pytestmark = pytest.mark.integration
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
@@ -229,8 +231,8 @@ def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_s
 
 # --- Rules the module depends on (#15-#18): refused here as AWS refuses them ---------------------------------
 # API Gateway's CloudWatch role is one setting per account and region, shared by everything in this session's
-# server: the test that sets it works in a region no other test uses (tests/integration/conftest.py REGIONS).
-LOGGING_RULE_REGION = "ap-southeast-2"
+# server: the test that sets it works in a region no other test uses (conftest.REGIONS).
+LOGGING_RULE_REGION = REGIONS["logging_rule"]
 TRUST_API_GATEWAY = json.dumps(
     {
         "Version": "2012-10-17",
