@@ -231,3 +231,31 @@ resource "aws_apigatewayv2_stage" "this" {
   # The execution log group exists before API Gateway first writes to it.
   depends_on = [aws_cloudwatch_log_group.execution]
 }
+
+# Before modules/account, this module could own API Gateway's account setting and its role
+# (create_cloudwatch_role). Upgrading releases them from the environment's state instead of destroying
+# them: the setting is shared by every API of the region (and provider 6.x resets it on destroy). Record
+# the role with examples/account (existing_role_arn) or import it there.
+removed {
+  from = aws_api_gateway_account.this
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = aws_iam_role_policy.cloudwatch
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+removed {
+  from = aws_iam_role.cloudwatch
+
+  lifecycle {
+    destroy = false
+  }
+}
