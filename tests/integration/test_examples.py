@@ -27,7 +27,7 @@ import pytest
 
 from tests.conftest import record_timing
 
-from .conftest import FIXTURES, REGIONS
+from .conftest import REGIONS
 
 pytestmark = pytest.mark.integration
 
@@ -343,26 +343,6 @@ def test_custom_domain_in_the_users_zone(applied, local_aws_server):
     assert alias[0]["AliasTarget"]["HostedZoneId"] == config["HostedZoneId"]
     mappings = apigw.get_api_mappings(DomainName=domain)["Items"]
     assert [(m["ApiId"], m["Stage"]) for m in mappings] == [(outputs["api_id"], "prod")]
-
-
-def test_secrets_manager_secret_can_be_recreated_after_a_destroy(terraform, local_aws_server):
-    """Destroy, then apply again at once: the old secret keeps its name for the recovery window (harness #17).
-
-    Only the secret is applied (-target): the rule is about its name, and a whole environment would add
-    minutes of provider waiting for nothing.
-    """
-    target = "-target=module.hermes.module.secret"
-    tf = terraform(FIXTURES / "secret_recreate", vars={"region": REGIONS["secret_recreate"]})
-    sm = local_aws_server.client("secretsmanager", region_name=REGIONS["secret_recreate"])
-    tf.apply(extra=[target])
-    first = tf.output()["jwt_secret_arn"]
-    assert len(sm.get_secret_value(SecretId=first)["SecretString"]) >= 64
-    tf.destroy(extra=[target])
-    assert sm.describe_secret(SecretId=first).get("DeletedDate"), "the old secret waits out its recovery window"
-    tf.apply(extra=[target])
-    second = tf.output()["jwt_secret_arn"]
-    assert second != first
-    assert len(sm.get_secret_value(SecretId=second)["SecretString"]) >= 64
 
 
 def test_a_consumer_using_a_git_source_needs_no_python(terraform, tmp_path):
