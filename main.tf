@@ -40,10 +40,33 @@ locals {
 
   history_enabled = var.history_retention_seconds > 0
 
-  jwt_secret_name = coalesce(
-    var.jwt_secret_name,
-    var.jwt_secret_store == "ssm" ? "/${var.name}/${local.environment}/jwt-secret" : "${var.name}/${local.environment}/jwt-secret",
+  # SSM parameters have an exact name. A Secrets Manager secret the module names itself gets a unique
+  # suffix (name_prefix): a destroyed secret keeps its name for the recovery window (7-30 days), which would
+  # block re-creating the environment. An explicit jwt_secret_name is used as is.
+  jwt_secret_name = var.jwt_secret_store == "ssm" ? coalesce(var.jwt_secret_name, "/${var.name}/${local.environment}/jwt-secret") : var.jwt_secret_name
+  jwt_secret_name_prefix = (
+    var.jwt_secret_store == "secretsmanager" && var.jwt_secret_name == null ? "${var.name}/${local.environment}/jwt-secret-" : null
   )
+
+  # --- IAM role names: IAM is account-wide, so the region is part of the name (the same environment in two
+  # regions must not collide). Over IAM's 64 characters the function part is shortened and a hash keeps the
+  # names apart.
+  region = data.aws_region.current.id # the region name in provider 5.x and 6.x
+  role_names = {
+    for k, n in local.function_names : k => (
+      length("${n}-${local.region}") <= 64
+      ? "${n}-${local.region}"
+      : "${substr(n, 0, 64 - length(local.region) - 10)}-${substr(sha1(n), 0, 8)}-${local.region}"
+    )
+  }
+
+  # --- Stage logging: API Gateway refuses access logs and execution logging until the account has its
+  # CloudWatch role in this region (new accounts have none). The provider has no data source for that
+  # account setting, so modules/account records the role in an SSM parameter that is looked up here.
+  account_lookup          = var.stage_access_logs != "off" || var.stage_logging_level != "OFF"
+  account_marker_path     = regex("^(.*)/[^/]+$", var.api_gateway_account_parameter_name)[0]
+  account_role_registered = local.account_lookup && contains(try(data.aws_ssm_parameters_by_path.account[0].names, []), var.api_gateway_account_parameter_name)
+  access_logs_enabled     = var.stage_access_logs == "on" || (var.stage_access_logs == "auto" && local.account_role_registered)
 
   # --- custom domain naming ---
   domain_name = var.create_custom_domain ? lookup(
@@ -52,6 +75,15 @@ locals {
     var.domain_name_template == null ? null : replace(var.domain_name_template, "{env}", local.environment),
   ) : null
   custom_domain_enabled = var.create_custom_domain && local.domain_name != null && var.domain_zone_id != null
+}
+
+data "aws_region" "current" {}
+
+data "aws_ssm_parameters_by_path" "account" {
+  count = local.account_lookup ? 1 : 0
+
+  path      = local.account_marker_path
+  recursive = false
 }
 
 # --- Dependency layer (PyJWT, bcrypt, powertools) for the chosen architecture ----------------------
@@ -103,6 +135,7 @@ module "secret" {
   store                   = var.jwt_secret_store
   create                  = var.create_jwt_secret
   name                    = local.jwt_secret_name
+  name_prefix             = local.jwt_secret_name_prefix
   value                   = var.jwt_secret_value
   write_only              = var.jwt_secret_write_only
   value_version           = var.jwt_secret_value_version
@@ -150,8 +183,14 @@ module "fanout_queue" {
 # --- Functions ------------------------------------------------------------------------------------
 
 locals {
-  api_id        = module.websocket_api.api_id
   execution_arn = module.websocket_api.execution_arn
+  # The @connections endpoint is the API's own endpoint (its domain is the partition's: amazonaws.com,
+  # amazonaws.com.cn, ...) plus the stage. Built from the API and the stage *name*, not the stage resource,
+  # which depends on the functions.
+  management_endpoint = coalesce(
+    var.management_endpoint,
+    "https://${trimprefix(trimprefix(module.websocket_api.api_endpoint, "wss://"), "https://")}/${local.environment}",
+  )
 
   secret_via_env = var.jwt_secret_plaintext_env
 
@@ -172,7 +211,8 @@ locals {
         HERMES_JWT_LEEWAY_SECONDS   = tostring(var.jwt_leeway_seconds)
         HERMES_SECRET_CACHE_SECONDS = tostring(var.secret_cache_seconds)
       },
-      local.secret_via_env ? { HERMES_JWT_SECRET = module.secret.value } : { HERMES_JWT_SECRET_ID = module.secret.id },
+      # A provided value only (preconditions below): a generated one is never known to Terraform.
+      local.secret_via_env ? { HERMES_JWT_SECRET = var.jwt_secret_value } : { HERMES_JWT_SECRET_ID = module.secret.id },
       var.jwt_issuer == null ? {} : { HERMES_JWT_ISSUER = var.jwt_issuer },
       var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
     )
@@ -189,8 +229,7 @@ locals {
       local.common_env,
       {
         HERMES_CONNECTIONS_TABLE             = module.connection_store.connections_table_name
-        HERMES_API_ID                        = local.api_id
-        HERMES_STAGE                         = local.environment
+        HERMES_MANAGEMENT_ENDPOINT           = local.management_endpoint
         HERMES_FANOUT_QUEUE_URL              = module.fanout_queue.queue_url
         HERMES_FANOUT_QUEUE_ARN              = module.fanout_queue.queue_arn
         HERMES_FANOUT_WORKERS                = tostring(var.fanout_workers)
@@ -203,7 +242,6 @@ locals {
         HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
         HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
       },
-      var.management_endpoint == null ? {} : { HERMES_MANAGEMENT_ENDPOINT = var.management_endpoint },
       local.history_enabled ? { HERMES_HISTORY_TABLE = module.connection_store.history_table_name } : {},
     )
   }
@@ -302,6 +340,7 @@ module "function" {
   for_each = toset(local.function_keys)
 
   function_name                  = local.function_names[each.key]
+  role_name                      = local.role_names[each.key]
   description                    = local.function_descriptions[each.key]
   filename                       = "${local.artifacts_dir}/${try(local.manifest.functions[each.key].file, "missing-${each.key}.zip")}"
   source_code_hash               = try(local.manifest.functions[each.key].source_code_hash, "")
@@ -341,11 +380,11 @@ module "websocket_api" {
   client_message_throttle  = var.client_message_route_throttle
   throttling_burst_limit   = var.throttling_burst_limit
   throttling_rate_limit    = var.throttling_rate_limit
+  access_logs_enabled      = local.access_logs_enabled
   logging_level            = var.stage_logging_level
   detailed_metrics_enabled = var.stage_detailed_metrics_enabled
   log_retention_in_days    = var.log_retention_in_days
   log_kms_key_arn          = var.log_kms_key_arn
-  create_cloudwatch_role   = var.create_api_gateway_cloudwatch_role
   tags                     = local.tags
 }
 
@@ -410,8 +449,20 @@ resource "terraform_data" "checks" {
       error_message = "jwt_secret_arn must belong to jwt_secret_store (an SSM parameter ARN for ssm, a secret ARN for secretsmanager)."
     }
     precondition {
-      condition     = !var.jwt_secret_plaintext_env || var.create_jwt_secret
-      error_message = "jwt_secret_plaintext_env needs a secret value Terraform knows: create the secret (create_jwt_secret = true)."
+      condition     = !var.jwt_secret_plaintext_env || (var.create_jwt_secret && nonsensitive(var.jwt_secret_value != null))
+      error_message = "jwt_secret_plaintext_env puts the secret itself into the authorizer's environment: it needs a provided jwt_secret_value written to a created store (create_jwt_secret = true). A generated key never passes through Terraform."
+    }
+    precondition {
+      condition     = !var.jwt_secret_plaintext_env || var.lambda_kms_key_arn != null
+      error_message = "jwt_secret_plaintext_env needs lambda_kms_key_arn: the secret in the functions' environment must be encrypted with a customer managed key."
+    }
+    precondition {
+      condition     = var.stage_access_logs != "on" || local.account_role_registered
+      error_message = "stage_access_logs = \"on\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region (it can also record a role registered elsewhere), or use \"auto\" / \"off\"."
+    }
+    precondition {
+      condition     = var.stage_logging_level == "OFF" || local.account_role_registered
+      error_message = "stage_logging_level = \"${var.stage_logging_level}\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region, or keep stage_logging_level = \"OFF\"."
     }
     precondition {
       condition     = !var.jwt_secret_write_only || nonsensitive(var.jwt_secret_value != null)

@@ -12,7 +12,7 @@ output "name_prefix" {
 }
 
 output "websocket_url" {
-  description = "URL clients connect to (append ?token=<JWT>): wss://<custom domain> when the custom domain is on, else wss://<api>.execute-api.<region>.amazonaws.com/<stage>."
+  description = "URL clients connect to (append ?token=<JWT>): wss://<custom domain> when the custom domain is on, else the API's own endpoint plus the stage (wss://<api_endpoint host>/<stage>)."
   value       = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
 }
 
@@ -22,7 +22,7 @@ output "api_id" {
 }
 
 output "api_endpoint" {
-  description = "The API's own endpoint (without stage)."
+  description = "The API's own endpoint as API Gateway returns it, without stage (wss://<api>.execute-api.<region>.<the partition's domain>)."
   value       = try(module.websocket_api.api_endpoint, null)
 }
 
@@ -37,8 +37,8 @@ output "stage_name" {
 }
 
 output "management_endpoint" {
-  description = "@connections management endpoint (https://<api>.execute-api.<region>.amazonaws.com/<stage>), or var.management_endpoint when overridden."
-  value       = try(coalesce(var.management_endpoint, module.websocket_api.management_endpoint), null)
+  description = "@connections management endpoint that send_message posts to (its HERMES_MANAGEMENT_ENDPOINT): the API's own endpoint with https:// plus \"/<stage>\", or var.management_endpoint when overridden."
+  value       = try(local.management_endpoint, null)
 }
 
 output "custom_domain_name" {
@@ -102,17 +102,17 @@ output "tokens_table_arn" {
 }
 
 output "jwt_secret_arn" {
-  description = "ARN of the JWT signing secret (SSM parameter or Secrets Manager secret)."
+  description = "ARN of the JWT signing secret (Secrets Manager secret or SSM parameter)."
   value       = try(module.secret.arn, null)
 }
 
 output "jwt_secret_source" {
-  description = "Store of the JWT signing secret: ssm or secretsmanager (what a backend reads to sign tokens)."
+  description = "Store of the JWT signing secret: secretsmanager or ssm (what a backend reads to sign tokens)."
   value       = try(module.secret.source, null)
 }
 
 output "jwt_secret_id" {
-  description = "Identifier a reader passes to the store: parameter name (ssm) or secret ARN (secretsmanager)."
+  description = "Identifier a reader passes to the store: secret ARN (secretsmanager) or parameter name (ssm)."
   value       = try(module.secret.id, null)
 }
 
@@ -142,7 +142,7 @@ output "layer_arn" {
 }
 
 output "access_log_group_name" {
-  description = "Log group of the stage's access logs."
+  description = "Log group of the stage's access logs; null when access logs are off (stage_access_logs)."
   value       = try(module.websocket_api.access_log_group_name, null)
 }
 
@@ -179,6 +179,11 @@ output "alarm_names" {
 output "dashboard_name" {
   description = "CloudWatch dashboard name (null unless create_dashboard)."
   value       = try(module.monitoring.dashboard_name, null)
+}
+
+output "execution_log_group_name" {
+  description = "Log group of the stage's execution logs (API-Gateway-Execution-Logs_<api>/<stage>, created with log_retention_in_days); null when stage_logging_level is OFF."
+  value       = try(module.websocket_api.execution_log_group_name, null)
 }
 
 output "publisher_policy_json" {

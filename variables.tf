@@ -131,7 +131,7 @@ variable "metrics_namespace" {
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the Lambda and API access log groups."
+  description = "Retention of the Lambda log groups and the stage's access and execution log groups."
   type        = number
   default     = 30
 
@@ -164,7 +164,7 @@ variable "tracing_mode" {
 }
 
 variable "lambda_kms_key_arn" {
-  description = "KMS key ARN encrypting the functions' environment variables (recommended with jwt_secret_plaintext_env). null for the AWS managed key."
+  description = "KMS key ARN encrypting the functions' environment variables (required with jwt_secret_plaintext_env). null for the AWS managed key."
   type        = string
   default     = null
 
@@ -198,13 +198,24 @@ variable "extra_layer_arns" {
 }
 
 variable "extra_environment_variables" {
-  description = "Extra environment variables for all functions (e.g. AWS_ENDPOINT_URL for a local runtime). They cannot override HERMES_* variables set by the module."
+  description = "Extra environment variables for all functions (e.g. AWS_ENDPOINT_URL for a local runtime). They cannot override HERMES_* variables set by the module, nor Lambda's reserved keys (AWS_REGION, _HANDLER, ...)."
   type        = map(string)
   default     = {}
 
   validation {
     condition     = alltrue([for k in keys(var.extra_environment_variables) : !startswith(k, "HERMES_") && can(regex("^[A-Za-z][A-Za-z0-9_]*$", k))])
     error_message = "Extra environment variable names must be valid identifiers and must not start with HERMES_."
+  }
+
+  # Lambda refuses these keys (Lambda developer guide, "Defined runtime environment variables").
+  validation {
+    condition = length(setintersection(keys(var.extra_environment_variables), [
+      "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV", "AWS_LAMBDA_FUNCTION_NAME",
+      "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_INITIALIZATION_TYPE",
+      "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+    ])) == 0
+    error_message = "extra_environment_variables must not set Lambda's reserved keys (_HANDLER, _X_AMZN_TRACE_ID, AWS_DEFAULT_REGION, AWS_REGION, AWS_EXECUTION_ENV, AWS_LAMBDA_*, AWS_ACCESS_KEY(_ID), AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, LAMBDA_TASK_ROOT, LAMBDA_RUNTIME_DIR): Lambda refuses them."
   }
 }
 
@@ -368,7 +379,7 @@ variable "chunk_size" {
 }
 
 variable "management_endpoint" {
-  description = "HERMES_MANAGEMENT_ENDPOINT: override of the @connections endpoint send_message posts to (local runtime, private setups). null lets the function derive it from HERMES_API_ID/HERMES_STAGE."
+  description = "HERMES_MANAGEMENT_ENDPOINT: override of the @connections endpoint send_message posts to (local runtime, private setups). null uses the API's own endpoint: https://<api_endpoint host>/<stage>."
   type        = string
   default     = null
 
@@ -381,9 +392,9 @@ variable "management_endpoint" {
 # --- JWT signing secret --------------------------------------------------------------------------
 
 variable "jwt_secret_store" {
-  description = "Where the JWT signing secret lives: ssm (SecureString parameter, default) or secretsmanager."
+  description = "Where the JWT signing secret lives: secretsmanager (default; GetSecretValue allows 10,000 requests/s) or ssm (SecureString parameter; GetParameter's default quota is 40 requests/s per account and region, shared with everything else there, which a reconnect storm of cold authorizers can exceed)."
   type        = string
-  default     = "ssm"
+  default     = "secretsmanager"
 
   validation {
     condition     = contains(["ssm", "secretsmanager"], var.jwt_secret_store)
@@ -398,25 +409,27 @@ variable "create_jwt_secret" {
 }
 
 variable "jwt_secret_value" {
-  description = "Value of a created secret (e.g. TF_VAR_jwt_secret_value from CI). null generates a 64-character random value once (Secrets Manager GetRandomPassword); Terraform then ignores later out-of-band rotations."
+  description = "Value of a created secret (e.g. TF_VAR_jwt_secret_value from CI), at least 64 bytes. null generates a 64-character random value (Secrets Manager GetRandomPassword, ephemeral) and writes it write-only: it never enters plan or state, and out-of-band rotations are never reverted."
   type        = string
   default     = null
   sensitive   = true
 
+  # HS512 keys must be at least the hash size, 64 bytes (RFC 7518 section 3.2). base64 of n bytes has
+  # 4 * ceil(n / 3) characters, so >= 88 characters means >= 64 bytes (length() counts characters).
   validation {
-    condition     = var.jwt_secret_value == null ? true : length(var.jwt_secret_value) >= 32
-    error_message = "jwt_secret_value must be at least 32 characters (HS256 keys should carry >= 256 bits)."
+    condition     = var.jwt_secret_value == null ? true : length(base64encode(var.jwt_secret_value)) >= 88
+    error_message = "jwt_secret_value must be at least 64 bytes: HS512 keys are at least the hash size (RFC 7518 section 3.2)."
   }
 }
 
 variable "jwt_secret_write_only" {
-  description = "Write a provided jwt_secret_value through the write-only argument (value_wo / secret_string_wo), so it never enters plan or state. Needs Terraform >= 1.11; bump jwt_secret_value_version to push a new value."
+  description = "Write a provided jwt_secret_value through the write-only argument (value_wo / secret_string_wo), so it never enters plan or state; bump jwt_secret_value_version to push a new value. (A generated value is always written this way.)"
   type        = bool
   default     = false
 }
 
 variable "jwt_secret_value_version" {
-  description = "Version of the write-only jwt_secret_value; increment it whenever the value changes."
+  description = "Version of a write-only value: increment it to push a changed jwt_secret_value, or to generate and write a new random value when jwt_secret_value is null."
   type        = number
   default     = 1
 }
@@ -433,7 +446,7 @@ variable "jwt_secret_arn" {
 }
 
 variable "jwt_secret_name" {
-  description = "Name of a created secret. null uses \"/<name>/<environment>/jwt-secret\" (ssm) or \"<name>/<environment>/jwt-secret\" (secretsmanager)."
+  description = "Name of a created secret. null uses \"/<name>/<environment>/jwt-secret\" (ssm) or the prefix \"<name>/<environment>/jwt-secret-\" plus a unique suffix (secretsmanager: a deleted secret keeps its name for the recovery window, so an exact name blocks re-creating the environment for up to jwt_secret_recovery_window_in_days; with an explicit name, set that window to 0 if you destroy and re-create)."
   type        = string
   default     = null
 }
@@ -461,7 +474,7 @@ variable "jwt_secret_recovery_window_in_days" {
 }
 
 variable "jwt_secret_plaintext_env" {
-  description = "Explicit opt-in: put the secret itself into the authorizer's HERMES_JWT_SECRET (HERMES_JWT_SECRET_SOURCE=env) instead of reading it from the store. Needs a value Terraform knows (provided or generated); the store is still created for the backend."
+  description = "Explicit opt-in: put the secret itself into the authorizer's HERMES_JWT_SECRET (HERMES_JWT_SECRET_SOURCE=env) instead of reading it from the store. Needs a provided jwt_secret_value (it is then in the Lambda configuration and the state) and lambda_kms_key_arn; the store is still created for the backend."
   type        = bool
   default     = false
 }
@@ -633,8 +646,30 @@ variable "throttling_rate_limit" {
   }
 }
 
+variable "stage_access_logs" {
+  description = "Stage access logs (JSON, /aws/apigateway/<name>-<env>/<stage>/access): auto (on when the account has API Gateway's CloudWatch role in this region, as recorded by modules/account), on (plan fails when it is not recorded), or off. API Gateway refuses access logs on an account without that role."
+  type        = string
+  default     = "auto"
+
+  validation {
+    condition     = contains(["auto", "on", "off"], var.stage_access_logs)
+    error_message = "stage_access_logs must be auto, on or off."
+  }
+}
+
+variable "api_gateway_account_parameter_name" {
+  description = "SSM parameter in which modules/account (examples/account) records API Gateway's CloudWatch role for this account and region. Read (GetParametersByPath on its folder) unless stage_access_logs = \"off\" and stage_logging_level = \"OFF\"."
+  type        = string
+  default     = "/hermes/account/api-gateway-cloudwatch-role-arn"
+
+  validation {
+    condition     = can(regex("^(/[A-Za-z0-9_.-]+){2,}$", var.api_gateway_account_parameter_name))
+    error_message = "api_gateway_account_parameter_name must be a hierarchical SSM parameter name (at least two levels) such as /hermes/account/api-gateway-cloudwatch-role-arn."
+  }
+}
+
 variable "stage_logging_level" {
-  description = "Stage execution logging: OFF, ERROR or INFO (access logs are always on)."
+  description = "Stage execution logging: OFF, ERROR or INFO. Anything but OFF needs API Gateway's CloudWatch role (modules/account) and creates API-Gateway-Execution-Logs_<api>/<stage> with log_retention_in_days."
   type        = string
   default     = "OFF"
 
@@ -646,12 +681,6 @@ variable "stage_logging_level" {
 
 variable "stage_detailed_metrics_enabled" {
   description = "Per-route CloudWatch metrics on the stage."
-  type        = bool
-  default     = false
-}
-
-variable "create_api_gateway_cloudwatch_role" {
-  description = "Create and register API Gateway's account-level CloudWatch role (aws_api_gateway_account). Stage logging needs it once per account and region; leave false if it already exists."
   type        = bool
   default     = false
 }

@@ -1,7 +1,7 @@
 terraform {
-  # 1.5: `check` blocks, optional() object attributes with defaults, nonsensitive().
-  # Write-only secret values (var.jwt_secret_write_only = true) additionally need Terraform >= 1.11.
-  required_version = ">= 1.5"
+  # 1.11: write-only arguments (value_wo / secret_string_wo) and ephemeral resources, through which a
+  # generated JWT key is written without ever entering plan or state (modules/secret).
+  required_version = ">= 1.11"
 
   required_providers {
     aws = {

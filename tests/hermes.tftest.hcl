@@ -1,8 +1,8 @@
 # Module tests against a mocked aws provider: offline, plan only. One file on purpose: every test file
 # pays Terraform's start-up (configuration + provider schema) once, the runs inside it are cheap.
 #
-# Sections: naming per workspace/environment · least-privilege IAM · custom domain · JWT secret ·
-# input validation. tests/examples.tftest.hcl applies both examples.
+# Sections: naming per workspace/environment · least-privilege IAM · stage logging · custom domain · JWT
+# secret · input validation. tests/examples.tftest.hcl plans the examples.
 
 # override_during = plan (Terraform >= 1.9): mocked ARNs are known at plan, so no run needs an apply.
 mock_provider "aws" {
@@ -120,6 +120,18 @@ run "an_environment_named_default_must_be_asked_for" {
     condition     = module.message_queue.queue_name == "hermes-default-messages"
     error_message = "Queue name must be <name>-<environment>-messages."
   }
+
+  assert {
+    condition     = output.jwt_secret_source == "secretsmanager" && output.jwt_secret_id == output.jwt_secret_arn
+    error_message = "The default secret is a Secrets Manager secret, read by ARN."
+  }
+
+  assert {
+    condition = module.function["send_message"].role_name == "hermes-default-send-message-eu-west-1" && alltrue([
+      for k, f in module.function : endswith(f.role_name, "-eu-west-1")
+    ])
+    error_message = "Role names carry the region (IAM names are account-wide): ${jsonencode([for f in module.function : f.role_name])}"
+  }
 }
 
 run "explicit_environment_name_and_sizing" {
@@ -151,8 +163,12 @@ run "explicit_environment_name_and_sizing" {
     error_message = "connect must get HERMES_CONNECTIONS_TABLE."
   }
   assert {
-    condition     = module.function["send_message"].environment_variables["HERMES_STAGE"] == "prod"
-    error_message = "send_message must get HERMES_STAGE = environment."
+    condition     = module.function["send_message"].environment_variables["HERMES_MANAGEMENT_ENDPOINT"] == "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
+    error_message = "send_message posts to the API's own endpoint plus the stage."
+  }
+  assert {
+    condition     = length(setintersection(keys(module.function["send_message"].environment_variables), ["HERMES_API_ID", "HERMES_STAGE"])) == 0
+    error_message = "HERMES_API_ID/HERMES_STAGE are gone (the endpoint is not built from them any more)."
   }
 
   assert {
@@ -248,7 +264,7 @@ run "least_privilege_with_defaults" {
       } == {
       WriteOwnLogGroup = [["logs:CreateLogStream", "logs:PutLogEvents"], ["arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/hermes-test-fn:*"]]
       ReadTokens       = [["dynamodb:GetItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
-      ReadJwtSecret    = [["ssm:GetParameter"], ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"]]
+      ReadJwtSecret    = [["secretsmanager:GetSecretValue"], ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"]]
     }
     error_message = "authorizer policy differs: ${output.function_policies["authorizer"]}"
   }
@@ -268,7 +284,7 @@ run "least_privilege_with_defaults" {
         { Sid = "IssueAndRevokeTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
         { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
         { Sid = "CloseConnections", Effect = "Allow", Action = ["execute-api:ManageConnections"], Resource = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/DELETE/@connections/*"] },
-        { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["ssm:GetParameter"], Resource = ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"] },
+        { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"] },
       ]
     })
     error_message = "token_issuer_policy_json differs: ${output.token_issuer_policy_json}"
@@ -303,8 +319,8 @@ run "least_privilege_with_defaults" {
       connections_table   = "hermes-test-connections"
       history_table       = "hermes-test-history"
       management_endpoint = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
-      jwt_secret_source   = "ssm"
-      jwt_secret_id       = "/hermes/test/jwt-secret"
+      jwt_secret_source   = "secretsmanager"
+      jwt_secret_id       = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"
       jwt_issuer          = null
       jwt_audience        = null
       region              = "eu-west-1"
@@ -315,15 +331,15 @@ run "least_privilege_with_defaults" {
 
   assert {
     condition = (
-      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "ssm" &&
-      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_ID"] == "/hermes/test/jwt-secret" &&
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "secretsmanager" &&
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_ID"] == "arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf" &&
       !contains(keys(module.function["authorizer"].environment_variables), "HERMES_JWT_SECRET")
     )
-    error_message = "By default the authorizer reads the SSM parameter by name."
+    error_message = "By default the authorizer reads the Secrets Manager secret by ARN (10,000 GetSecretValue/s; SSM allows 40 GetParameter/s)."
   }
   assert {
-    condition     = length(module.secret.read_actions) == 1 && module.secret.read_actions[0] == "ssm:GetParameter"
-    error_message = "SSM readers need ssm:GetParameter."
+    condition     = module.secret.read_actions == ["secretsmanager:GetSecretValue"]
+    error_message = "Secrets Manager readers need secretsmanager:GetSecretValue."
   }
 }
 
@@ -346,6 +362,148 @@ run "fifo_takes_no_batching_window" {
   variables {
     queue_fifo                         = true
     maximum_batching_window_in_seconds = 2
+  }
+
+  expect_failures = [terraform_data.checks]
+}
+
+run "ssm_store_by_choice" {
+  command = plan
+
+  variables {
+    jwt_secret_store = "ssm"
+  }
+
+  assert {
+    condition = (
+      output.jwt_secret_id == "/hermes/test/jwt-secret" && output.jwt_secret_source == "ssm" &&
+      module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_ID"] == "/hermes/test/jwt-secret"
+    )
+    error_message = "The SSM store is the parameter /<name>/<environment>/jwt-secret, read by name."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["authorizer"]).Statement : s.Sid => [s.Action, s.Resource]
+    }["ReadJwtSecret"] == [["ssm:GetParameter"], ["arn:aws:ssm:eu-west-1:123456789012:parameter/hermes/test/jwt-secret"]]
+    error_message = "SSM readers need ssm:GetParameter on that parameter only."
+  }
+}
+
+run "long_names_keep_role_names_within_iam_limits" {
+  command = plan
+
+  variables {
+    name        = "notifications-platform-x" # the longest name and environment allowed
+    environment = "integration-test"
+  }
+
+  override_data {
+    target = data.aws_region.current
+    values = { id = "ap-southeast-2", name = "ap-southeast-2" }
+  }
+
+  assert {
+    condition = alltrue([
+      for k, f in module.function : length(f.role_name) <= 64 && endswith(f.role_name, "-ap-southeast-2")
+    ]) && length(toset([for f in module.function : f.role_name])) == 4
+    error_message = "Role names must stay <= 64 characters, distinct and regional: ${jsonencode([for f in module.function : f.role_name])}"
+  }
+  assert {
+    condition     = module.function["connect"].role_name == "notifications-platform-x-integration-test-connect-ap-southeast-2"
+    error_message = "Names that fit are kept whole: ${module.function["connect"].role_name}"
+  }
+  assert {
+    condition = (
+      length(module.function["send_message"].role_name) == 64 &&
+      startswith(module.function["send_message"].role_name, "notifications-platform-x-integration-tes-")
+    )
+    error_message = "Longer names are shortened, with a hash: ${module.function["send_message"].role_name}"
+  }
+}
+
+# --- Stage logging: API Gateway logs only with its account-level CloudWatch role (modules/account) ----
+
+run "fresh_account_has_no_stage_logging" {
+  command = plan
+
+  # defaults: stage_access_logs = "auto", stage_logging_level = "OFF", no marker (mock)
+  assert {
+    condition     = output.access_log_group_name == null && output.execution_log_group_name == null
+    error_message = "Without the account's CloudWatch role the default plan must not log (API Gateway would refuse the stage)."
+  }
+}
+
+run "bootstrapped_account_gets_access_logs" {
+  command = plan
+
+  variables {
+    stage_logging_level = "ERROR"
+  }
+
+  override_data {
+    target = data.aws_ssm_parameters_by_path.account
+    values = { names = ["/hermes/account/api-gateway-cloudwatch-role-arn"] }
+  }
+
+  assert {
+    condition     = output.access_log_group_name == "/aws/apigateway/hermes-test/test/access"
+    error_message = "auto turns access logs on once modules/account recorded the role."
+  }
+  assert {
+    condition     = output.execution_log_group_name == "API-Gateway-Execution-Logs_abc123defg/test"
+    error_message = "Execution logging creates API Gateway's execution log group (with the module's retention)."
+  }
+}
+
+run "access_logs_off_by_choice" {
+  command = plan
+
+  variables {
+    stage_access_logs = "off"
+  }
+
+  override_data {
+    target = data.aws_ssm_parameters_by_path.account
+    values = { names = ["/hermes/account/api-gateway-cloudwatch-role-arn"] }
+  }
+
+  assert {
+    condition     = output.access_log_group_name == null
+    error_message = "off means off."
+  }
+}
+
+run "access_logs_on_need_the_account_role" {
+  command = plan
+
+  variables {
+    stage_access_logs = "on"
+  }
+
+  expect_failures = [terraform_data.checks]
+}
+
+run "execution_logging_needs_the_account_role" {
+  command = plan
+
+  variables {
+    stage_logging_level = "INFO"
+  }
+
+  expect_failures = [terraform_data.checks]
+}
+
+run "a_marker_elsewhere_is_not_this_one" {
+  command = plan
+
+  variables {
+    stage_access_logs                  = "on"
+    api_gateway_account_parameter_name = "/platform/apigateway/cloudwatch-role"
+  }
+
+  override_data {
+    target = data.aws_ssm_parameters_by_path.account
+    values = { names = ["/platform/apigateway/other"] }
   }
 
   expect_failures = [terraform_data.checks]
@@ -564,7 +722,7 @@ run "secrets_manager_created_with_value" {
 
   variables {
     jwt_secret_store                   = "secretsmanager"
-    jwt_secret_value                   = "0123456789abcdef0123456789abcdef-provided"
+    jwt_secret_value                   = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-provided"
     jwt_secret_recovery_window_in_days = 0
   }
 
@@ -588,6 +746,7 @@ run "existing_ssm_parameter_by_arn" {
   command = plan
 
   variables {
+    jwt_secret_store  = "ssm"
     create_jwt_secret = false
     jwt_secret_arn    = "arn:aws:ssm:eu-west-1:123456789012:parameter/shared/hermes/jwt"
   }
@@ -624,16 +783,17 @@ run "plaintext_env_opt_in_with_a_write_only_value" {
   command = plan
 
   variables {
-    jwt_secret_value         = "0123456789abcdef0123456789abcdef-plaintext"
+    jwt_secret_value         = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-plaintext"
     jwt_secret_plaintext_env = true
     jwt_secret_write_only    = true
     jwt_secret_value_version = 2
+    lambda_kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000003"
   }
 
   assert {
     condition = (
       module.function["authorizer"].environment_variables["HERMES_JWT_SECRET_SOURCE"] == "env" &&
-      nonsensitive(module.function["authorizer"].environment_variables["HERMES_JWT_SECRET"]) == "0123456789abcdef0123456789abcdef-plaintext"
+      nonsensitive(module.function["authorizer"].environment_variables["HERMES_JWT_SECRET"]) == "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-plaintext"
     )
     error_message = "With the opt-in the authorizer gets the secret itself."
   }
@@ -642,27 +802,72 @@ run "plaintext_env_opt_in_with_a_write_only_value" {
     error_message = "An authorizer that does not read the store gets no read permission."
   }
   assert {
-    condition     = strcontains(output.token_issuer_policy_json, "ssm:GetParameter")
+    condition     = strcontains(output.token_issuer_policy_json, "secretsmanager:GetSecretValue")
     error_message = "The token issuer still reads the secret from the store."
   }
 
   assert {
-    condition     = output.jwt_secret_id == "/hermes/test/jwt-secret"
-    error_message = "Write-only mode still creates the parameter."
+    condition     = output.jwt_secret_id == output.jwt_secret_arn
+    error_message = "Write-only mode still creates the secret."
   }
 }
 
-run "plaintext_env_with_generated_value_uses_the_stored_value" {
+run "plaintext_env_needs_a_provided_value" {
   command = plan
 
   variables {
     jwt_secret_plaintext_env = true
+    lambda_kms_key_arn       = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000003"
+  }
+
+  # a generated key is ephemeral: it never passes through Terraform, so it cannot go into the environment
+  expect_failures = [terraform_data.checks]
+}
+
+run "plaintext_env_needs_a_kms_key" {
+  command = plan
+
+  variables {
+    jwt_secret_value         = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef-plaintext"
+    jwt_secret_plaintext_env = true
+  }
+
+  expect_failures = [terraform_data.checks]
+}
+
+run "jwt_secret_value_is_counted_in_bytes" {
+  command = plan
+
+  variables {
+    # 32 characters, 64 bytes in UTF-8: long enough for HS512
+    jwt_secret_value = "éééééééééééééééééééééééééééééééé"
   }
 
   assert {
-    condition     = nonsensitive(module.function["authorizer"].environment_variables["HERMES_JWT_SECRET"]) == "mockedRandomPasswordThatIsLongEnoughForHs256Keys0123456789abcdef"
-    error_message = "The env value must be the value written to the store."
+    condition     = output.jwt_secret_source == "secretsmanager"
+    error_message = "A 64-byte value is accepted."
   }
+}
+
+run "jwt_secret_value_shorter_than_64_bytes" {
+  command = plan
+
+  variables {
+    # 63 bytes: enough for the former 32-character rule (HS256), too short for HS512
+    jwt_secret_value = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+  }
+
+  expect_failures = [var.jwt_secret_value]
+}
+
+run "reserved_lambda_environment_keys" {
+  command = plan
+
+  variables {
+    extra_environment_variables = { AWS_ENDPOINT_URL = "http://127.0.0.1:5000", AWS_REGION = "eu-west-1" }
+  }
+
+  expect_failures = [var.extra_environment_variables]
 }
 
 # --- Wrong inputs fail at plan with a clear message --------------------------------------------------
@@ -726,6 +931,7 @@ run "existing_secret_needs_arn" {
 run "secret_arn_must_match_store" {
   command = plan
   variables {
+    jwt_secret_store  = "ssm"
     create_jwt_secret = false
     jwt_secret_arn    = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:shared/jwt-XyZ123"
   }

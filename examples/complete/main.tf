@@ -46,47 +46,54 @@ provider "aws" {
   }
 }
 
-# --- DNS zone for the custom domain -------------------------------------------------------------------
-# Created here unless route53_zone_id is given. ACM DNS validation only completes when the zone is
-# delegated from its parent domain, so on real AWS pass an existing, delegated zone id.
+# --- DNS zone of the custom domain: the user's own, existing and delegated -----------------------------
+# ACM validates the certificate through a record in this zone, which only works when the zone is delegated
+# from its parent; an example-made zone never is (the validation would wait 75 minutes, then fail). Without
+# a zone the example runs without the custom domain.
 
-resource "aws_route53_zone" "this" {
-  #checkov:skip=CKV2_AWS_38:Example zone; DNSSEC signing needs a KMS key in us-east-1 and delegation changes at the parent.
-  #checkov:skip=CKV2_AWS_39:Example zone; query logging needs a us-east-1 log group and resource policy.
-  count = var.route53_zone_id == null ? 1 : 0
+data "aws_route53_zone" "this" {
+  count = var.domain_zone_id == null && var.domain_zone_name != null ? 1 : 0
 
-  name          = var.zone_name
-  comment       = "Hermes example zone"
-  force_destroy = true
+  name         = var.domain_zone_name
+  private_zone = false
 }
 
+data "aws_route53_zone" "by_id" {
+  count = var.domain_zone_id != null ? 1 : 0
+
+  zone_id = var.domain_zone_id
+}
+
+data "aws_region" "current" {}
+
 locals {
-  zone_id = coalesce(var.route53_zone_id, try(aws_route53_zone.this[0].zone_id, null))
+  zone      = try(data.aws_route53_zone.by_id[0], data.aws_route53_zone.this[0], null)
+  zone_name = try(trimsuffix(local.zone.name, "."), null)
 }
 
 # --- JWT signing secret managed outside the module (Secrets Manager), passed by ARN -------------------
 
-data "aws_secretsmanager_random_password" "jwt" {
-  password_length     = 64
-  exclude_punctuation = true
+# The generated key (128 hex characters = 4 x 128 random bits from uuid()) goes through the write-only
+# secret_string_wo: it never enters plan or state. (Not the ephemeral aws_secretsmanager_random_password:
+# Terraform 1.11's `terraform test` cannot mock ephemeral resources; see modules/secret.)
+locals {
+  jwt_secret = sensitive(join("", [for i in range(4) : replace(uuid(), "-", "")]))
 }
 
 resource "aws_secretsmanager_secret" "jwt" {
   #checkov:skip=CKV2_AWS_57:The HMAC signing key is rotated deliberately together with the token issuer, not by a rotation Lambda.
   #checkov:skip=CKV_AWS_149:Example; pass a customer managed key (kms_key_id) in production if your policy requires one.
-  name                    = "hermes-example/${terraform.workspace}/jwt-secret"
+  # name_prefix: a deleted secret keeps its name for its recovery window; a unique suffix lets a destroyed
+  # environment be created again at once.
+  name_prefix             = "hermes-example/${terraform.workspace}/jwt-secret-"
   description             = "Hermes JWT signing secret (example)"
-  recovery_window_in_days = 0
+  recovery_window_in_days = 7
 }
 
 resource "aws_secretsmanager_secret_version" "jwt" {
-  secret_id     = aws_secretsmanager_secret.jwt.id
-  secret_string = data.aws_secretsmanager_random_password.jwt.random_password
-
-  lifecycle {
-    # Generated once; rotate out of band.
-    ignore_changes = [secret_string]
-  }
+  secret_id                = aws_secretsmanager_secret.jwt.id
+  secret_string_wo         = local.jwt_secret
+  secret_string_wo_version = 1 # written once; rotate out of band, or bump to write a new generated key
 }
 
 # --- Where alarms go ------------------------------------------------------------------------------------
@@ -138,22 +145,25 @@ module "hermes" {
   maximum_concurrency                = 10
   max_receive_count                  = 3
 
-  # API Gateway.
-  throttling_burst_limit             = 200
-  throttling_rate_limit              = 400
-  create_api_gateway_cloudwatch_role = var.create_api_gateway_cloudwatch_role
+  # API Gateway. Logging needs examples/account applied once in this account and region: "auto" turns
+  # access logs on when it was, stage_logging_level other than OFF fails the plan when it was not.
+  throttling_burst_limit = 200
+  throttling_rate_limit  = 400
+  stage_access_logs      = var.stage_access_logs
+  stage_logging_level    = var.stage_logging_level
 
-  # Custom domain: prod gets ws.<zone>, every other environment ws-<env>.<zone>.
-  create_custom_domain = true
-  domain_names         = { prod = "ws.${var.zone_name}" }
-  domain_name_template = "ws-{env}.${var.zone_name}"
-  domain_zone_id       = local.zone_id
+  # Custom domain in your zone: prod gets ws.<zone>, every other environment ws-<env>.<zone>.
+  create_custom_domain = local.zone != null
+  domain_names         = local.zone == null ? {} : { prod = "ws.${local.zone_name}" }
+  domain_name_template = local.zone == null ? null : "ws-{env}.${local.zone_name}"
+  domain_zone_id       = try(local.zone.zone_id, null)
 }
 
 # --- Backend roles: publishing and token issuing are separate duties -------------------------------------
 
 resource "aws_iam_role" "publisher" {
-  name = "hermes-example-${module.hermes.environment}-publisher"
+  # IAM names are account-wide: the region keeps the same environment in two regions apart.
+  name = "hermes-example-${module.hermes.environment}-publisher-${data.aws_region.current.id}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -19,13 +19,8 @@ output "publisher_role_arn" {
 }
 
 output "zone_id" {
-  description = "Hosted zone of the custom domain."
-  value       = local.zone_id
-}
-
-output "zone_name_servers" {
-  description = "Name servers of the created zone (delegate zone_name to them)."
-  value       = try(aws_route53_zone.this[0].name_servers, [])
+  description = "Hosted zone of the custom domain; null without one."
+  value       = try(local.zone.zone_id, null)
 }
 
 output "api_id" {
@@ -36,6 +31,16 @@ output "api_id" {
 output "stage_name" {
   description = "Stage name."
   value       = module.hermes.stage_name
+}
+
+output "access_log_group_name" {
+  description = "Access log group of the stage; null when access logs are off."
+  value       = module.hermes.access_log_group_name
+}
+
+output "execution_log_group_name" {
+  description = "Execution log group of the stage; null when execution logging is OFF."
+  value       = module.hermes.execution_log_group_name
 }
 
 output "management_endpoint" {

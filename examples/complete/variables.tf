@@ -22,20 +22,26 @@ variable "artifacts_dir" {
   default     = null
 }
 
-variable "zone_name" {
-  description = "DNS zone under which the WebSocket host names live."
-  type        = string
-  default     = "hermes-example.com"
-}
-
-variable "route53_zone_id" {
-  description = "Existing (delegated) hosted zone id for zone_name; null creates a new zone."
+variable "domain_zone_name" {
+  description = "Name of your existing, delegated public Route 53 zone (e.g. example.com) for the custom domain ws[-<env>].<zone>. null (and no domain_zone_id) runs without the custom domain."
   type        = string
   default     = null
 }
 
-variable "create_api_gateway_cloudwatch_role" {
-  description = "Register API Gateway's account-level CloudWatch role (once per account and region)."
-  type        = bool
-  default     = false
+variable "domain_zone_id" {
+  description = "Id of your existing, delegated public Route 53 zone; takes precedence over domain_zone_name."
+  type        = string
+  default     = null
+}
+
+variable "stage_access_logs" {
+  description = "auto, on or off (see the module). auto turns access logs on once examples/account has been applied in this account and region."
+  type        = string
+  default     = "auto"
+}
+
+variable "stage_logging_level" {
+  description = "Execution logging: OFF, ERROR or INFO; anything but OFF needs examples/account applied in this account and region."
+  type        = string
+  default     = "OFF"
 }

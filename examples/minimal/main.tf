@@ -44,7 +44,8 @@ provider "aws" {
     }
   }
 }
-# The smallest useful Hermes: one environment per workspace, a generated JWT secret in SSM.
+# The smallest useful Hermes: one environment per workspace, a generated JWT secret in Secrets Manager.
+# Works on a fresh account; access logs turn on once examples/account has been applied in the region.
 #
 #   terraform workspace new dev && terraform apply
 #   terraform output -json hermes_config

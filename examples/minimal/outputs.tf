@@ -28,6 +28,11 @@ output "stage_name" {
   value       = module.hermes.stage_name
 }
 
+output "access_log_group_name" {
+  description = "Access log group of the stage; null until examples/account has been applied in this account and region."
+  value       = module.hermes.access_log_group_name
+}
+
 output "management_endpoint" {
   description = "@connections endpoint."
   value       = module.hermes.management_endpoint
@@ -54,7 +59,7 @@ output "tokens_table_name" {
 }
 
 output "jwt_secret_id" {
-  description = "SSM parameter name of the JWT secret."
+  description = "ARN of the JWT secret (Secrets Manager)."
   value       = module.hermes.jwt_secret_id
 }
 

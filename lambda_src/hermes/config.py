@@ -64,18 +64,12 @@ class JwtSettings:
 
 
 def management_endpoint(env: Mapping[str, str] | None = None) -> str | None:
-    """The API Gateway Management API endpoint for this stage.
+    """The API Gateway Management API endpoint of this stage: ``HERMES_MANAGEMENT_ENDPOINT``.
 
-    An explicit ``HERMES_MANAGEMENT_ENDPOINT`` wins (local runtime, private setups); otherwise it is
-    built from the API id, region and stage, which also works when clients connect through a custom
-    domain. ``None`` lets boto3 honour ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
+    Terraform always sets it, from the API's own endpoint plus the stage (so the partition's domain is
+    whatever API Gateway answered: amazonaws.com, amazonaws.com.cn, ...) or from ``var.management_endpoint``
+    (local runtime, private setups). Nothing is built here. ``None`` (unset) lets boto3 honour
+    ``AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI``.
     """
-    explicit = env_str("HERMES_MANAGEMENT_ENDPOINT", env=env)
-    if explicit:
-        return explicit.rstrip("/")
-    api_id = env_str("HERMES_API_ID", env=env)
-    stage = env_str("HERMES_STAGE", env=env)
-    region = env_str("AWS_REGION", env=env) or env_str("AWS_DEFAULT_REGION", env=env)
-    if api_id and stage and region:
-        return f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}"
-    return None
+    endpoint = env_str("HERMES_MANAGEMENT_ENDPOINT", env=env)
+    return endpoint.rstrip("/") if endpoint else None

@@ -37,7 +37,7 @@ locals {
 }
 
 resource "aws_iam_role" "this" {
-  name                 = var.function_name
+  name                 = coalesce(var.role_name, var.function_name)
   description          = "Execution role of Lambda ${var.function_name}"
   permissions_boundary = var.permissions_boundary
   assume_role_policy = jsonencode({
@@ -51,6 +51,12 @@ resource "aws_iam_role" "this" {
   })
 
   tags = var.tags
+
+  lifecycle {
+    # A renamed role (e.g. the region added to the name) is replaced: the function moves to the new one
+    # before the old one goes, so it never runs without a role.
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy" "this" {
@@ -73,7 +79,7 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:The functions call only public AWS APIs (DynamoDB, SQS, SSM/Secrets Manager, execute-api); a VPC would add NAT/endpoint cost and cold-start latency without reducing exposure.
   #checkov:skip=CKV_AWS_116:No function is invoked asynchronously (API Gateway invokes synchronously, SQS through an event source mapping); failed queue messages go to the SQS DLQ.
   #checkov:skip=CKV_AWS_272:Code signing is optional through var.code_signing_config_arn; build.py produces unsigned zips.
-  #checkov:skip=CKV_AWS_173:Environment variables hold only resource names/ids by default (the JWT secret is read from SSM/Secrets Manager); a CMK is optional through var.kms_key_arn.
+  #checkov:skip=CKV_AWS_173:Environment variables hold resource names, ids and endpoints; the JWT secret is read from Secrets Manager/SSM. The one opt-in that puts it into the environment (root jwt_secret_plaintext_env) requires a customer managed key (root lambda_kms_key_arn, passed as var.kms_key_arn).
   #checkov:skip=CKV_AWS_50:X-Ray is opt-in through var.tracing_mode = "Active" (default PassThrough: tracing every notification costs money).
   #checkov:skip=CKV_AWS_115:Reserved concurrency is optional (var.reserved_concurrent_executions); reserving it by default would take capacity from the account pool.
   function_name                  = var.function_name

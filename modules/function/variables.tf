@@ -1,10 +1,21 @@
 variable "function_name" {
-  description = "Lambda function name; also the IAM role name and the log group suffix."
+  description = "Lambda function name; also the log group suffix, and the IAM role name unless role_name is set."
   type        = string
 
   validation {
     condition     = can(regex("^[A-Za-z0-9_-]{1,64}$", var.function_name))
     error_message = "function_name must be 1-64 characters of letters, digits, hyphens and underscores."
+  }
+}
+
+variable "role_name" {
+  description = "Name of the execution role. IAM names are account-wide while functions are regional: include the region when the same function name exists in several regions. null uses function_name."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.role_name == null ? true : can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.role_name))
+    error_message = "role_name must be 1-64 characters of letters, digits and +=,.@_-."
   }
 }
 

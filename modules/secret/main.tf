@@ -1,11 +1,18 @@
 # The JWT signing secret (HMAC key shared by the backend that issues tokens and the $connect
-# authorizer that checks them). Either created here (SSM SecureString or Secrets Manager) or an
+# authorizer that checks them). Either created here (Secrets Manager or SSM SecureString) or an
 # existing one given by ARN.
 #
-# Created secrets take their value from var.value, or, when it is null, from Secrets Manager's
-# GetRandomPassword (the aws provider's only generator, so no random provider is needed). A generated
-# value is written once and then ignored by Terraform (ignore_changes), so rotating it out of band
-# (put-parameter --overwrite / put-secret-value) is never reverted by the next apply.
+# Created secrets take their value from var.value, or, when it is null, a generated one. A generated value
+# is written through the write-only argument (value_wo / secret_string_wo): it never enters plan or state,
+# and Terraform never compares it with what is stored, so rotating it out of band (put-secret-value /
+# put-parameter --overwrite) is never reverted. Bumping var.value_version writes a newly generated one.
+#
+# Why uuid() and not the ephemeral aws_secretsmanager_random_password: Terraform 1.11's test framework
+# refuses any configuration holding an ephemeral resource under a mocked provider ("No ephemeral resource
+# types in mock providers", even with count = 0), which would end every `terraform test` of this module.
+# uuid() draws 128 bits from crypto/rand (hashicorp/go-uuid); its value is written only when the version
+# changes, so its being new on every evaluation does no harm in a write-only argument. Once the project's
+# Terraform mocks ephemeral resources, the ephemeral generator is a drop-in replacement for local.generated.
 
 locals {
   ssm            = var.store == "ssm"
@@ -14,14 +21,8 @@ locals {
   generate = var.create && nonsensitive(var.value == null)
   provided = var.create && !local.generate
 
-  generated_value = local.generate ? data.aws_secretsmanager_random_password.this[0].random_password : null
-  # The value as stored. For a generated secret this is the resource's value (written once, refreshed
-  # from AWS), never the generator's output, which changes on every read.
-  stored_generated_value = (local.generate
-    ? (local.ssm ? aws_ssm_parameter.generated[0].value : aws_secretsmanager_secret_version.generated[0].secret_string)
-    : null
-  )
-  value = local.generate ? local.stored_generated_value : var.value
+  # generated_length hex characters, 4 random bits each (generated_length / 32 UUIDs of 128 bits).
+  generated = sensitive(substr(join("", [for i in range(ceil(var.generated_length / 32)) : replace(uuid(), "-", "")]), 0, var.generated_length))
 
   # Existing SSM parameter: ARN "arn:...:parameter/a/b" names "/a/b", "arn:...:parameter/a" names "a".
   existing_ssm_path = var.existing_arn == null ? "" : element(split(":parameter/", var.existing_arn), 1)
@@ -40,14 +41,6 @@ locals {
   )
 }
 
-data "aws_secretsmanager_random_password" "this" {
-  count = local.generate ? 1 : 0
-
-  password_length     = var.generated_length
-  exclude_punctuation = true
-  include_space       = false
-}
-
 # --- SSM Parameter Store -------------------------------------------------------------------------
 
 resource "aws_ssm_parameter" "generated" {
@@ -58,13 +51,17 @@ resource "aws_ssm_parameter" "generated" {
   description = var.description
   type        = "SecureString"
   key_id      = var.kms_key_arn
-  value       = local.generated_value
+
+  value_wo         = local.generated
+  value_wo_version = var.value_version
 
   tags = var.tags
 
   lifecycle {
-    # Written once; later reads of the generator must not rotate the key behind the backend's back.
-    ignore_changes = [value]
+    precondition {
+      condition     = var.name != null
+      error_message = "An SSM parameter needs a name."
+    }
   }
 }
 
@@ -77,12 +74,19 @@ resource "aws_ssm_parameter" "provided" {
   type        = "SecureString"
   key_id      = var.kms_key_arn
 
-  # Write-only (Terraform >= 1.11): the value never enters plan or state; re-sent when the version changes.
+  # Write-only: the value never enters plan or state; re-sent when the version changes.
   value            = var.write_only ? null : var.value
   value_wo         = var.write_only ? var.value : null
   value_wo_version = var.write_only ? var.value_version : null
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.name != null
+      error_message = "An SSM parameter needs a name."
+    }
+  }
 }
 
 # --- Secrets Manager -----------------------------------------------------------------------------
@@ -92,23 +96,30 @@ resource "aws_secretsmanager_secret" "this" {
   #checkov:skip=CKV_AWS_149:A customer managed key is optional (var.kms_key_arn); without it the secret uses aws/secretsmanager.
   count = local.secretsmanager && var.create ? 1 : 0
 
+  # A deleted secret keeps its name for the recovery window: name_prefix (a unique suffix) lets a destroyed
+  # environment be created again at once.
   name                    = var.name
+  name_prefix             = var.name == null ? var.name_prefix : null
   description             = var.description
   kms_key_id              = var.kms_key_arn
   recovery_window_in_days = var.recovery_window_in_days
 
   tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = (var.name == null) != (var.name_prefix == null)
+      error_message = "A Secrets Manager secret needs exactly one of name and name_prefix."
+    }
+  }
 }
 
 resource "aws_secretsmanager_secret_version" "generated" {
   count = local.secretsmanager && local.generate ? 1 : 0
 
-  secret_id     = aws_secretsmanager_secret.this[0].id
-  secret_string = local.generated_value
-
-  lifecycle {
-    ignore_changes = [secret_string]
-  }
+  secret_id                = aws_secretsmanager_secret.this[0].id
+  secret_string_wo         = local.generated
+  secret_string_wo_version = var.value_version
 }
 
 resource "aws_secretsmanager_secret_version" "provided" {

@@ -24,7 +24,7 @@ output "kms_key_arn" {
 }
 
 output "value" {
-  description = "The secret value when known to Terraform (provided or generated); null for an existing secret."
-  value       = var.create ? local.value : null
+  description = "The provided value of a created secret; null for a generated value (never known to Terraform) or an existing secret."
+  value       = local.provided ? var.value : null
   sensitive   = true
 }

@@ -16,7 +16,13 @@ variable "create" {
 }
 
 variable "name" {
-  description = "Parameter name (ssm, e.g. /hermes/prod/jwt-secret) or secret name (secretsmanager) when created."
+  description = "Parameter name (ssm, e.g. /hermes/prod/jwt-secret) or exact secret name (secretsmanager) when created."
+  type        = string
+  default     = null
+}
+
+variable "name_prefix" {
+  description = "Secrets Manager only, instead of name: the secret is named this prefix plus a unique suffix, so a destroyed secret waiting out its recovery window never blocks creating a new one."
   type        = string
   default     = null
 }
@@ -24,32 +30,43 @@ variable "name" {
 variable "description" {
   description = "Description of the created parameter/secret."
   type        = string
-  default     = "Hermes JWT signing secret (HS256)"
+  default     = "Hermes JWT signing secret (HS512)"
 }
 
 variable "value" {
-  description = "Secret value for a created secret; null generates a random one once."
+  description = "Secret value for a created secret (at least 64 bytes for HS512); null generates a random one, written write-only."
   type        = string
   default     = null
   sensitive   = true
 }
 
 variable "write_only" {
-  description = "Send a provided value through the write-only argument (value_wo / secret_string_wo) so it never enters state. Needs Terraform >= 1.11."
+  description = "Send a provided value through the write-only argument (value_wo / secret_string_wo) so it never enters state. A generated value always is."
   type        = bool
   default     = false
 }
 
 variable "value_version" {
-  description = "Version of a write-only value; increment it to push a new value."
+  description = "Version of a write-only value; increment it to push a new provided value or to write a newly generated one."
   type        = number
   default     = 1
+
+  validation {
+    condition     = var.value_version >= 1 && floor(var.value_version) == var.value_version
+    error_message = "value_version must be a whole number >= 1."
+  }
 }
 
 variable "generated_length" {
-  description = "Length of a generated secret."
+  description = "Length of a generated secret in hex characters (4 random bits each): 128 carries 512 bits, as much as HS512 can use."
   type        = number
-  default     = 64
+  default     = 128
+
+  validation {
+    # HS512 keys must be at least the hash size, 64 bytes (RFC 7518 section 3.2).
+    condition     = var.generated_length >= 64 && var.generated_length <= 4096
+    error_message = "generated_length must be 64..4096 (an HS512 key has at least 64 bytes)."
+  }
 }
 
 variable "existing_arn" {

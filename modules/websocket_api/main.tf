@@ -178,10 +178,32 @@ locals {
   }))
 }
 
+# Stage logging needs API Gateway's account-level CloudWatch role in this region (modules/account); the
+# caller decides (access_logs_enabled, logging_level) and checks that the role is there.
+locals {
+  execution_logs_enabled = var.logging_level != "OFF"
+}
+
 resource "aws_cloudwatch_log_group" "access" {
   #checkov:skip=CKV_AWS_338:Retention is var.log_retention_in_days (default 30 days to keep costs low); set 365+ where compliance requires it.
   #checkov:skip=CKV_AWS_158:KMS encryption is optional (var.log_kms_key_arn); log groups are always encrypted at rest by CloudWatch Logs.
+  count = var.access_logs_enabled ? 1 : 0
+
   name              = "/aws/apigateway/${var.name}/${var.stage_name}/access"
+  retention_in_days = var.log_retention_in_days
+  kms_key_id        = var.log_kms_key_arn
+
+  tags = var.tags
+}
+
+# API Gateway writes execution logs to this group and would create it itself, without retention (kept
+# forever): created here first, with the module's retention.
+resource "aws_cloudwatch_log_group" "execution" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_in_days (default 30 days to keep costs low); set 365+ where compliance requires it.
+  #checkov:skip=CKV_AWS_158:KMS encryption is optional (var.log_kms_key_arn); log groups are always encrypted at rest by CloudWatch Logs.
+  count = local.execution_logs_enabled ? 1 : 0
+
+  name              = "API-Gateway-Execution-Logs_${aws_apigatewayv2_api.this.id}/${var.stage_name}"
   retention_in_days = var.log_retention_in_days
   kms_key_id        = var.log_kms_key_arn
 
@@ -216,71 +238,44 @@ resource "aws_apigatewayv2_stage" "this" {
     }
   }
 
-  access_log_settings {
-    destination_arn = aws_cloudwatch_log_group.access.arn
-    format          = local.access_log_format
+  dynamic "access_log_settings" {
+    for_each = aws_cloudwatch_log_group.access
+    content {
+      destination_arn = access_log_settings.value.arn
+      format          = local.access_log_format
+    }
   }
 
   tags = var.tags
 
-  # Access logging of WebSocket stages needs API Gateway's account-level CloudWatch role.
-  depends_on = [aws_api_gateway_account.this]
+  # The execution log group exists before API Gateway first writes to it.
+  depends_on = [aws_cloudwatch_log_group.execution]
 }
 
-# Optional: API Gateway's per-region account setting "CloudWatch log role ARN". It is a singleton per
-# account and region, so it is off by default (most accounts already have it).
-locals {
-  execution_arn_parts = split(":", aws_apigatewayv2_api.this.execution_arn)
-  logs_arn_prefix     = "arn:${local.execution_arn_parts[1]}:logs:${local.execution_arn_parts[3]}:${local.execution_arn_parts[4]}"
+# Before modules/account, this module could own API Gateway's account setting and its role
+# (create_cloudwatch_role). Upgrading releases them from the environment's state instead of destroying
+# them: the setting is shared by every API of the region (and provider 6.x resets it on destroy). Record
+# the role with examples/account (existing_role_arn) or import it there.
+removed {
+  from = aws_api_gateway_account.this
+
+  lifecycle {
+    destroy = false
+  }
 }
 
-resource "aws_iam_role" "cloudwatch" {
-  count = var.create_cloudwatch_role ? 1 : 0
+removed {
+  from = aws_iam_role_policy.cloudwatch
 
-  name = "${var.name}-apigateway-cloudwatch"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "ApiGatewayAssumeRole"
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "apigateway.amazonaws.com" }
-    }]
-  })
-
-  tags = var.tags
+  lifecycle {
+    destroy = false
+  }
 }
 
-resource "aws_iam_role_policy" "cloudwatch" {
-  count = var.create_cloudwatch_role ? 1 : 0
+removed {
+  from = aws_iam_role.cloudwatch
 
-  name = "push-to-cloudwatch-logs"
-  role = aws_iam_role.cloudwatch[0].id
-  # The role serves every API of the account in this region, so it is scoped to the region's log groups
-  # (execution logs are API-Gateway-Execution-Logs_<api>/<stage>, access logs any group a stage names).
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid    = "PushLogs"
-      Effect = "Allow"
-      Action = [
-        "logs:CreateLogGroup",
-        "logs:CreateLogStream",
-        "logs:DescribeLogGroups",
-        "logs:DescribeLogStreams",
-        "logs:PutLogEvents",
-        "logs:GetLogEvents",
-        "logs:FilterLogEvents",
-      ]
-      Resource = ["${local.logs_arn_prefix}:log-group:*"]
-    }]
-  })
-}
-
-resource "aws_api_gateway_account" "this" {
-  count = var.create_cloudwatch_role ? 1 : 0
-
-  cloudwatch_role_arn = aws_iam_role.cloudwatch[0].arn
-
-  depends_on = [aws_iam_role_policy.cloudwatch]
+  lifecycle {
+    destroy = false
+  }
 }

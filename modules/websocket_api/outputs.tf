@@ -4,7 +4,7 @@ output "api_id" {
 }
 
 output "api_endpoint" {
-  description = "API endpoint (wss://<id>.execute-api.<region>.amazonaws.com)."
+  description = "The API's own endpoint as API Gateway returns it (wss://<id>.execute-api.<region>.<partition's domain>)."
   value       = aws_apigatewayv2_api.this.api_endpoint
 }
 
@@ -52,8 +52,13 @@ output "deployment_id" {
 }
 
 output "access_log_group_name" {
-  description = "Access log group of the stage."
-  value       = aws_cloudwatch_log_group.access.name
+  description = "Access log group of the stage; null when access logs are off."
+  value       = try(aws_cloudwatch_log_group.access[0].name, null)
+}
+
+output "execution_log_group_name" {
+  description = "Execution log group of the stage (API-Gateway-Execution-Logs_<api>/<stage>); null when execution logging is OFF."
+  value       = try(aws_cloudwatch_log_group.execution[0].name, null)
 }
 
 output "lambda_permission_source_arns" {

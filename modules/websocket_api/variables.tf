@@ -72,7 +72,7 @@ variable "throttling_rate_limit" {
 }
 
 variable "logging_level" {
-  description = "Execution logging level of the stage: OFF, ERROR or INFO."
+  description = "Execution logging level of the stage: OFF, ERROR or INFO. Anything but OFF needs the account's CloudWatch role in this region (modules/account) and creates the execution log group with log_retention_in_days."
   type        = string
   default     = "OFF"
 
@@ -95,19 +95,19 @@ variable "detailed_metrics_enabled" {
 }
 
 variable "log_retention_in_days" {
-  description = "Retention of the access log group."
+  description = "Retention of the access and execution log groups."
   type        = number
   default     = 30
 }
 
 variable "log_kms_key_arn" {
-  description = "KMS key ARN for the access log group."
+  description = "KMS key ARN for the access and execution log groups."
   type        = string
   default     = null
 }
 
-variable "create_cloudwatch_role" {
-  description = "Create API Gateway's account-level CloudWatch role (aws_api_gateway_account), needed once per account and region for stage logging."
+variable "access_logs_enabled" {
+  description = "JSON access logs to /aws/apigateway/<name>/<stage>/access. API Gateway accepts them only when the account has its CloudWatch role in this region (modules/account)."
   type        = bool
   default     = false
 }

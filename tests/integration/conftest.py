@@ -34,6 +34,19 @@ from hermes.local.terraform import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+# One moto server serves the whole session and tests run in parallel. API Gateway's CloudWatch role is one
+# setting per account *and region* (as on AWS), so a test that sets it, or one that needs a fresh account,
+# works in a region of its own; then the order of the tests cannot change what another test sees.
+REGIONS = {
+    "examples_fresh": "us-east-1",  # the session default; never gets the account role (a fresh account)
+    "examples_second": "eu-west-1",  # the same name + environment again: IAM names are global
+    "examples_bootstrapped": "eu-central-1",  # examples/account, then examples/complete with logging on
+    "harness_probe": "us-west-2",  # the probe registers its own account role
+    "logging_rule": "ap-southeast-2",  # test_local_aws_patches: refused, then accepted with the role
+    "secret_recreate": "us-east-2",  # destroy + apply of a Secrets Manager secret
+    "upgrade": "ap-northeast-1",  # an environment of the old module that owned the account role
+}
+
 
 @pytest.fixture(scope="session")
 def local_aws_server() -> Iterator[local_aws.LocalAws]:

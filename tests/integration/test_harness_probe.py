@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, REGIONS
 
 pytestmark = pytest.mark.integration
 
@@ -50,7 +50,9 @@ def test_probe_apply_plan_update_destroy(terraform, local_aws_server, tmp_path, 
     timings: dict[str, float] = {}
 
     t0 = time.monotonic()
-    tf = terraform(FIXTURES / "harness_probe", copy=True, vars={"lambda_zip": str(zip_path)})
+    # Its own region: the probe registers API Gateway's account-level CloudWatch role, a per-region setting.
+    region = REGIONS["harness_probe"]
+    tf = terraform(FIXTURES / "harness_probe", copy=True, vars={"lambda_zip": str(zip_path), "region": region})
     timings["init"] = time.monotonic() - t0
 
     res = tf.apply()
@@ -61,10 +63,10 @@ def test_probe_apply_plan_update_destroy(terraform, local_aws_server, tmp_path, 
     assert out["custom_domain_target"].startswith("d-")
     assert out["lambda_source_code_hash"] == code_sha
 
-    v2 = local_aws_server.client("apigatewayv2")
+    v2 = local_aws_server.client("apigatewayv2", region_name=region)
     stage = v2.get_stage(ApiId=out["api_id"], StageName="prod")
     assert stage["DeploymentId"] == out["deployment_id"]
-    lam = local_aws_server.client("lambda")
+    lam = local_aws_server.client("lambda", region_name=region)
     fn = lam.get_function(FunctionName=f"hprobe-{tf.workspace_name}-fn")["Configuration"]
     assert fn["CodeSha256"] == code_sha
     esm = lam.get_event_source_mapping(UUID=out["event_source_mapping_uuid"])

@@ -14,6 +14,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .conftest import REGIONS
+
 pytestmark = pytest.mark.integration
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/00000000-0000-0000-0000-000000000000"
@@ -228,8 +230,139 @@ def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_s
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this is the first receive
 
 
+# --- Rules the module depends on (#15-#18): refused here as AWS refuses them ---------------------------------
+# API Gateway's CloudWatch role is one setting per account and region, shared by everything in this session's
+# server: the test that sets it works in a region no other test uses (conftest.REGIONS).
+LOGGING_RULE_REGION = REGIONS["logging_rule"]
+TRUST_API_GATEWAY = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "apigateway.amazonaws.com"}}
+        ],
+    }
+)
+
+
+def _code(error: pytest.ExceptionInfo) -> tuple[str, str]:
+    return error.value.response["Error"]["Code"], error.value.response["Error"]["Message"]
+
+
+def test_stage_logging_needs_the_account_cloudwatch_role(local_aws_server):
+    """#15 and #16, in order: refused without the role, a role API Gateway cannot assume is refused, then accepted."""
+    v2 = local_aws_server.client("apigatewayv2", region_name=LOGGING_RULE_REGION)
+    apigw = local_aws_server.client("apigateway", region_name=LOGGING_RULE_REGION)
+    iam = local_aws_server.client("iam")
+    assert not apigw.get_account().get("cloudwatchRoleArn"), "this region must start without the account role"
+    api_id = v2.create_api(
+        Name=_name("logs"), ProtocolType="WEBSOCKET", RouteSelectionExpression="$request.body.action"
+    )["ApiId"]
+    _route(v2, api_id, "$connect")
+    access_logs = {
+        "DestinationArn": "arn:aws:logs:ap-southeast-2:123456789012:log-group:access",
+        "Format": "$context.requestId",
+    }
+    execution_logs = {"LoggingLevel": "ERROR", "DataTraceEnabled": False}
+    message = "CloudWatch Logs role ARN must be set in account settings to enable logging"
+
+    for kwargs in ({"AccessLogSettings": access_logs}, {"DefaultRouteSettings": execution_logs}):
+        with pytest.raises(ClientError) as e:
+            v2.create_stage(ApiId=api_id, StageName="refused", **kwargs)
+        assert _code(e) == ("BadRequestException", message)
+    with pytest.raises(ClientError) as e:  # RouteSettings log too
+        v2.create_stage(ApiId=api_id, StageName="refused", RouteSettings={"$connect": execution_logs})
+    assert _code(e) == ("BadRequestException", message)
+    v2.create_stage(ApiId=api_id, StageName="quiet", DefaultRouteSettings={"LoggingLevel": "OFF"})  # no logging: fine
+    for kwargs in ({"AccessLogSettings": access_logs}, {"DefaultRouteSettings": execution_logs}):
+        with pytest.raises(ClientError) as e:
+            v2.update_stage(ApiId=api_id, StageName="quiet", **kwargs)
+        assert _code(e) == ("BadRequestException", message)
+
+    # #16: the role must exist and trust API Gateway.
+    lambda_role = iam.create_role(
+        RoleName=_name("not-apigw"),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    for arn in (lambda_role, "arn:aws:iam::123456789012:role/does-not-exist"):
+        with pytest.raises(ClientError) as e:
+            apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": arn}])
+        assert _code(e) == ("BadRequestException", "The role ARN does not have required permissions set to API Gateway")
+    assert not apigw.get_account().get("cloudwatchRoleArn")
+
+    role = iam.create_role(RoleName=_name("apigw-logs"), AssumeRolePolicyDocument=TRUST_API_GATEWAY)["Role"]["Arn"]
+    apigw.update_account(patchOperations=[{"op": "replace", "path": "/cloudwatchRoleArn", "value": role}])
+    assert apigw.get_account()["cloudwatchRoleArn"] == role
+    v2.update_stage(ApiId=api_id, StageName="quiet", AccessLogSettings=access_logs, DefaultRouteSettings=execution_logs)
+    stage = v2.get_stage(ApiId=api_id, StageName="quiet")
+    assert stage["AccessLogSettings"]["DestinationArn"] == access_logs["DestinationArn"]
+    assert stage["DefaultRouteSettings"]["LoggingLevel"] == "ERROR"
+    # The setting is per region: the session's default region still has no role.
+    assert not local_aws_server.client("apigateway").get_account().get("cloudwatchRoleArn")
+
+
+def test_secret_name_is_kept_for_the_recovery_window(local_aws_server):
+    """#17: AWS's error (moto's own is a ResourceExistsException that the provider reads differently)."""
+    sm = local_aws_server.client("secretsmanager")
+    name = _name("hermes/recovery")
+    sm.create_secret(Name=name, SecretString="x" * 64)
+    sm.delete_secret(SecretId=name, RecoveryWindowInDays=7)
+    with pytest.raises(ClientError) as e:
+        sm.create_secret(Name=name, SecretString="y" * 64)
+    assert _code(e) == (
+        "InvalidRequestException",
+        "You can't create this secret because a secret with this name is already scheduled for deletion.",
+    )
+    sm.restore_secret(SecretId=name)  # restoring is AWS's way out, and force-deleting frees the name at once
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    sm.create_secret(Name=name, SecretString="z" * 64)
+    sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+
+
+def test_lambda_refuses_reserved_environment_keys(local_aws_server):
+    """#18: on create and on update, naming every reserved key used."""
+    import io
+    import zipfile
+
+    lambda_, iam = local_aws_server.client("lambda"), local_aws_server.client("iam")
+    role = iam.create_role(RoleName=_name("r"), AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("f.py", "def handler(e, c):\n    return {}\n")
+    function = {
+        "FunctionName": _name("f"),
+        "Runtime": "python3.12",
+        "Role": role["Role"]["Arn"],
+        "Handler": "f.handler",
+        "Code": {"ZipFile": code.getvalue()},
+    }
+    expected = (
+        "InvalidParameterValueException",
+        "Lambda was unable to configure your environment variables because the environment variables you have "
+        "provided contains reserved keys that are currently not supported for modification. Reserved keys used in "
+        "this request: AWS_REGION, _HANDLER",
+    )
+    with pytest.raises(ClientError) as e:
+        lambda_.create_function(**function, Environment={"Variables": {"AWS_REGION": "x", "_HANDLER": "y", "OK": "1"}})
+    assert _code(e) == expected
+    lambda_.create_function(**function, Environment={"Variables": {"AWS_ENDPOINT_URL": "http://x", "TZ": "UTC"}})
+    with pytest.raises(ClientError) as e:
+        lambda_.update_function_configuration(
+            FunctionName=function["FunctionName"], Environment={"Variables": {"_HANDLER": "y", "AWS_REGION": "x"}}
+        )
+    assert _code(e) == expected
+    config = lambda_.get_function_configuration(FunctionName=function["FunctionName"])
+    assert config["Environment"]["Variables"] == {"AWS_ENDPOINT_URL": "http://x", "TZ": "UTC"}
+
+
 def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out(local_aws_server):
-    """#15, and issue 8 item 4: a reconnect storm cold-starts many authorizers at once; each must still get
+    """#19, and issue 8 item 4: a reconnect storm cold-starts many authorizers at once; each must still get
     the signing key (retrying the throttled GetParameter with jitter) instead of denying valid tokens."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
@@ -274,7 +407,7 @@ def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out
 
 
 def test_fifo_queue_mappings_take_no_batching_window_and_at_most_10(local_aws_server):
-    """#17: what Lambda refuses for an SQS FIFO event source."""
+    """#21: what Lambda refuses for an SQS FIFO event source."""
     import io
     import zipfile
 

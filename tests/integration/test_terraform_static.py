@@ -14,6 +14,7 @@ CONFIGS = [
     ".",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "modules").iterdir() if p.is_dir()),
     "examples/minimal",
+    "examples/account",
     "examples/complete",
 ]
 

@@ -103,8 +103,26 @@ mock_resource "aws_apigatewayv2_domain_name" {
   }
 }
 
-mock_data "aws_secretsmanager_random_password" {
+mock_data "aws_region" {
   defaults = {
-    random_password = "mockedRandomPasswordThatIsLongEnoughForHs256Keys0123456789abcdef"
+    id   = "eu-west-1"
+    name = "eu-west-1"
+  }
+}
+
+# No Hermes account marker by default: a fresh account (runs override it to model a bootstrapped one).
+mock_data "aws_ssm_parameters_by_path" {
+  defaults = {
+    names  = []
+    arns   = []
+    types  = []
+    values = []
+  }
+}
+
+mock_data "aws_route53_zone" {
+  defaults = {
+    zone_id = "Z0123456789ABCDEFGHIJ"
+    name    = "hermes-example.com"
   }
 }

@@ -58,9 +58,8 @@ def aws(monkeypatch):
     monkeypatch.setenv("HERMES_HISTORY_TABLE", HISTORY_TABLE)
     monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "env")
     monkeypatch.setenv("HERMES_JWT_SECRET", SECRET)
-    monkeypatch.setenv("HERMES_API_ID", "abc123")
-    monkeypatch.setenv("HERMES_STAGE", "test")
-    patch_dynamodb_isolation()  # DynamoDB's per-item atomicity, which moto lacks (harness patch 16)
+    monkeypatch.setenv("HERMES_MANAGEMENT_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/test")
+    patch_dynamodb_isolation()  # DynamoDB's per-item atomicity, which moto lacks (harness patch 20)
     with mock_aws():
         dynamodb = boto3.client("dynamodb")
         create_tables(dynamodb, CONNECTIONS_TABLE, TOKENS_TABLE, HISTORY_TABLE)

@@ -8,9 +8,11 @@
         aws.url, aws.client("sqs")
 
 Every patch below restores a behaviour of real AWS that moto 5.2.5 lacks and that Terraform (provider
-5.100) depends on to create, read back without drift, update in place, or delete a resource. None of them
-invents results: they store what the caller sent and return it the way AWS does. Measured facts behind them:
-/work/shared/notes/local-aws-facts.md.
+5.100) depends on to create, read back without drift, update in place, or delete a resource (#1-#14), or a
+rule of AWS that the module depends on and that moto does not enforce, so that breaking it fails here as it
+would in a real account (#15-#18). None of them invents results: they store what the caller sent and return
+it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured facts behind them:
+/work/shared/notes/local-aws-facts.md; the rules and their sources: /work/shared/notes/aws-rules.md.
 
 | #  | call(s)                               | AWS behaviour restored  (what moto 5.2.5 does instead)           |
 |----|---------------------------------------|------------------------------------------------------------------|
@@ -41,21 +43,42 @@ invents results: they store what the caller sent and return it the way AWS does.
 | 13 | sqs SendMessage to a queue with a     | no inline delivery at send time  (moto tries Docker, which is    |
 |    | Lambda event source mapping           | absent: it receives the message, bumping its receive count, and  |
 |    |                                       | races the local poller, which plays Lambda's poller here)        |
-| 16 | dynamodb item reads and writes,       | each request is atomic and isolated: a reader never sees half of |
+| 15 | v2 CreateStage, UpdateStage           | logging needs the account's CloudWatch role: access logs or a    |
+|    |                                       | LoggingLevel other than OFF while API Gateway's account setting  |
+|    |                                       | (GetAccount cloudwatchRoleArn, per account and region) is unset  |
+|    |                                       | -> BadRequestException "CloudWatch Logs role ARN must be set in  |
+|    |                                       | account settings to enable logging"  (moto accepts it). Source:  |
+|    |                                       | API Gateway docs "Set up CloudWatch logging"; sst#1556           |
+| 16 | apigateway UpdateAccount              | the cloudwatchRoleArn must be a role that exists and trusts      |
+|    |                                       | apigateway.amazonaws.com, else BadRequestException "The role ARN |
+|    |                                       | does not have required permissions set to API Gateway"  (moto    |
+|    |                                       | stores any string). Source: API Gateway docs (role trust); the   |
+|    |                                       | provider retries exactly this message (IAM propagation)          |
+| 17 | secretsmanager CreateSecret           | a name whose secret is scheduled for deletion (recovery window)  |
+|    |                                       | -> InvalidRequestException "You can't create this secret because |
+|    |                                       | a secret with this name is already scheduled for deletion."      |
+|    |                                       | (moto: ResourceExistsException "already exists"). Source:        |
+|    |                                       | terraform-provider-aws#10259                                     |
+| 18 | lambda CreateFunction,                | reserved environment keys (_HANDLER, AWS_REGION, ...) ->         |
+|    | UpdateFunctionConfiguration           | InvalidParameterValueException "Lambda was unable to configure   |
+|    |                                       | your environment variables ... Reserved keys used in this        |
+|    |                                       | request: ..."  (moto accepts them). Source: Lambda docs "Defined |
+|    |                                       | runtime environment variables"                                   |
+| 19 | ssm GetParameter(s),                  | Parameter Store's default throughput: 40 transactions per second |
+|    | GetParametersByPath                   | per account and region, shared by these calls; above it          |
+|    |                                       | ThrottlingException "Rate exceeded"  (no limit). Source: AWS     |
+|    |                                       | General Reference, "AWS Systems Manager endpoints and quotas"    |
+|    |                                       | (GetParameter: 40 TPS default, 10,000 with higher throughput)    |
+| 20 | dynamodb item reads and writes,       | each request is atomic and isolated: a reader never sees half of |
 |    | TransactWriteItems                    | an UpdateItem, and two conditional transactions on one item can  |
 |    |                                       | not both succeed  (moto applies SET actions one by one without a |
 |    |                                       | lock: concurrent requests saw items missing attributes). Source: |
 |    |                                       | DynamoDB developer guide, "Amazon DynamoDB Transactions: How it  |
 |    |                                       | works" (isolation levels: serializable for TransactWriteItems)   |
-| 17 | lambda Create/UpdateEventSource-      | an SQS FIFO queue takes no batching window and at most 10        |
+| 21 | lambda Create/UpdateEventSource-      | an SQS FIFO queue takes no batching window and at most 10        |
 |    | Mapping on an SQS FIFO queue          | messages per batch: InvalidParameterValueException  (accepted).  |
 |    |                                       | Source: Lambda developer guide, "Lambda parameters for Amazon    |
 |    |                                       | SQS event source mappings"                                       |
-| 15 | ssm GetParameter(s),                  | Parameter Store's default throughput: 40 transactions per second |
-|    | GetParametersByPath                   | per account and region, shared by these calls; above it          |
-|    |                                       | ThrottlingException "Rate exceeded"  (no limit). Source: AWS     |
-|    |                                       | General Reference, "AWS Systems Manager endpoints and quotas"    |
-|    |                                       | (GetParameter: 40 TPS default, 10,000 with higher throughput)    |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -99,6 +122,31 @@ _APIGW_REGIONAL_ZONES = {
     "eu-central-1": "Z1U9ULNL0V5AJ3",
 }
 
+# Lambda's reserved environment variable keys (Lambda developer guide, "Defined runtime environment
+# variables"): CreateFunction / UpdateFunctionConfiguration refuse them (#18).
+LAMBDA_RESERVED_ENVIRONMENT_KEYS = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+
 _patch_lock = threading.Lock()
 _patched = False
 log = logging.getLogger("hermes.local.aws")
@@ -137,11 +185,97 @@ def apply_patches() -> None:
         # In case moto.settings was imported earlier by someone else in this process.
         settings.ACM_VALIDATION_WAIT = int(os.environ["MOTO_ACM_VALIDATION_WAIT"])
         _patch_apigatewayv2()
+        _patch_apigateway_account()
         _patch_sqs()
+        _patch_secretsmanager()
+        _patch_lambda()
         _patch_ssm()
         patch_dynamodb_isolation()
         _patch_lambda_fifo_mappings()
         _patched = True
+
+
+def _patch_apigateway_account() -> None:
+    """#16: UpdateAccount accepts only a CloudWatch role that exists and that API Gateway may assume."""
+    from moto.apigateway.exceptions import BadRequestException
+    from moto.apigateway.models import APIGatewayBackend
+    from moto.iam.models import iam_backends
+    from moto.utilities.utils import get_partition
+
+    def trusts_api_gateway(document: str) -> bool:
+        try:
+            statements = json.loads(unquote(document or "{}")).get("Statement", [])
+        except ValueError:
+            return False
+        for st in statements if isinstance(statements, list) else [statements]:
+            actions = st.get("Action", [])
+            services = (st.get("Principal") or {}).get("Service", []) if isinstance(st.get("Principal"), dict) else []
+            actions = [actions] if isinstance(actions, str) else actions
+            services = [services] if isinstance(services, str) else services
+            if st.get("Effect") == "Allow" and "sts:AssumeRole" in actions and "apigateway.amazonaws.com" in services:
+                return True
+        return False
+
+    update_account = APIGatewayBackend.update_account
+
+    def patched_update_account(self: Any, patch_operations: list[dict[str, Any]]) -> Any:
+        iam = iam_backends[self.account_id][get_partition(self.region_name)]
+        for op in patch_operations:
+            if "/cloudwatchRoleArn" in op.get("path", "") and op.get("value"):
+                role = next((r for r in iam.get_roles() if r.arn == op["value"]), None)
+                if role is None or not trusts_api_gateway(role.assume_role_policy_document):
+                    raise BadRequestException("The role ARN does not have required permissions set to API Gateway")
+        return update_account(self, patch_operations)
+
+    APIGatewayBackend.update_account = patched_update_account
+
+
+def _patch_secretsmanager() -> None:
+    """#17: a secret scheduled for deletion keeps its name for the recovery window."""
+    from moto.secretsmanager.exceptions import InvalidRequestException
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    create_secret = SecretsManagerBackend.create_secret
+
+    def patched_create_secret(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        existing = self.secrets.get(name)
+        if existing is not None and getattr(existing, "deleted_date", None):
+            raise InvalidRequestException(
+                "You can't create this secret because a secret with this name is already scheduled for deletion."
+            )
+        return create_secret(self, name, *args, **kwargs)
+
+    SecretsManagerBackend.create_secret = patched_create_secret
+
+
+def _patch_lambda() -> None:
+    """#18: Lambda refuses reserved environment variable keys."""
+    from moto.awslambda.exceptions import InvalidParameterValueException
+    from moto.awslambda.models import LambdaBackend
+
+    def refuse_reserved_keys(request: dict[str, Any]) -> None:
+        variables = (request.get("Environment") or {}).get("Variables") or {}
+        reserved = sorted(k for k in variables if k in LAMBDA_RESERVED_ENVIRONMENT_KEYS)
+        if reserved:
+            raise InvalidParameterValueException(
+                "Lambda was unable to configure your environment variables because the environment variables you "
+                "have provided contains reserved keys that are currently not supported for modification. Reserved "
+                f"keys used in this request: {', '.join(reserved)}"
+            )
+
+    create_function = LambdaBackend.create_function
+    update_function_configuration = LambdaBackend.update_function_configuration
+
+    def patched_create_function(self: Any, spec: dict[str, Any]) -> Any:
+        refuse_reserved_keys(spec)
+        return create_function(self, spec)
+
+    def patched_update_function_configuration(self: Any, function_name: str, qualifier: str, body: Any) -> Any:
+        refuse_reserved_keys(body)
+        return update_function_configuration(self, function_name, qualifier, body)
+
+    LambdaBackend.create_function = patched_create_function
+    LambdaBackend.update_function_configuration = patched_update_function_configuration
 
 
 def _patch_sqs() -> None:
@@ -180,7 +314,7 @@ _dynamodb_isolated = False
 
 
 def patch_dynamodb_isolation() -> None:
-    """#16: serialize item operations per DynamoDB backend, as DynamoDB's per-item atomicity and serializable
+    """#20: serialize item operations per DynamoDB backend, as DynamoDB's per-item atomicity and serializable
     transactions guarantee. Idempotent; unit tests that run concurrent writers against moto's decorators
     call it too."""
     global _dynamodb_isolated
@@ -213,7 +347,7 @@ def patch_dynamodb_isolation() -> None:
 
 
 def _patch_lambda_fifo_mappings() -> None:
-    """#17: the SQS event source mapping rules for FIFO queues."""
+    """#21: the SQS event source mapping rules for FIFO queues."""
     from moto.awslambda.exceptions import InvalidParameterValueException
     from moto.awslambda.models import LambdaBackend
 
@@ -269,7 +403,7 @@ class _TokenBucket:
 
 
 def _patch_ssm() -> None:
-    """#15: throttle the GetParameter family at Parameter Store's default 40 TPS per account and region."""
+    """#19: throttle the GetParameter family at Parameter Store's default 40 TPS per account and region."""
     from moto.core.exceptions import JsonRESTError
     from moto.ssm.responses import SimpleSystemManagerResponse as R
 
@@ -449,6 +583,20 @@ def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches,
 
     R.get_route_responses = get_route_responses
 
+    # -- #15 logging needs API Gateway's account-level CloudWatch role -----------------------------------
+    def refuse_logging_without_account_role(backend: Any, params: dict[str, Any]) -> None:
+        from moto.apigateway.models import apigateway_backends
+
+        access_logs = bool((params.get("accessLogSettings") or {}).get("destinationArn"))
+        route_settings = [params.get("defaultRouteSettings") or {}, *(params.get("routeSettings") or {}).values()]
+        execution_logs = any((s or {}).get("loggingLevel") not in (None, "OFF") for s in route_settings)
+        if not (access_logs or execution_logs):
+            return
+        # The setting lives in API Gateway's (v1) account settings, one per account and region.
+        account = apigateway_backends[backend.account_id][backend.region_name].get_account()
+        if not account.cloudwatch_role_arn:
+            raise BadRequestException("CloudWatch Logs role ARN must be set in account settings to enable logging")
+
     # -- #8 / #10 stages: deployment id, ARN-keyed tags --------------------------------------------------
     stage_init = m.Stage.__init__
 
@@ -479,6 +627,7 @@ def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches,
         dep = config.get("deploymentId")
         if dep and dep not in deployments_of(self):
             raise NotFound(f"Invalid Deployment identifier specified {dep}")
+        refuse_logging_without_account_role(self.backend, config)
         return create_stage(self, config)
 
     m.Api.create_stage = patched_create_stage
@@ -489,6 +638,7 @@ def _patch_apigatewayv2() -> None:  # noqa: C901 - one place for all v2 patches,
         api = self.apigatewayv2_backend.get_api(p[-3])
         stage = api.get_stage(p[-1])
         params = body(self)
+        refuse_logging_without_account_role(self.apigatewayv2_backend, params)
         if "accessLogSettings" in params:
             stage.access_log_settings = params["accessLogSettings"] or None
         for key, attr in (

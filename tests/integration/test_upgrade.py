@@ -1,0 +1,107 @@
+"""Upgrading an environment that owned API Gateway's account setting (create_api_gateway_cloudwatch_role).
+
+That setting is shared by every API of the account and region, and with aws provider 6.x destroying
+aws_api_gateway_account resets it for all of them. Since the module no longer manages it, the upgrade must
+release it from the environment's state (``removed`` blocks), never destroy it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .conftest import REGIONS
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+# The last commit whose module had create_api_gateway_cloudwatch_role.
+BEFORE_MODULES_ACCOUNT = "e4f0a43"
+
+CONFIG = """
+variable "aws_endpoint_url" {{
+  type = string
+}}
+
+provider "aws" {{
+  region                      = "{region}"
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+  skip_requesting_account_id  = false
+  max_retries                 = 2
+  endpoints {{
+    acm            = var.aws_endpoint_url
+    apigateway     = var.aws_endpoint_url
+    apigatewayv2   = var.aws_endpoint_url
+    cloudwatch     = var.aws_endpoint_url
+    dynamodb       = var.aws_endpoint_url
+    iam            = var.aws_endpoint_url
+    kms            = var.aws_endpoint_url
+    lambda         = var.aws_endpoint_url
+    logs           = var.aws_endpoint_url
+    route53        = var.aws_endpoint_url
+    secretsmanager = var.aws_endpoint_url
+    sqs            = var.aws_endpoint_url
+    ssm            = var.aws_endpoint_url
+    sts            = var.aws_endpoint_url
+  }}
+}}
+
+module "hermes" {{
+  source      = "{source}"
+  environment = "upgrade"
+{extra}
+}}
+"""
+
+
+def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, tmp_path, local_aws_server):
+    from hermes.local.terraform import Terraform
+
+    known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_MODULES_ACCOUNT}^{{commit}}"], cwd=ROOT, check=False)
+    if known.returncode != 0:
+        pytest.skip(f"commit {BEFORE_MODULES_ACCOUNT} is not in this clone")
+    region = REGIONS["upgrade"]  # sets the account role: a region of its own
+    work = tmp_path / "env"
+    work.mkdir()
+    main = work / "main.tf"
+    main.write_text(
+        CONFIG.format(
+            region=region,
+            source=f"git::file://{ROOT}?ref={BEFORE_MODULES_ACCOUNT}",
+            extra="  create_api_gateway_cloudwatch_role = true",
+        )
+    )
+    # Not the `terraform` fixture: nothing is destroyed afterwards (see the end).
+    tf = Terraform(work, tf_env, data_dir=tmp_path / "tfdata", log_path=tmp_path / "terraform.log")
+    tf.prepare("upgrade")
+    # Only the account setting (and what it needs): the rest of an environment adds minutes, not coverage.
+    tf.apply(extra=["-target=module.hermes.module.websocket_api.aws_api_gateway_account.this"])
+    apigateway = local_aws_server.client("apigateway", region_name=region)
+    role_arn = apigateway.get_account()["cloudwatchRoleArn"]
+    assert role_arn
+
+    main.write_text(CONFIG.format(region=region, source=str(ROOT), extra=""))
+    tf.init()
+    tf.plan(extra=["-out=upgrade.tfplan"])
+    shown = json.loads(tf.run("show", "-json", "upgrade.tfplan").stdout)
+    account_resources = {
+        r["address"]: r["change"]["actions"]
+        for r in shown["resource_changes"]
+        if r["address"].startswith("module.hermes.module.websocket_api.")
+        and r["type"] in ("aws_api_gateway_account", "aws_iam_role", "aws_iam_role_policy")
+    }
+    assert account_resources == {
+        "module.hermes.module.websocket_api.aws_api_gateway_account.this[0]": ["forget"],
+        "module.hermes.module.websocket_api.aws_iam_role.cloudwatch[0]": ["forget"],
+        "module.hermes.module.websocket_api.aws_iam_role_policy.cloudwatch[0]": ["forget"],
+    }
+    # Nothing is destroyed here: the region is this test's own, and `terraform destroy` before the upgrade has
+    # been applied once would still destroy the role (Terraform 1.11 does not honour removed blocks in
+    # destroy mode; README "Upgrading").
