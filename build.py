@@ -39,6 +39,7 @@ RUNTIME_MODULES = (
     "config.py",
     "dispatch.py",
     "envelope.py",
+    "errors.py",
     "fanout.py",
     "history.py",
     "ids.py",

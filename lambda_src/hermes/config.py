@@ -9,8 +9,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import HermesError
 
-class ConfigError(ValueError):
+
+class ConfigError(HermesError, ValueError):
     """A setting is missing or malformed."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from .batching import sqs_batches
 from .envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
+from .errors import HermesError
 from .fanout import DeliveryReport, Fanout
 from .history import History, room_stream, user_stream
 from .store import ConnectionStore, room_key, user_key
@@ -25,7 +26,7 @@ DEFAULT_CHUNK_THRESHOLD = 2000
 DEFAULT_CHUNK_SIZE = 500
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(HermesError):
     """Some posts failed after retries; the SQS record is retried (clients de-duplicate by id)."""
 
     def __init__(self, reason: str, report: DeliveryReport | None = None):

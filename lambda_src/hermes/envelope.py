@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .errors import HermesError
 from .ids import validate_id
 
 MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (frames are 32 KB each)
@@ -30,7 +31,7 @@ RESERVED_TYPES = ("pong",)
 INTERNAL_FIELDS = ("connection_ids", "source", "stream", "epoch", "position")
 
 
-class InvalidMessage(ValueError):
+class InvalidMessage(HermesError, ValueError):
     """The request cannot be delivered as given; the text says why."""
 
 
@@ -118,7 +119,8 @@ class PublishRequest:
 
     def to_json(self) -> str:
         """The queue body; ``source`` is left out unless it is a client's (the public queue refuses it)."""
-        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        # data is always written, null included: a body without it is refused
+        fields = {k: v for k, v in asdict(self).items() if v is not None or k == "data"}
         if fields.get("source") == BACKEND:
             del fields["source"]
         if "connection_ids" in fields:

@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from .errors import HermesError
+
 HEAD = 0
 # The head outlives its stream's last message by a day, so a client coming back within the retention (and
 # a little after) finds the same epoch; once it is gone the stream starts over under a new epoch.
@@ -55,7 +57,7 @@ class Recovery:
     envelopes: list[bytes]
 
 
-class HistoryConflict(Exception):
+class HistoryConflict(HermesError):
     """The head kept moving under concurrent writers; the caller retries the message later."""
 
 

@@ -24,6 +24,7 @@ from . import tokens
 from .batching import sqs_batches
 from .config import ConfigError, JwtSettings, env_int, env_str
 from .envelope import BACKEND, DEFAULT_TYPE, InvalidMessage, PublishRequest, build_envelope, new_message_id
+from .errors import HermesError
 from .signing_keys import DEFAULT_SOURCE, SigningKeys, keys_from_env
 from .store import ConnectionStore, TokenRecord, TokenStore
 
@@ -40,7 +41,7 @@ class Revoked:
     connections: int  # live connections closed
 
 
-class PublishError(RuntimeError):
+class PublishError(HermesError, RuntimeError):
     def __init__(self, message: str, failed: list[dict]):
         super().__init__(message)
         self.failed = failed

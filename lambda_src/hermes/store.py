@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import Enum
 
+from .errors import HermesError
+
 DEFAULT_CONNECTION_TTL = 2 * 60 * 60  # API Gateway closes every WebSocket after 2 hours
 # A connection is not postable until its $connect integration has returned (posts answer 410 before
 # that), but its rows exist from inside $connect. API Gateway caps a WebSocket integration at 29 s, so a
@@ -30,7 +32,7 @@ def user_key(user_id: str) -> str:
     return f"user#{user_id}"
 
 
-class TokenRevoked(Exception):
+class TokenRevoked(HermesError):
     """$connect found no token row any more: it was revoked after the authorizer allowed the connection."""
 
 

@@ -18,6 +18,7 @@ import bcrypt
 import jwt
 
 from .config import JwtSettings
+from .errors import HermesError
 from .ids import validate_id
 
 ALGORITHM = "HS512"  # pinned: verification never accepts another algorithm, "none" included
@@ -29,7 +30,7 @@ TOKEN_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 DEFAULT_SETTINGS = JwtSettings()
 
 
-class InvalidToken(Exception):
+class InvalidToken(HermesError):
     """The token was refused; ``reason`` is safe to log (never contains the token)."""
 
     def __init__(self, reason: str):

@@ -22,6 +22,7 @@ RUNTIME_MODULES = {
     "config.py",
     "dispatch.py",
     "envelope.py",
+    "errors.py",
     "fanout.py",
     "history.py",
     "ids.py",
