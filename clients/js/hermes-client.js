@@ -576,7 +576,7 @@ export function createHermesClient(options) {
       resumeFailures = 0;
       resumeNeeded = false;
       setState(States.OPEN, { connection: connectionCount });
-      // first of all (before the queued messages and the app's `open` listeners): what was missed
+      // before the queued messages and the app's `open` listeners: ask for what was missed
       if (resuming()) sendResume();
       emit('open', { connection: connectionCount });
       settleWaiters(true);
@@ -1014,6 +1014,8 @@ export function createHermesClient(options) {
         restart(stream, track, info);
       }
       details.push({ stream, complete, replayed, epoch: info.epoch, position: info.position });
+      tracks.delete(stream); // the connection's own streams are never the ones forgotten
+      tracks.set(stream, track);
     }
     for (const detail of details) recovered(detail);
     if (resumeNeeded || [...tracks.values()].some(hasGap)) armGap();
