@@ -38,6 +38,40 @@ function newRecord() {
     tokens: 0,
     synced: false,
     clients: 0, // client objects created for this name (1 + reloads)
+    // what came over the wire, before the client sorted it: live envelopes behind a later live position of
+    // their stream on the same socket (reordered on the way), and envelopes in hermes.replay frames
+    wire: { liveOutOfOrder: 0, replayed: 0 },
+  };
+}
+
+/** The runtime's WebSocket, counting what arrives before the client sees it. */
+function countingWebSocket(record) {
+  return class extends WebSocket {
+    highest = new Map(); // stream → highest live position on this socket
+
+    set onmessage(handler) {
+      super.onmessage = handler && ((event) => (this.count(event.data), handler(event)));
+    }
+
+    get onmessage() {
+      return super.onmessage;
+    }
+
+    count(data) {
+      let frame;
+      try {
+        frame = JSON.parse(data);
+      } catch {
+        return;
+      }
+      if (frame?.type === 'hermes.replay') {
+        record.wire.replayed += Array.isArray(frame.messages) ? frame.messages.length : 0;
+      } else if (typeof frame?.position === 'number') {
+        const highest = this.highest.get(frame.stream) ?? 0;
+        if (frame.position < highest) record.wire.liveOutOfOrder += 1;
+        else this.highest.set(frame.stream, frame.position);
+      }
+    }
   };
 }
 
@@ -55,6 +89,7 @@ function start(name, entry) {
     backoff: { baseMs: 500, maxMs: 4000, resetAfterMs: 10_000 },
     connectTimeoutMs: 60_000, // a loaded CI machine runs the authorizer and $connect in local processes
     keepAliveMs: 0,
+    WebSocketImpl: countingWebSocket(record),
     ...(store
       ? {
           positions: {
