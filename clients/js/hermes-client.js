@@ -302,7 +302,7 @@ const CLOSE_NORMAL = 1000;
 const CLOSE_DEAD = 4000; // our own code: no pong / connect timeout (4000-4999 are for applications)
 
 // Gap-free delivery (history on: envelopes with stream, epoch and position)
-const RESUME_TIMEOUT_MS = 15 * 1000; // a resume without an answer by then counts as failed and is sent again
+const RESUME_TIMEOUT_MS = 30 * 1000; // API Gateway ends an integration at 29 s: no answer by then, resume again
 const MAX_RESUME_FAILURES = 3; // unanswered or refused resumes per connection before the client stops asking
 const MAX_GAP_RESUMES = 3; // resumes for one gap before the client delivers what it holds and reports the gap
 const MAX_HELD = 1000; // messages one stream may hold back waiting for a missing position
