@@ -35,6 +35,34 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {string | null} [user_id]  the sender, for a client message
  * @property {any} [data]
  * @property {string} [sent_at]  ISO 8601, UTC
+ * @property {string} [stream]  with history on: the message's stream (`room#<room>`, `user#<user>`, `user#<user>#<room>`)
+ * @property {string} [epoch]  with history on: the stream's numbering (changes only if the stream starts over)
+ * @property {number} [position]  with history on: 1, 2, 3, … in the stream; delivered in this order
+ */
+/**
+ * Where the client stands in one stream: the epoch and the last position delivered (0: none yet).
+ * @typedef {object} StreamPosition
+ * @property {string} epoch  `''` for a stream that was still empty when the client first saw it
+ * @property {number} position
+ */
+/** @typedef {Record<string, StreamPosition>} PositionsState  stream name → where the client stands */
+/**
+ * Keeps the positions across page loads (e.g. in localStorage), so a reloaded page resumes where it stopped
+ * instead of starting at the streams' heads. Both are called synchronously; errors are reported, not thrown.
+ * @typedef {object} PositionsStore
+ * @property {() => (PositionsState | null | undefined)} load  called once, by the first connect()
+ * @property {(state: PositionsState) => void} save  called after every frame that moved a position
+ */
+/**
+ * The outcome of a resume for one stream (the `recovery` event), after every (re)connect and every resume.
+ * @typedef {object} RecoveryDetail
+ * @property {string} stream
+ * @property {boolean} complete  false: messages were missed that can no longer be replayed (past the retention,
+ *   the stream started over, more than the server replays, or a gap that never filled): REFETCH your state
+ * @property {number} replayed  messages the server replayed for this stream
+ * @property {string} epoch  where the client stands now
+ * @property {number} position  the stream's head as the server answered it (or where the client gave up)
+ * @property {string} [reason]  only when the client itself gave up on a gap
  */
 /**
  * The route's answer to a sendMessage that went out.
@@ -60,7 +88,7 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  */
 /**
  * @typedef {'malformed' | 'gateway' | 'callback' | 'refused' | 'token' | 'auth' | 'socket' | 'timeout' | 'send'
- *   } ErrorKind
+ *   | 'recovery'} ErrorKind
  */
 /**
  * @typedef {object} HermesError
@@ -106,6 +134,7 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(answer: SentAnswer) => void} sent
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
+ * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
  * @property {(error: HermesError) => void} error
  */
 /**
@@ -136,6 +165,11 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {number} [dedupSize=1000]  how many message ids are remembered to drop duplicates
  * @property {number} [maxQueued=100]  sendMessage calls kept while disconnected (oldest dropped)
  * @property {number} [maxFrameBytes=32768]  bigger messages throw RangeError (API Gateway's frame limit)
+ * @property {boolean} [resume=true]  resume after every open and deliver each stream in position order;
+ *   false: envelopes are delivered as they arrive (as without history)
+ * @property {PositionsStore} [positions]  keeps positions across page loads (README "Resume")
+ * @property {number} [reorderMs=1500]  how long a later position waits for a missing one before the client
+ *   resumes to get it from the history
  * @property {WebSocketConstructor} [WebSocketImpl=globalThis.WebSocket]
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
@@ -167,6 +201,7 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(data: unknown, options?: SendOptions) => boolean} sendMessage  true if sent now, false if queued
  *   (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
  * @property {() => boolean} ping  send a keep-alive ping now (normally automatic); whether it was sent
+ * @property {() => PositionsState} positions  where the client stands in each stream it knows (a copy)
  */
 /**
  * Connection states, in the order a healthy client goes through them.
@@ -230,6 +265,73 @@ export type HermesMessage = {
      * ISO 8601, UTC
      */
     sent_at?: string | undefined;
+    /**
+     * with history on: the message's stream (`room#<room>`, `user#<user>`, `user#<user>#<room>`)
+     */
+    stream?: string | undefined;
+    /**
+     * with history on: the stream's numbering (changes only if the stream starts over)
+     */
+    epoch?: string | undefined;
+    /**
+     * with history on: 1, 2, 3, … in the stream; delivered in this order
+     */
+    position?: number | undefined;
+};
+/**
+ * Where the client stands in one stream: the epoch and the last position delivered (0: none yet).
+ */
+export type StreamPosition = {
+    /**
+     * `''` for a stream that was still empty when the client first saw it
+     */
+    epoch: string;
+    position: number;
+};
+/**
+ * stream name → where the client stands
+ */
+export type PositionsState = Record<string, StreamPosition>;
+/**
+ * Keeps the positions across page loads (e.g. in localStorage), so a reloaded page resumes where it stopped
+ * instead of starting at the streams' heads. Both are called synchronously; errors are reported, not thrown.
+ */
+export type PositionsStore = {
+    /**
+     * called once, by the first connect()
+     */
+    load: () => (PositionsState | null | undefined);
+    /**
+     * called after every frame that moved a position
+     */
+    save: (state: PositionsState) => void;
+};
+/**
+ * The outcome of a resume for one stream (the `recovery` event), after every (re)connect and every resume.
+ */
+export type RecoveryDetail = {
+    stream: string;
+    /**
+     * false: messages were missed that can no longer be replayed (past the retention,
+     * the stream started over, more than the server replays, or a gap that never filled): REFETCH your state
+     */
+    complete: boolean;
+    /**
+     * messages the server replayed for this stream
+     */
+    replayed: number;
+    /**
+     * where the client stands now
+     */
+    epoch: string;
+    /**
+     * the stream's head as the server answered it (or where the client gave up)
+     */
+    position: number;
+    /**
+     * only when the client itself gave up on a gap
+     */
+    reason?: string | undefined;
 };
 /**
  * The route's answer to a sendMessage that went out.
@@ -255,7 +357,7 @@ export type RefusedAnswer = {
     connectionId?: string | undefined;
     requestId?: string | undefined;
 };
-export type ErrorKind = "malformed" | "gateway" | "callback" | "refused" | "token" | "auth" | "socket" | "timeout" | "send";
+export type ErrorKind = "malformed" | "gateway" | "callback" | "refused" | "token" | "auth" | "socket" | "timeout" | "send" | "recovery";
 export type HermesError = {
     kind: ErrorKind;
     message: string;
@@ -334,6 +436,10 @@ export type HermesEvents = {
     sent: (answer: SentAnswer) => void;
     refused: (answer: RefusedAnswer) => void;
     unauthorized: (detail: UnauthorizedDetail) => void;
+    /**
+     * per stream, after each resume; `complete: false`: refetch
+     */
+    recovery: (detail: RecoveryDetail) => void;
     error: (error: HermesError) => void;
 };
 export type SubscribeOptions = {
@@ -396,6 +502,20 @@ export type HermesClientOptions = {
      * bigger messages throw RangeError (API Gateway's frame limit)
      */
     maxFrameBytes?: number | undefined;
+    /**
+     * resume after every open and deliver each stream in position order;
+     * false: envelopes are delivered as they arrive (as without history)
+     */
+    resume?: boolean | undefined;
+    /**
+     * keeps positions across page loads (README "Resume")
+     */
+    positions?: PositionsStore | undefined;
+    /**
+     * how long a later position waits for a missing one before the client
+     * resumes to get it from the history
+     */
+    reorderMs?: number | undefined;
     WebSocketImpl?: WebSocketConstructor | undefined;
     onStateChange?: ((state: State, detail: StateDetail) => void) | undefined;
     onError?: ((error: HermesError) => void) | undefined;
@@ -456,4 +576,8 @@ export type HermesClientMethods = {
      * send a keep-alive ping now (normally automatic); whether it was sent
      */
     ping: () => boolean;
+    /**
+     * where the client stands in each stream it knows (a copy)
+     */
+    positions: () => PositionsState;
 };

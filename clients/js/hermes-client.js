@@ -1,5 +1,6 @@
 // Hermes browser client: one WebSocket to a Hermes stage (API Gateway), typed subscribers, automatic
-// reconnect with a fresh token, keep-alive pings and de-duplication by message id.
+// reconnect with a fresh token, keep-alive pings, de-duplication by message id, and gap-free delivery:
+// after every (re)connect it resumes its streams, so what it missed is replayed, in order, exactly once.
 // A plain ES module: no build step, no dependencies. Works in browsers and in Node >= 22 (global
 // WebSocket) or with any WHATWG-compatible WebSocket passed as `WebSocketImpl`.
 //
@@ -11,8 +12,12 @@
 // What the server sends (README "Messages"): {"id","type","source","room_id","user_id","data","sent_at"},
 // where `source` (set by Hermes, never by the sender) is "backend" (published through the queue / SDK) or
 // "client" (sent by a connected client through the sendMessage route). Unknown fields are passed through.
-// What this client sends: {"action":"sendMessage","data":…,"type"?:…,"exclude_self"?:true} and
-// {"action":"ping"} (answered by the stage itself with {"type":"pong"}).
+// With history on (the module's history_retention_seconds > 0) envelopes also carry "stream", "epoch" and
+// "position" (1, 2, 3, … per stream and epoch); the client delivers each stream in position order.
+// What this client sends: {"action":"sendMessage","data":…,"type"?:…,"exclude_self"?:true},
+// {"action":"ping"} (answered by the stage itself with {"type":"pong"}) and, after every open and when a
+// position is missing, {"action":"resume","streams"?:{"<stream>":{"epoch":…,"position":n}}} (answered by
+// {"type":"hermes.replay","messages":[…]} frames, then {"type":"hermes.recovery","streams":{…}}).
 
 // --- types (JSDoc; `hermes-client.d.ts` is generated from them: `make js-types`) ---------------------------
 
@@ -30,6 +35,38 @@
  * @property {string | null} [user_id]  the sender, for a client message
  * @property {any} [data]
  * @property {string} [sent_at]  ISO 8601, UTC
+ * @property {string} [stream]  with history on: the message's stream (`room#<room>`, `user#<user>`, `user#<user>#<room>`)
+ * @property {string} [epoch]  with history on: the stream's numbering (changes only if the stream starts over)
+ * @property {number} [position]  with history on: 1, 2, 3, … in the stream; delivered in this order
+ */
+
+/**
+ * Where the client stands in one stream: the epoch and the last position delivered (0: none yet).
+ * @typedef {object} StreamPosition
+ * @property {string} epoch  `''` for a stream that was still empty when the client first saw it
+ * @property {number} position
+ */
+
+/** @typedef {Record<string, StreamPosition>} PositionsState  stream name → where the client stands */
+
+/**
+ * Keeps the positions across page loads (e.g. in localStorage), so a reloaded page resumes where it stopped
+ * instead of starting at the streams' heads. Both are called synchronously; errors are reported, not thrown.
+ * @typedef {object} PositionsStore
+ * @property {() => (PositionsState | null | undefined)} load  called once, by the first connect()
+ * @property {(state: PositionsState) => void} save  called after every frame that moved a position
+ */
+
+/**
+ * The outcome of a resume for one stream (the `recovery` event), after every (re)connect and every resume.
+ * @typedef {object} RecoveryDetail
+ * @property {string} stream
+ * @property {boolean} complete  false: messages were missed that can no longer be replayed (past the retention,
+ *   the stream started over, more than the server replays, or a gap that never filled): REFETCH your state
+ * @property {number} replayed  messages the server replayed for this stream
+ * @property {string} epoch  where the client stands now
+ * @property {number} position  the stream's head as the server answered it (or where the client gave up)
+ * @property {string} [reason]  only when the client itself gave up on a gap
  */
 
 /**
@@ -58,7 +95,7 @@
 
 /**
  * @typedef {'malformed' | 'gateway' | 'callback' | 'refused' | 'token' | 'auth' | 'socket' | 'timeout' | 'send'
- *   } ErrorKind
+ *   | 'recovery'} ErrorKind
  */
 
 /**
@@ -109,6 +146,7 @@
  * @property {(answer: SentAnswer) => void} sent
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
+ * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
  * @property {(error: HermesError) => void} error
  */
 
@@ -143,6 +181,11 @@
  * @property {number} [dedupSize=1000]  how many message ids are remembered to drop duplicates
  * @property {number} [maxQueued=100]  sendMessage calls kept while disconnected (oldest dropped)
  * @property {number} [maxFrameBytes=32768]  bigger messages throw RangeError (API Gateway's frame limit)
+ * @property {boolean} [resume=true]  resume after every open and deliver each stream in position order;
+ *   false: envelopes are delivered as they arrive (as without history)
+ * @property {PositionsStore} [positions]  keeps positions across page loads (README "Resume")
+ * @property {number} [reorderMs=1500]  how long a later position waits for a missing one before the client
+ *   resumes to get it from the history
  * @property {WebSocketConstructor} [WebSocketImpl=globalThis.WebSocket]
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
@@ -178,6 +221,7 @@
  * @property {(data: unknown, options?: SendOptions) => boolean} sendMessage  true if sent now, false if queued
  *   (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
  * @property {() => boolean} ping  send a keep-alive ping now (normally automatic); whether it was sent
+ * @property {() => PositionsState} positions  where the client stands in each stream it knows (a copy)
  */
 
 /**
@@ -249,12 +293,21 @@ const DEFAULTS = Object.freeze({
   maxRetries: Infinity,
   maxQueued: 100,
   maxFrameBytes: 32 * 1024, // API Gateway closes the connection (1009) on a bigger frame
+  reorderMs: 1500, // a later position waits this long for a missing one, then the client resumes
   backoff: Object.freeze({ baseMs: 1000, maxMs: 30 * 1000, resetAfterMs: 10 * 1000 }),
 });
 
 const OPEN = 1; // WebSocket.OPEN, the same for every implementation
 const CLOSE_NORMAL = 1000;
 const CLOSE_DEAD = 4000; // our own code: no pong / connect timeout (4000-4999 are for applications)
+
+// Gap-free delivery (history on: envelopes with stream, epoch and position)
+const RESUME_TIMEOUT_MS = 30 * 1000; // API Gateway ends an integration at 29 s: no answer by then, resume again
+const MAX_RESUME_FAILURES = 3; // unanswered or refused resumes per connection before the client stops asking
+const MAX_GAP_RESUMES = 3; // resumes for one gap before the client delivers what it holds and reports the gap
+const MAX_HELD = 1000; // messages one stream may hold back waiting for a missing position
+const MAX_STREAMS = 50; // streams remembered (the ones that moved least recently are forgotten first)
+const MAX_EPOCH_LENGTH = 32; // the server refuses longer ones
 
 /**
  * The full-jitter exponential backoff delay before reconnect attempt `attempt` (1-based).
@@ -317,6 +370,9 @@ export function createHermesClient(options) {
     maxRetries = DEFAULTS.maxRetries,
     maxQueued = DEFAULTS.maxQueued,
     maxFrameBytes = DEFAULTS.maxFrameBytes,
+    resume = true,
+    positions: positionsStore,
+    reorderMs = DEFAULTS.reorderMs,
     WebSocketImpl = globalThis.WebSocket,
     onStateChange,
     onError,
@@ -326,6 +382,12 @@ export function createHermesClient(options) {
   if (typeof url !== 'string' || !url) throw new TypeError('createHermesClient: `url` is required');
   if (typeof getToken !== 'function') throw new TypeError('createHermesClient: `getToken` must be a function');
   if (typeof WebSocketImpl !== 'function') throw new TypeError('createHermesClient: no WebSocket implementation');
+  if (
+    positionsStore !== undefined &&
+    (typeof positionsStore?.load !== 'function' || typeof positionsStore?.save !== 'function')
+  ) {
+    throw new TypeError('createHermesClient: `positions` must have load() and save(state)');
+  }
 
   /** @typedef {{callback: (message: HermesMessage) => void, source: SourceFilter}} Subscription */
   /** @type {Map<string, Set<Subscription>>} type or '*' → subscriptions */
@@ -357,6 +419,30 @@ export function createHermesClient(options) {
   let unanswered = 0; // sendMessage frames sent on this socket that have no answer (sent/refused/error) yet
   /** @type {Array<(opened: boolean) => void>} resolve functions of connect() promises */
   let waiters = [];
+
+  /**
+   * One stream's delivery: where the client stands and what waits for a missing position.
+   * @typedef {{key: string, epoch: string, position: number, message: HermesMessage}} Held
+   * @typedef {object} Track
+   * @property {boolean} known  the client has a starting point (a resume answer, the stored state, a delivery)
+   * @property {string} epoch
+   * @property {number} position  the last position delivered (or passed: a duplicate id still advances it)
+   * @property {number} head  the highest position the server said exists in this epoch
+   * @property {Map<string, Held>} held  `${epoch}:${position}` → a message that came before its predecessor
+   * @property {number} attempts  resumes sent for the current gap
+   */
+  /** @type {Map<string, Track>} stream → track; in order of the last move (the first is forgotten first) */
+  const tracks = new Map();
+  let positionsLoaded = false;
+  let historyOff = false; // the stage refused resume as history off (404, or no resume route): never again
+  let resumePending = false; // a resume was sent on this socket and has no answer yet
+  let resumeNeeded = false; // a resume failed: send one again at the next check
+  let resumeFailures = 0; // on this socket
+  let positionsMoved = false; // since the last save
+  /** @type {Timer} */
+  let gapTimer = null;
+  /** @type {Timer} */
+  let resumeTimer = null;
 
   // --- events ---------------------------------------------------------------------------------------
   /** @param {unknown} detail an Error, an object with a message (a HermesAuthError look-alike), or text */
@@ -422,6 +508,8 @@ export function createHermesClient(options) {
     keepAliveTimer = clear(keepAliveTimer);
     pongTimer = clear(pongTimer);
     connectTimer = clear(connectTimer);
+    resumeTimer = clear(resumeTimer);
+    resumePending = false;
   }
 
   function armKeepAlive() {
@@ -485,14 +573,20 @@ export function createHermesClient(options) {
       connectTimer = clear(connectTimer);
       openedAt = Date.now();
       connectionCount += 1;
+      resumeFailures = 0;
+      resumeNeeded = false;
       setState(States.OPEN, { connection: connectionCount });
+      // before the queued messages and the app's `open` listeners: ask for what was missed
+      if (resuming()) sendResume();
       emit('open', { connection: connectionCount });
       settleWaiters(true);
       flush();
       armKeepAlive();
     };
     ws.onmessage = (event) => {
-      if (socket === ws) receive(event.data);
+      if (socket !== ws) return;
+      receive(event.data);
+      savePositions();
     };
     ws.onerror = () => {
       // browsers say nothing useful here (and always follow with a close event)
@@ -591,16 +685,33 @@ export function createHermesClient(options) {
       return;
     }
     if (message.type === 'hermes.refused') {
-      answered();
-      refused(message);
+      // the resume route's refusal when nothing else awaits an answer (404, history off, is only resume's)
+      if (resumePending && (unanswered === 0 || message.status === 404)) resumeRefused(message.status, message.error);
+      else {
+        answered();
+        refused(message);
+      }
+      return;
+    }
+    // the resume route's frames: what was missed, then the outcome per stream
+    if (message.type === 'hermes.replay') {
+      if (!Array.isArray(message.messages)) report('malformed', 'hermes.replay frame without messages');
+      else for (const item of message.messages) notification(item, 'replayed');
+      return;
+    }
+    if (message.type === 'hermes.recovery') {
+      recoveryAnswer(message);
       return;
     }
     if (typeof message.type !== 'string') {
       // API Gateway's own error frames: {"message": "Forbidden", "connectionId": …, "requestId": …}. Right
       // after a sendMessage it is that message's answer: Forbidden when the stage has no sendMessage route
-      // (client messages are off), "Internal server error" when the route's Lambda failed.
+      // (client messages are off), "Internal server error" when the route's Lambda failed. With only a
+      // resume awaiting an answer it is the resume's: Forbidden when the stage has no resume route (history off).
       if (typeof message.message !== 'string') report('malformed', `frame has no type: ${raw.slice(0, 200)}`);
-      else if (unanswered > 0) {
+      else if (resumePending && unanswered === 0) {
+        resumeRefused(GATEWAY_STATUS.get(message.message) ?? 502, message.message, true);
+      } else if (unanswered > 0) {
         answered();
         refused({
           type: 'hermes.refused',
@@ -613,8 +724,31 @@ export function createHermesClient(options) {
       } else report('gateway', message.message);
       return;
     }
-    const source = normalizeSource(message.source);
-    message.source = source;
+    notification(message);
+  }
+
+  /**
+   * A notification, live or replayed: in position order when it has a place in a stream, else as it comes.
+   * @param {any} message @param {string} [how]
+   */
+  function notification(message, how = 'live') {
+    if (message === null || typeof message !== 'object' || Array.isArray(message) || typeof message.type !== 'string') {
+      report('malformed', `${how} message is not an object with a type`);
+      return;
+    }
+    if (how !== 'live' && isReservedType(message.type)) {
+      report('malformed', `${how} message has the reserved type ${String(message.type).slice(0, 64)}`);
+      return;
+    }
+    message.source = normalizeSource(message.source);
+    const place = resume ? placeOf(message) : null;
+    if (place) accept(place, message);
+    else deliver(message);
+  }
+
+  /** To the app, unless its id was delivered before (SQS delivers at least once). @param {HermesMessage} message */
+  function deliver(message) {
+    const { source } = message;
     // the source is part of the key: a client message can never suppress a backend one by reusing its id
     if (message.id !== undefined && message.id !== null && !seen.add(`${source}:${message.id}`)) {
       emit('duplicate', message);
@@ -631,6 +765,353 @@ export function createHermesClient(options) {
     }
   }
 
+  // --- gap-free delivery: positions per stream, reorder buffer, resume -----------------------------------
+  /** Resume on this stage? (The app's choice, and the stage has history.) */
+  function resuming() {
+    return resume && !historyOff;
+  }
+
+  /** @param {any} at @returns {boolean} */
+  function isStreamPosition(at) {
+    if (at === null || typeof at !== 'object') return false;
+    const { epoch, position } = at;
+    return (
+      typeof epoch === 'string' &&
+      epoch.length <= MAX_EPOCH_LENGTH &&
+      Number.isSafeInteger(position) &&
+      position >= 0 &&
+      (epoch !== '' || position === 0)
+    );
+  }
+
+  /** @param {boolean} known @param {string} epoch @param {number} position @returns {Track} */
+  function newTrack(known, epoch, position) {
+    return { known, epoch, position, head: position, held: new Map(), attempts: 0 };
+  }
+
+  /** @param {string} stream @returns {Track} */
+  function trackOf(stream) {
+    let track = tracks.get(stream);
+    if (!track) {
+      track = newTrack(false, '', 0);
+      tracks.set(stream, track);
+    }
+    return track;
+  }
+
+  /**
+   * The message's place in its stream; null without one (history off): then it is delivered as it comes.
+   * @param {any} message @returns {{epoch: string, position: number, stream: string} | null}
+   */
+  function placeOf(message) {
+    const { stream, epoch, position } = message;
+    if (typeof stream !== 'string' || !stream || typeof epoch !== 'string' || !epoch) return null;
+    if (epoch.length > MAX_EPOCH_LENGTH || !Number.isSafeInteger(position) || position < 1) return null;
+    return { stream, epoch, position };
+  }
+
+  /** Does `epoch` continue the track? A track that saw its stream empty ('', 0) takes any epoch. */
+  /** @param {Track} track @param {string} epoch */
+  function sameEpoch(track, epoch) {
+    return track.epoch === epoch || (track.epoch === '' && track.position === 0);
+  }
+
+  /** @param {Track} track */
+  function hasGap(track) {
+    return track.held.size > 0 || (track.known && track.head > track.position);
+  }
+
+  /**
+   * A positioned message: delivered if it is the next one, dropped if its position was passed, else held
+   * until its predecessors come (live, or replayed by a resume).
+   * @param {{stream: string, epoch: string, position: number}} place @param {HermesMessage} message
+   */
+  function accept(place, message) {
+    const { stream } = place;
+    const track = trackOf(stream);
+    if (track.known && sameEpoch(track, place.epoch)) {
+      if (place.position <= track.position) {
+        emit('duplicate', message); // replayed and live, or a position delivered before
+        return;
+      }
+      if (place.position === track.position + 1) {
+        advance(stream, track, place, message);
+        drain(stream, track);
+        return;
+      }
+    }
+    const key = `${place.epoch}:${place.position}`;
+    if (track.held.has(key)) {
+      emit('duplicate', message);
+      return;
+    }
+    track.held.set(key, { key, epoch: place.epoch, position: place.position, message });
+    if (track.held.size > MAX_HELD) giveUp(stream, track, `more than ${MAX_HELD} messages waited for a missing one`);
+    else armGap();
+  }
+
+  /**
+   * Move the track to the message's place and deliver it (a repeated id is dropped, its position still counts).
+   * @param {string} stream @param {Track} track @param {{epoch: string, position: number}} place
+   * @param {HermesMessage} message
+   */
+  function advance(stream, track, place, message) {
+    if (track.epoch !== place.epoch || track.head < place.position) track.head = place.position;
+    track.epoch = place.epoch;
+    track.position = place.position;
+    track.known = true;
+    tracks.delete(stream); // the most recently moved stream goes last: the first is forgotten first
+    tracks.set(stream, track);
+    positionsMoved = true;
+    deliver(message);
+  }
+
+  /** Deliver what was held and is now next; drop what is behind. @param {string} stream @param {Track} track */
+  function drain(stream, track) {
+    for (;;) {
+      const next = heldAt(track, track.position + 1);
+      if (!next) break;
+      track.held.delete(next.key);
+      advance(stream, track, next, next.message);
+    }
+    for (const [key, entry] of track.held) {
+      if (sameEpoch(track, entry.epoch) && entry.position <= track.position) {
+        track.held.delete(key);
+        emit('duplicate', entry.message);
+      }
+    }
+    if (!hasGap(track)) track.attempts = 0;
+  }
+
+  /** @param {Track} track @param {number} position @returns {Held | undefined} */
+  function heldAt(track, position) {
+    if (track.epoch !== '') return track.held.get(`${track.epoch}:${position}`);
+    for (const entry of track.held.values()) if (entry.position === position) return entry;
+    return undefined;
+  }
+
+  function armGap() {
+    if (gapTimer === null) gapTimer = setTimeout(checkGaps, Math.max(0, reorderMs));
+  }
+
+  /** A gap outlived reorderMs: resume to get the missing messages from the history (or give up on it). */
+  function checkGaps() {
+    gapTimer = null;
+    const gaps = [...tracks].filter(([, track]) => hasGap(track));
+    if (!resuming()) {
+      for (const [stream, track] of gaps) giveUp(stream, track, 'history is off: nothing can replay it');
+    } else if (state === States.OPEN && !resumePending && (gaps.length || resumeNeeded)) {
+      let ask = resumeNeeded;
+      for (const [stream, track] of gaps) {
+        if (track.attempts < MAX_GAP_RESUMES) {
+          track.attempts += 1;
+          ask = true;
+        } else giveUp(stream, track, `still missing after ${MAX_GAP_RESUMES} resumes`);
+      }
+      if (ask) sendResume();
+    }
+    // not open: the next open resumes; a resume awaiting its answer: the answer checks again
+    savePositions();
+  }
+
+  /**
+   * Stop waiting: deliver what is held, in order, skipping what is missing, and say so (complete: false).
+   * @param {string} stream @param {Track} track @param {string} reason
+   */
+  function giveUp(stream, track, reason) {
+    const rank = (/** @type {Held} */ entry) => (entry.epoch === track.epoch ? 0 : 1);
+    const entries = [...track.held.values()].sort((a, b) => rank(a) - rank(b) || a.position - b.position);
+    track.held.clear();
+    track.known = true;
+    for (const entry of entries) {
+      if (sameEpoch(track, entry.epoch) && entry.position <= track.position) emit('duplicate', entry.message);
+      else advance(stream, track, entry, entry.message);
+    }
+    track.head = track.position;
+    track.attempts = 0;
+    positionsMoved = true;
+    recovered({ stream, complete: false, replayed: 0, epoch: track.epoch, position: track.position, reason });
+  }
+
+  /** @param {RecoveryDetail} detail */
+  function recovered(detail) {
+    emit('recovery', detail);
+    if (!detail.complete) {
+      const why = detail.reason ?? 'past the retention, the stream started over, or more than the server replays';
+      report('recovery', `${detail.stream}: missed messages cannot be replayed (${why}); refetch your state`);
+    }
+  }
+
+  /** Ask for what was missed: every stream the client knows, where it stands (none: learn the heads). */
+  function sendResume() {
+    /** @type {{action: 'resume', streams?: PositionsState}} */
+    const body = { action: 'resume' };
+    const streams = snapshot();
+    if (Object.keys(streams).length) body.streams = streams;
+    resumePending = true; // before sending: an answer may come at once
+    resumeNeeded = false;
+    resumeTimer = clear(resumeTimer);
+    resumeTimer = setTimeout(() => {
+      resumeTimer = null;
+      resumePending = false;
+      resumeFailed(`no answer within ${RESUME_TIMEOUT_MS} ms`);
+    }, RESUME_TIMEOUT_MS);
+    if (!rawSend(body)) {
+      resumePending = false; // the socket is going: the next open resumes
+      resumeTimer = clear(resumeTimer);
+    }
+  }
+
+  /** @param {string} why */
+  function resumeFailed(why) {
+    resumeFailures += 1;
+    if (resumeFailures > MAX_RESUME_FAILURES) {
+      report('recovery', `resume failed ${resumeFailures} times (${why}); not retried on this connection`);
+      return;
+    }
+    report('recovery', `resume failed (${why}); retrying`);
+    resumeNeeded = true;
+    armGap();
+  }
+
+  /** @param {unknown} status @param {unknown} error @param {boolean} [gateway] */
+  function resumeRefused(status, error, gateway = false) {
+    resumePending = false;
+    resumeTimer = clear(resumeTimer);
+    if (status === 404 || (gateway && status === 403)) {
+      // history is off on this stage (no resume route): envelopes have no positions; deliver as they come
+      historyOff = true;
+      if ([...tracks.values()].some(hasGap)) armGap();
+      return;
+    }
+    resumeFailed(`refused (${status}): ${error}`);
+  }
+
+  /**
+   * `hermes.recovery`: the replay (sent before it) is in; per stream the head, and whether nothing is lost.
+   * @param {any} message
+   */
+  function recoveryAnswer(message) {
+    resumePending = false;
+    resumeTimer = clear(resumeTimer);
+    const streams = message.streams !== null && typeof message.streams === 'object' ? message.streams : {};
+    /** @type {RecoveryDetail[]} */
+    const details = [];
+    for (const [stream, info] of Object.entries(streams)) {
+      if (!isStreamPosition(info)) {
+        report('malformed', `hermes.recovery: bad state for ${stream.slice(0, 200)}`);
+        continue;
+      }
+      const track = trackOf(stream);
+      const replayed = Number.isSafeInteger(info.replayed) ? info.replayed : 0;
+      let complete = info.complete !== false;
+      if (!track.known) start(stream, track, info);
+      else if (complete && sameEpoch(track, info.epoch)) {
+        if (info.position > track.head) track.head = info.position; // a replay that did not come: a gap
+        drain(stream, track);
+      } else {
+        complete = false;
+        restart(stream, track, info);
+      }
+      details.push({ stream, complete, replayed, epoch: info.epoch, position: info.position });
+      tracks.delete(stream); // the connection's own streams are never the ones forgotten
+      tracks.set(stream, track);
+    }
+    for (const detail of details) recovered(detail);
+    if (resumeNeeded || [...tracks.values()].some(hasGap)) armGap();
+  }
+
+  /**
+   * The first answer for a stream the client knew nothing of: start at its head, or just before the first
+   * message that came live while the answer was on its way (what is between is then resumed).
+   * @param {string} stream @param {Track} track @param {StreamPosition} info
+   */
+  function start(stream, track, info) {
+    let from = info.position;
+    for (const entry of track.held.values()) {
+      if (entry.epoch === info.epoch && entry.position <= from) from = entry.position - 1;
+    }
+    track.known = true;
+    track.epoch = info.epoch;
+    track.position = from;
+    track.head = info.position;
+    positionsMoved = true;
+    drain(stream, track);
+  }
+
+  /**
+   * complete: false. The client cannot get what it missed: it delivers what it holds up to the head (in
+   * order; those came live), then carries on from the head.
+   * @param {string} stream @param {Track} track @param {StreamPosition} info
+   */
+  function restart(stream, track, info) {
+    const early = [...track.held.values()]
+      .filter((entry) => entry.epoch === info.epoch && entry.position <= info.position)
+      .sort((a, b) => a.position - b.position);
+    for (const entry of early) {
+      track.held.delete(entry.key);
+      if (sameEpoch(track, entry.epoch) && entry.position <= track.position) emit('duplicate', entry.message);
+      else advance(stream, track, entry, entry.message);
+    }
+    for (const [key, entry] of track.held) if (entry.epoch !== info.epoch) track.held.delete(key); // an old numbering
+    if (track.epoch !== info.epoch || track.position < info.position) {
+      track.epoch = info.epoch;
+      track.position = info.position;
+    }
+    track.head = track.position;
+    track.attempts = 0;
+    track.known = true;
+    positionsMoved = true;
+    drain(stream, track);
+  }
+
+  /** @returns {PositionsState} */
+  function snapshot() {
+    /** @type {PositionsState} */
+    const state = {};
+    for (const [stream, track] of tracks) {
+      if (track.known) state[stream] = { epoch: track.epoch, position: track.position };
+    }
+    return state;
+  }
+
+  /** The stored positions, once (by the first connect()). What this client saw itself takes precedence. */
+  function loadPositions() {
+    if (positionsLoaded || !positionsStore) return;
+    positionsLoaded = true;
+    let stored;
+    try {
+      stored = positionsStore.load();
+    } catch (err) {
+      report('recovery', `positions.load() failed: ${describe(err)}`);
+      return;
+    }
+    if (stored === null || stored === undefined) return;
+    if (typeof stored !== 'object' || Array.isArray(stored)) {
+      report('recovery', 'positions.load() did not return an object: ignored');
+      return;
+    }
+    for (const [stream, at] of Object.entries(stored)) {
+      if (isStreamPosition(at) && !tracks.has(stream)) tracks.set(stream, newTrack(true, at.epoch, at.position));
+    }
+  }
+
+  /** After a frame (or a timer) that moved positions: forget the oldest streams over the cap, then save. */
+  function savePositions() {
+    if (!positionsMoved) return;
+    positionsMoved = false;
+    for (const [stream, track] of tracks) {
+      if (tracks.size <= MAX_STREAMS) break;
+      if (track.held.size === 0) tracks.delete(stream);
+    }
+    if (!positionsStore) return;
+    try {
+      positionsStore.save(snapshot());
+    } catch (err) {
+      report('recovery', `positions.save() failed: ${describe(err)}`);
+    }
+  }
+
   function answered() {
     if (unanswered > 0) unanswered -= 1;
   }
@@ -643,8 +1124,8 @@ export function createHermesClient(options) {
   }
 
   // --- sending --------------------------------------------------------------------------------------
-  /** Send a ping (an object) or a sendMessage frame (its JSON text, which then awaits an answer). */
-  /** @param {string | {action: 'ping'}} body */
+  /** Send a ping or a resume (an object) or a sendMessage frame (its JSON text, which then awaits an answer). */
+  /** @param {string | {action: 'ping'} | {action: 'resume', streams?: PositionsState}} body */
   function rawSend(body) {
     if (!socket || socket.readyState !== OPEN) return false;
     try {
@@ -684,6 +1165,7 @@ export function createHermesClient(options) {
       });
       if (state === States.IDLE || state === States.CLOSED) {
         failures = 0;
+        if (resume) loadPositions();
         attempt();
       }
       return promise;
@@ -693,6 +1175,7 @@ export function createHermesClient(options) {
     close(code = CLOSE_NORMAL, reason = 'client closed') {
       generation += 1;
       retryTimer = clear(retryTimer);
+      gapTimer = clear(gapTimer); // positions are kept: connect() resumes from them
       clearConnectionTimers();
       outbox.length = 0;
       const ws = socket;
@@ -738,7 +1221,9 @@ export function createHermesClient(options) {
     /**
      * Listen to client events: 'state' (state, detail), 'open', 'close', 'reconnect' ({attempt, delayMs}),
      * 'message' (every new envelope, any source), 'duplicate', 'pong', 'error' ({kind, message}),
-     * 'unauthorized' ({error, message}: getToken threw HermesAuthError; the client is closed), and the
+     * 'unauthorized' ({error, message}: getToken threw HermesAuthError; the client is closed), 'recovery'
+     * ({stream, complete, replayed, epoch, position}, per stream after each resume; complete false: what was
+     * missed cannot be replayed, refetch your state; also an error of kind 'recovery'), and the
      * answers to sendMessage: 'sent' ({message_id, delivered, gone, failed}) and 'refused' ({status, error},
      * also reported as an error of kind 'refused'; API Gateway's error frame answering a send, e.g.
      * Forbidden when the stage has no sendMessage route, is one too, with `gateway: true`). Returns off().
@@ -787,6 +1272,11 @@ export function createHermesClient(options) {
     /** Send a keep-alive ping now (normally automatic). Returns whether it was sent. */
     ping() {
       return state === States.OPEN && ping();
+    },
+
+    /** Where the client stands in each stream it knows (history on): {stream: {epoch, position}}, a copy. */
+    positions() {
+      return snapshot();
     },
   };
   return client;

@@ -97,6 +97,10 @@ function start(url, token, tokenUrl) {
   });
   subscribe();
   client.on('duplicate', (message) => log(`duplicate ${message.id} dropped`));
+  client.on('recovery', ({ stream, complete, replayed, position }) => {
+    if (!complete) log(`${stream}: missed messages cannot be replayed (refetch); now at ${position}`);
+    else if (replayed) log(`${stream}: ${replayed} missed message(s) replayed`);
+  });
   window.hermesDemo.client = client; // for the console (and the browser tests)
   client.connect();
 }

@@ -6,9 +6,19 @@ export class FakeWebSocket {
   static CLOSING = 2;
   static CLOSED = 3;
   static instances = [];
+  /**
+   * The "server's" answer to {"action":"resume"} (history on, nothing missed), sent back at once; a test that
+   * plays the resume route itself sets it to null (or to a function of the request returning frames).
+   */
+  static answerResume = FakeWebSocket.nothingMissed;
+
+  static nothingMissed() {
+    return [{ type: 'hermes.recovery', status: 200, streams: {} }];
+  }
 
   static reset() {
     FakeWebSocket.instances = [];
+    FakeWebSocket.answerResume = FakeWebSocket.nothingMissed;
   }
 
   static get last() {
@@ -36,6 +46,20 @@ export class FakeWebSocket {
   send(data) {
     if (this.readyState !== FakeWebSocket.OPEN) throw new Error('InvalidStateError: not open');
     this.sent.push(data);
+    const request = JSON.parse(data);
+    if (request.action === 'resume' && FakeWebSocket.answerResume) {
+      for (const frame of FakeWebSocket.answerResume(request)) this.serverSend(frame);
+    }
+  }
+
+  /** What the client sent, parsed, without its resume requests (what the app asked for, and pings). */
+  get appSent() {
+    return this.sentJson.filter((m) => m.action !== 'resume');
+  }
+
+  /** The resume requests the client sent. */
+  get resumes() {
+    return this.sentJson.filter((m) => m.action === 'resume');
   }
 
   close(code = 1000, reason = '') {

@@ -561,7 +561,7 @@ describe('a gateway error frame answering sendMessage', () => {
     const second = FakeWebSocket.last;
     second.serverOpen();
     assert.deepEqual(
-      second.sentJson.map((m) => m.data),
+      second.appSent.map((m) => m.data),
       ['queued'],
     );
     second.serverSend({ message: 'Forbidden', connectionId: 'c2', requestId: 'r-queued' });
@@ -613,7 +613,7 @@ describe('getToken: signed out (HermesAuthError)', () => {
     signedIn = true; // a new login: connect() starts again, without the old user's queued message
     const socketAfterLogin = await connected(client);
     assert.equal(calls, 3);
-    assert.deepEqual(socketAfterLogin.sent, []);
+    assert.deepEqual(socketAfterLogin.appSent, []);
   });
 
   test('the marker is the error name: an error built elsewhere (another copy of the module) works too', async (t) => {
@@ -661,7 +661,7 @@ describe('keep-alive', () => {
     t.mock.timers.tick(59_999);
     assert.equal(pings(socket), 0);
     t.mock.timers.tick(1);
-    assert.deepEqual(socket.sentJson, [{ action: 'ping' }]);
+    assert.deepEqual(socket.appSent, [{ action: 'ping' }]);
     socket.serverSend({ type: 'pong' });
     t.mock.timers.tick(60_000);
     assert.equal(pings(socket), 2);
@@ -741,7 +741,7 @@ describe('sendMessage', () => {
     const socket = await connected(client);
     assert.equal(client.sendMessage({ text: 'hi' }), true);
     assert.equal(client.sendMessage(1, { type: 'chat', excludeSelf: true }), true);
-    assert.deepEqual(socket.sentJson, [
+    assert.deepEqual(socket.appSent, [
       { action: 'sendMessage', data: { text: 'hi' } },
       { action: 'sendMessage', data: 1, type: 'chat', exclude_self: true },
     ]);
@@ -758,7 +758,7 @@ describe('sendMessage', () => {
     await settle();
     FakeWebSocket.last.serverOpen();
     assert.deepEqual(
-      FakeWebSocket.last.sentJson.map((m) => m.data),
+      FakeWebSocket.last.appSent.map((m) => m.data),
       ['m2', 'm3'],
     );
   });
@@ -768,7 +768,7 @@ describe('sendMessage', () => {
     const socket = await connected(client);
     assert.throws(() => client.sendMessage('é'.repeat(17 * 1024)), RangeError); // 34 KB in UTF-8
     assert.throws(() => client.sendMessage(undefined), TypeError);
-    assert.equal(socket.sent.length, 0);
+    assert.equal(socket.appSent.length, 0);
     assert.equal(client.sendMessage('x'.repeat(30 * 1024)), true);
   });
 
@@ -779,6 +779,6 @@ describe('sendMessage', () => {
     assert.equal(client.sendMessage('late'), false);
     assert.equal(errors.at(-1).kind, 'send');
     await connected(client);
-    assert.deepEqual(FakeWebSocket.last.sent, []);
+    assert.deepEqual(FakeWebSocket.last.appSent, []);
   });
 });

@@ -10,6 +10,8 @@ import createDefault, {
   type HermesClient,
   type HermesMessage,
   type MessageSource,
+  type PositionsState,
+  type RecoveryDetail,
   type RefusedAnswer,
   type State,
 } from 'hermes-notifications-client';
@@ -48,6 +50,27 @@ export const delay: number = backoffDelay(2, { baseMs: 100, maxMs: 1000 });
 export const withTokenUrl: string = withToken('wss://h/prod', 't');
 export const closed: 'closed' = States.CLOSED;
 export const authError: Error = new HermesAuthError();
+
+// gap-free delivery: a positions store across page loads, recovery outcomes, where the client stands
+const resuming: HermesClient = createHermesClient({
+  url: 'wss://ws.example.com/prod',
+  getToken: () => 't',
+  positions: {
+    load: () => JSON.parse(localStorage.getItem('hermes-positions') ?? 'null') as PositionsState | null,
+    save: (state) => localStorage.setItem('hermes-positions', JSON.stringify(state)),
+  },
+  reorderMs: 1000,
+});
+resuming.on('recovery', (detail: RecoveryDetail) => {
+  if (!detail.complete) console.log('refetch', detail.stream, detail.epoch, detail.position, detail.reason);
+});
+export const where: PositionsState = resuming.positions();
+export const position: number | undefined = where['room#r1']?.position;
+resuming.subscribe('*', (message) => console.log(message.stream, message.epoch, message.position));
+// @ts-expect-error a positions store needs save(state) too
+createHermesClient({ url: 'wss://h/prod', getToken: () => 't', positions: { load: () => null } });
+// @ts-expect-error recovery details have no `missed` field
+resuming.on('recovery', (detail) => console.log(detail.missed));
 
 // @ts-expect-error a typo in the source filter is a type error (and a TypeError at run time)
 client.subscribe('*', () => {}, { source: 'backed' });
