@@ -18,7 +18,7 @@ lint: setup
 	TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive
 	$(PY) docs/terraform_tables.py --check
 
-# README's Terraform inputs/outputs tables, generated from variables.tf and outputs.tf
+# docs/terraform.md's inputs/outputs tables, generated from variables.tf and outputs.tf
 docs: setup
 	$(PY) docs/terraform_tables.py
 

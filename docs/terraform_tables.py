@@ -1,7 +1,7 @@
-"""The README's Terraform inputs/outputs tables, generated from variables.tf and outputs.tf.
+"""The Terraform inputs/outputs tables of docs/terraform.md, generated from variables.tf and outputs.tf.
 
-    python docs/terraform_tables.py          # rewrite the tables in README.md (make docs)
-    python docs/terraform_tables.py --check  # exit 1 if README.md is not what the code says (CI)
+    python docs/terraform_tables.py          # rewrite the tables (make docs)
+    python docs/terraform_tables.py --check  # exit 1 if docs/terraform.md is not what the code says (CI)
 
 Reads the raw HCL of each top-level ``variable``/``output`` block: description (quoted or heredoc), type and
 default exactly as written, whitespace collapsed. No HCL library is needed for blocks this regular.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+README = ROOT / "docs" / "terraform.md"
 MARKERS = {
     "inputs": ("<!-- BEGIN inputs: generated from variables.tf by `make docs` -->", "<!-- END inputs -->"),
     "outputs": ("<!-- BEGIN outputs: generated from outputs.tf by `make docs` -->", "<!-- END outputs -->"),
@@ -100,7 +100,7 @@ def render(readme: str) -> str:
     for key, (begin, end) in MARKERS.items():
         pattern = re.compile(re.escape(begin) + r"\n.*?" + re.escape(end), flags=re.DOTALL)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md has no {begin} ... {end} section")
+            raise SystemExit(f"{README.name} has no {begin} ... {end} section")
         readme = pattern.sub(lambda _: f"{begin}\n{tables[key]}\n{end}", readme)  # noqa: B023
     return readme
 
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
     wanted = render(current)
     if "--check" in argv:
         if current != wanted:
-            print("README.md's Terraform tables differ from the code: run `make docs`", file=sys.stderr)
+            print("docs/terraform.md's tables differ from the code: run `make docs`", file=sys.stderr)
             return 1
         return 0
     README.write_text(wanted)

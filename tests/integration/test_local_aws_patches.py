@@ -205,26 +205,31 @@ def test_get_route_responses(v2, ws_api):
     assert found["RouteResponseKey"] == "$default"
 
 
-def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_server):
-    """#13: moto must not receive (and count) a message itself at SendMessage time."""
+def _noop_function(local_aws_server) -> str:
+    """A Lambda function to map queues to (its code never runs here); returns its ARN."""
     import io
     import zipfile
 
-    sqs, lambda_, iam = (local_aws_server.client(s) for s in ("sqs", "lambda", "iam"))
-    queue = sqs.create_queue(QueueName=_name("mapped"))["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    iam = local_aws_server.client("iam")
     role = iam.create_role(RoleName=_name("r"), AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
     code = io.BytesIO()
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("f.py", "def handler(e, c):\n    return {}\n")
-    function = lambda_.create_function(
+    return local_aws_server.client("lambda").create_function(
         FunctionName=_name("f"),
         Runtime="python3.12",
         Role=role["Role"]["Arn"],
         Handler="f.handler",
         Code={"ZipFile": code.getvalue()},
-    )
-    lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function["FunctionArn"], BatchSize=10)
+    )["FunctionArn"]
+
+
+def test_sqs_messages_wait_for_the_poller_even_with_a_lambda_mapping(local_aws_server):
+    """#13: moto must not receive (and count) a message itself at SendMessage time."""
+    sqs, lambda_ = local_aws_server.client("sqs"), local_aws_server.client("lambda")
+    queue = sqs.create_queue(QueueName=_name("mapped"))["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=_noop_function(local_aws_server), BatchSize=10)
     sqs.send_message(QueueUrl=queue, MessageBody="hello")
     (message,) = sqs.receive_message(QueueUrl=queue, AttributeNames=["ApproximateReceiveCount"])["Messages"]
     assert message["Attributes"]["ApproximateReceiveCount"] == "1"  # this is the first receive
@@ -408,23 +413,10 @@ def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out
 
 def test_fifo_queue_mappings_take_no_batching_window_and_at_most_10(local_aws_server):
     """#21: what Lambda refuses for an SQS FIFO event source."""
-    import io
-    import zipfile
-
-    sqs, lambda_, iam = (local_aws_server.client(s) for s in ("sqs", "lambda", "iam"))
+    sqs, lambda_ = local_aws_server.client("sqs"), local_aws_server.client("lambda")
     queue = sqs.create_queue(QueueName=_name("ordered") + ".fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    role = iam.create_role(RoleName=_name("r"), AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("f.py", "def handler(e, c):\n    return {}\n")
-    function = lambda_.create_function(
-        FunctionName=_name("f"),
-        Runtime="python3.12",
-        Role=role["Role"]["Arn"],
-        Handler="f.handler",
-        Code={"ZipFile": code.getvalue()},
-    )["FunctionArn"]
+    function = _noop_function(local_aws_server)
     for bad in ({"MaximumBatchingWindowInSeconds": 1}, {"BatchSize": 20, "MaximumBatchingWindowInSeconds": 0}):
         with pytest.raises(ClientError, match="FIFO"):
             lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, **bad)

@@ -1,14 +1,16 @@
-"""The README's inputs/outputs tables stay in sync with the module, and it advertises only what exists."""
+"""The docs' inputs/outputs tables stay in sync with the module, and README and docs advertise only what exists."""
 
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+TERRAFORM_DOC = (ROOT / "docs" / "terraform.md").read_text()
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
 
 
 def table_names(heading: str) -> set[str]:
-    section = README.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
+    section = TERRAFORM_DOC.split(f"## {heading}\n", 1)[1].split("\n#", 1)[0]
     return set(re.findall(r"^\| `([a-z0-9_]+)` \|", section, flags=re.MULTILINE))
 
 
@@ -22,9 +24,9 @@ def test_the_terraform_tables_are_generated_from_the_code():
     spec = importlib.util.spec_from_file_location("terraform_tables", ROOT / "docs" / "terraform_tables.py")
     tables = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tables)
-    assert tables.render(README) == README, "run `make docs`"
+    assert tables.render(TERRAFORM_DOC) == TERRAFORM_DOC, "run `make docs`"
     # and the generator reads what it should: a heredoc description, a multi-line object type
-    (function_config,) = [line for line in README.splitlines() if line.startswith("| `function_config` |")]
+    (function_config,) = [line for line in TERRAFORM_DOC.splitlines() if line.startswith("| `function_config` |")]
     assert "Per-function sizing" in function_config and "optional(number, 1769)" in function_config
 
 
@@ -39,7 +41,7 @@ def test_outputs_table_lists_exactly_the_module_outputs():
 def test_every_make_target_the_readme_names_exists():
     makefile = (ROOT / "Makefile").read_text()
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
-    readmes = README + (ROOT / "clients" / "js" / "README.md").read_text()
+    readmes = DOCS + (ROOT / "clients" / "js" / "README.md").read_text()
     named = set(re.findall(r"`make ([a-z][a-z-]*)`", readmes))
     named |= set(re.findall(r"^make ([a-z][a-z-]*)", readmes, re.MULTILINE))
     assert {"js-types", "js-check"} <= named and named <= targets
@@ -54,3 +56,11 @@ def test_one_version_everywhere_and_the_readme_uses_its_tag():
     assert package["version"] == __version__
     assert f"?ref=v{__version__}" in README
     assert f"## {__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_the_readme_links_only_to_files_that_exist():
+    for target in re.findall(r"\]\(([^)#:]+)\)", README):
+        assert (ROOT / target).exists(), target
+    for doc in (ROOT / "docs").glob("*.md"):
+        for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
+            assert (doc.parent / target).exists(), f"{doc.name}: {target}"
