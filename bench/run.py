@@ -1335,9 +1335,9 @@ HISTORY_RETENTION = 86_400  # the module's default history_retention_seconds
 PRICE_PER_MILLION_WRU = 0.625
 PRICE_PER_MILLION_RRU = 0.125
 PRICE_SOURCE = (
-    "us-east-1 on-demand list prices, Standard table class, since AWS's 50 % cut of on-demand throughput on "
-    "2024-11-01 (https://aws.amazon.com/dynamodb/pricing/on-demand/); the same figures are what third parties "
-    "read from AWS's Price List API offer AmazonDynamoDB 20260911124422 (published 2026-09-11); checked 2026-11-23"
+    "us-east-1 on-demand list prices, Standard table class, after AWS's 50 % cut of on-demand throughput in "
+    "November 2024 (https://aws.amazon.com/dynamodb/pricing/on-demand/; this machine has no internet: the figures "
+    "were read from a stored copy of a 2025 third-party summary of that page, not from AWS today)"
 )
 
 
