@@ -21,7 +21,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .deployed import ArtifactIndex, DeployedStack, DeploymentError
@@ -37,14 +37,30 @@ REGION = "us-east-1"
 
 # Terraform merges *_override.tf files into the configuration: the local stack turns on what a developer
 # wants to try (clients sending to their room) without the example carrying it.
-LOCAL_OVERRIDE = """# Written by hermes local up.
-module "hermes" {
-  enable_client_messages = true
-}
-"""
+LOCAL_MODULE_INPUTS: dict[str, bool | int] = {"enable_client_messages": True}
 
 
-def _copy_example(example: Path, target: Path, module_source: Path) -> None:
+def local_override(module_inputs: Mapping[str, bool | int] | None = None) -> str:
+    """The override file: LOCAL_MODULE_INPUTS, then ``module_inputs`` (which may change them), set on the module.
+
+    Only numbers and booleans (e.g. ``{"history_retention_seconds": 0}``: a stack without history, for
+    bench/latency.py); anything else is refused rather than quoted into HCL.
+    """
+    inputs = {**LOCAL_MODULE_INPUTS, **(module_inputs or {})}
+    for name, value in inputs.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ValueError(f"not a module input name: {name!r}")
+        if not isinstance(value, bool | int):
+            raise ValueError(f"{name}: only integers and booleans can be set, not {value!r}")
+    width = max(len(name) for name in inputs)  # aligned as terraform fmt aligns them
+    lines = [f"  {name.ljust(width)} = {str(value).lower()}" for name, value in inputs.items()]
+    return "\n".join(["# Written by hermes local up.", 'module "hermes" {', *lines, "}", ""])
+
+
+LOCAL_OVERRIDE = local_override()
+
+
+def _copy_example(example: Path, target: Path, module_source: Path, override: str = LOCAL_OVERRIDE) -> None:
     """The example as a consumer would have it, with ``source`` pointing at this checkout."""
     if target.exists():
         shutil.rmtree(target)  # moto starts empty: so must the state
@@ -52,7 +68,7 @@ def _copy_example(example: Path, target: Path, module_source: Path) -> None:
     for tf in example.glob("*.tf"):
         text = re.sub(r'source\s*=\s*"\.\./\.\."', f'source = "{module_source}"', tf.read_text())
         (target / tf.name).write_text(text)
-    (target / "hermes_local_override.tf").write_text(LOCAL_OVERRIDE)
+    (target / "hermes_local_override.tf").write_text(override)
 
 
 class LocalStack:
@@ -67,6 +83,7 @@ class LocalStack:
         idle_timeout: float = 600.0,
         max_duration: float = 7200.0,
         example: str = "minimal",
+        module_inputs: Mapping[str, bool | int] | None = None,
         log: Callable[[str], None] = print,
     ):
         self.root = root
@@ -74,6 +91,7 @@ class LocalStack:
         self.port, self.aws_port, self.management_port = port, aws_port, management_port
         self.idle_timeout, self.max_duration = idle_timeout, max_duration
         self.example = root / "examples" / example
+        self.override = local_override(module_inputs)  # checked now, not after moto has started
         self.log = log
         self.aws = None
         self.terraform = None
@@ -95,7 +113,7 @@ class LocalStack:
         from .terraform import Terraform, terraform_env, write_cli_config
 
         workdir = self.state_dir / "terraform"
-        _copy_example(self.example, workdir, self.root)
+        _copy_example(self.example, workdir, self.root, self.override)
         cli_config = write_cli_config(self.state_dir / "terraformrc", plugin_cache_dir=self.state_dir / "plugin-cache")
         env = terraform_env(cli_config, region=REGION, aws_endpoint_url=self.aws.url)
         self.terraform = Terraform(
