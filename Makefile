@@ -62,11 +62,11 @@ build: setup
 
 # Hermes end to end on this machine: moto, terraform apply, gateway, one notification, then stop.
 demo: build
-	$(PY) -m hermes.local.demo
+	$(PY) -m hermes_local.demo
 
 # The same stack, kept running in the foreground (Ctrl-C stops it).
 up: build
-	$(PY) -m hermes.local.stack
+	$(PY) -m hermes_local.stack
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes $(JS)/node_modules

@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 SRC = ROOT / "lambda_src"
 FUNCTIONS_DIR = SRC / "functions"
-PACKAGE_DIR = SRC / "hermes"
+PACKAGE_DIR = SRC / "hermes_notifications"
 LAYER_REQUIREMENTS = SRC / "layer-requirements.txt"
 
 FUNCTIONS = ("authorizer", "connect", "disconnect", "send_message")
-# The modules of the hermes package that run on Lambda (an allowlist: the SDK, CLI and local tooling in the
+# The modules of the hermes_notifications package that run on Lambda (an allowlist: the SDK and CLI in the
 # same package never ship in a function zip, nor does anything added later until it is listed here).
 RUNTIME_MODULES = (
     "__init__.py",
@@ -86,7 +86,7 @@ def tree_files(base: Path, prefix: str) -> dict[str, bytes]:
 
 def function_files(name: str) -> dict[str, bytes]:
     """The handler module at the zip's root (handler ``<name>.handler``) and the runtime package."""
-    files = {f"hermes/{module}": (PACKAGE_DIR / module).read_bytes() for module in RUNTIME_MODULES}
+    files = {f"hermes_notifications/{module}": (PACKAGE_DIR / module).read_bytes() for module in RUNTIME_MODULES}
     files[f"{name}.py"] = (FUNCTIONS_DIR / f"{name}.py").read_bytes()
     return files
 

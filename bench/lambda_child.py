@@ -81,7 +81,7 @@ def cold(name: str) -> None:
     t1 = time.perf_counter()
     response = module.handler(event_for(name), Context())
     t2 = time.perf_counter()
-    import hermes
+    import hermes_notifications as hermes
 
     emit(
         {
@@ -101,8 +101,8 @@ def warm_authorizer(n10: int, n12: int, n_jwt: int) -> None:
 
     import authorizer
 
-    from hermes import tokens
-    from hermes.store import TokenRecord
+    from hermes_notifications import tokens
+    from hermes_notifications.store import TokenRecord
 
     keys, settings, store = authorizer.KEYS, authorizer.SETTINGS, authorizer.TOKENS
     assert authorizer.INIT_ERROR is None, authorizer.INIT_ERROR

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lambda_src"))
 
-from hermes.local.stack import LocalStack  # noqa: E402
-from hermes.sdk import Hermes, HermesConfig  # noqa: E402
+from hermes_local.stack import LocalStack  # noqa: E402
+from hermes_notifications.sdk import Hermes, HermesConfig  # noqa: E402
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -3,7 +3,7 @@
 Same wire request as boto3's ``apigatewaymanagementapi`` client (``POST {endpoint}/@connections/{id}``,
 SigV4 for ``execute-api``), built with botocore's own ``SigV4Auth`` and sent through one urllib3
 connection pool. Skips the event hooks, parameter validation, endpoint-ruleset resolution and the
-user-agent assembly that botocore repeats on every call. Duck-types what ``hermes.fanout.Fanout``
+user-agent assembly that botocore repeats on every call. Duck-types what ``hermes_notifications.fanout.Fanout``
 uses (``post_to_connection`` and ``exceptions.GoneException``), so Fanout runs on it unchanged.
 Not used by Hermes; bench/run.py measures it beside the real client to size the possible gain.
 """

@@ -5,7 +5,7 @@
 
 Every benchmark runs beside its baseline in the same run and reports ratios, medians and spread:
 the machine is shared and noisy, so absolute times are context, ratios are the result. All traffic
-stays on 127.0.0.1: a moto server (DynamoDB; the local stack's patched one, hermes.local.aws) and
+stays on 127.0.0.1: a moto server (DynamoDB; the local stack's patched one, hermes_local.aws) and
 bench/mgmt_server.py (the Management API) run as child processes and are stopped at the end. Every
 loop is bounded in count, and each benchmark shrinks its work when the time budget (default 540 s for
 the whole run) runs low, saying so.
@@ -141,7 +141,7 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 class Servers:
     """moto (DynamoDB) and the Management API stand-in, each in its own process on 127.0.0.1.
 
-    moto as the local stack runs it (``python -m hermes.local.aws``, patched): plain moto applies concurrent
+    moto as the local stack runs it (``python -m hermes_local.aws``, patched): plain moto applies concurrent
     conditional transactions without isolation, so two writers could both take the same stream position
     and a message was lost (section 7c's writers); harness patch 20 restores DynamoDB's per-item atomicity.
     """
@@ -179,7 +179,7 @@ class Servers:
     def _start_moto(self) -> str:
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "hermes.local.aws", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "hermes_local.aws", "--host", "127.0.0.1", "--port", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -209,14 +209,14 @@ def dynamodb_client(endpoint: str):
 
 
 def create_tables(dynamodb, connections_table: str = CONNECTIONS_TABLE) -> None:
-    from hermes.local.tables import create_tables as create
+    from hermes_local.tables import create_tables as create
 
     create(dynamodb, connections_table, TOKENS_TABLE)
 
 
 def connection_items(connection_id: str, room_id: str, user_id: str, now: int) -> list[dict]:
     """Exactly what ConnectionStore.add writes: the room row and the user row (checked by check_row_shape)."""
-    from hermes.store import room_key, user_key
+    from hermes_notifications.store import room_key, user_key
 
     common = {
         "room_id": {"S": room_id},
@@ -236,7 +236,7 @@ def check_row_shape(dynamodb, table_name: str) -> None:
     The bench seeds with batch_write_item (a transaction per connection would take minutes), so the
     seeded rows must stay what Hermes itself writes; this fails the benchmark when they drift apart.
     """
-    from hermes.store import Connection, ConnectionStore
+    from hermes_notifications.store import Connection, ConnectionStore
 
     now = int(time.time())
     connection = Connection("shape-check", "shape-room", "shape-user", now)
@@ -378,10 +378,10 @@ def bench_server_alone(servers: Servers, report: Report, quick: bool) -> dict:
 def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) -> dict:
     import seed_baseline
 
-    from hermes.dispatch import dispatch
-    from hermes.envelope import PublishRequest
-    from hermes.fanout import Fanout, management_client
-    from hermes.store import ConnectionStore
+    from hermes_notifications.dispatch import dispatch
+    from hermes_notifications.envelope import PublishRequest
+    from hermes_notifications.fanout import Fanout, management_client
+    from hermes_notifications.store import ConnectionStore
 
     sizes = {"room100": 100, "room1000": 1000, "room10000": 10_000}
     dynamodb = dynamodb_client(servers.moto_url)
@@ -571,9 +571,9 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
 
 def sweep_workers(servers: Servers, store, budget: Budget) -> list[str]:
     """Room of 1,000 at several HERMES_FANOUT_WORKERS: where the worker pool stops being the limit."""
-    from hermes.dispatch import dispatch
-    from hermes.envelope import PublishRequest
-    from hermes.fanout import Fanout, management_client
+    from hermes_notifications.dispatch import dispatch
+    from hermes_notifications.envelope import PublishRequest
+    from hermes_notifications.fanout import Fanout, management_client
 
     endpoint = f"http://127.0.0.1:{servers.mgmt_port}"
     rows = []
@@ -627,7 +627,7 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
     """On the moto server, in tables of their own: seeding 150,000 rows from 4 threads uses both cores."""
     import seed_baseline
 
-    from hermes.store import ConnectionStore, room_key
+    from hermes_notifications.store import ConnectionStore, room_key
 
     table_name, seed_table = "hermes-bench-lookup", "hermes-bench-lookup-seed"
     total, room_size = (20_000, 50) if quick else (50_000, 50)
@@ -832,9 +832,9 @@ def bench_artifacts(report: Report, workdir: Path) -> Path | None:
 def bench_authorizer(
     servers: Servers, report: Report, budget: Budget, quick: bool, built: Path | None, workdir: Path
 ) -> dict:
-    from hermes import tokens
-    from hermes.fanout import management_client  # noqa: F401 - import check only
-    from hermes.store import ConnectionStore, TokenRecord, TokenStore
+    from hermes_notifications import tokens
+    from hermes_notifications.fanout import management_client  # noqa: F401 - import check only
+    from hermes_notifications.store import ConnectionStore, TokenRecord, TokenStore
 
     source = built or (ROOT / "dist")
     task_root, opt = workdir / "task", workdir / "opt"
@@ -969,7 +969,9 @@ def bench_authorizer(
         "import bcrypt": "import bcrypt",
         "from aws_lambda_powertools import Logger": "from aws_lambda_powertools import Logger",
         "import boto3; boto3.client('dynamodb')": "import boto3; boto3.client('dynamodb')",
-        "hermes.tokens + store + signing_keys": "import hermes.tokens, hermes.store, hermes.signing_keys",
+        "hermes_notifications.tokens + store + signing_keys": (
+            "import hermes_notifications.tokens, hermes_notifications.store, hermes_notifications.signing_keys"
+        ),
     }
     singles: dict[str, list[float]] = {k: [] for k in statements}
     for _ in range(3):
@@ -1058,7 +1060,7 @@ def bench_authorizer(
     slowdown = results["10"]["bcrypt_p50"] / 54.0
     verdict_lines.append(
         f"Noise calibration: bcrypt cost 10 took {results['10']['bcrypt_p50']:.0f} ms here against 54 ms on a quiet "
-        f"core (hermes/tokens.py), so this run's CPU was ~{slowdown:.1f}× slower than quiet; cold imports "
+        f"core (tokens.py), so this run's CPU was ~{slowdown:.1f}× slower than quiet; cold imports "
         f"normalised by that factor: authorizer {auth_import / slowdown:.0f} ms without .pyc, "
         f"{pyc_import / slowdown:.0f} ms with."
     )
@@ -1165,8 +1167,8 @@ _W: dict = {}
 
 def _shard_init(port: int, counter, workers: int) -> None:
     os.environ.update(BASE_ENV)
-    from hermes.fanout import Fanout, management_client
-    from hermes.store import ConnectionStore
+    from hermes_notifications.fanout import Fanout, management_client
+    from hermes_notifications.store import ConnectionStore
 
     class NoTable:  # chunk jobs carry their ids; the table is touched only on 410 (remove_if_stale; none here)
         def delete_item(self, **_):
@@ -1178,10 +1180,10 @@ def _shard_init(port: int, counter, workers: int) -> None:
 
 
 def _jobs(n: int, chunk: int) -> list[str]:
-    """The chunk-job bodies hermes.dispatch.Splitter enqueues on the internal fan-out queue for a room of n
-    (SendMessageBatch calls packed by hermes.batching.sqs_batches; captured, not sent)."""
-    from hermes.dispatch import Splitter
-    from hermes.envelope import PublishRequest
+    """The chunk-job bodies dispatch.Splitter enqueues on the internal fan-out queue for a room of n
+    (SendMessageBatch calls packed by hermes_notifications.batching.sqs_batches; captured, not sent)."""
+    from hermes_notifications.dispatch import Splitter
+    from hermes_notifications.envelope import PublishRequest
 
     class CaptureSQS:
         def __init__(self):
@@ -1201,8 +1203,8 @@ def _jobs(n: int, chunk: int) -> list[str]:
 
 def _shard_run(n: int, chunk: int, start_at: float, stop_at: float) -> dict:
     """One "send_message invocation" pulling chunk jobs until none are left (or the time bound)."""
-    from hermes.dispatch import dispatch
-    from hermes.envelope import PublishRequest
+    from hermes_notifications.dispatch import dispatch
+    from hermes_notifications.envelope import PublishRequest
 
     jobs = _W["jobs"].get((n, chunk))
     if jobs is None:
@@ -1451,7 +1453,7 @@ class TimedAppend:
 
 def envelope_without_history(data: dict) -> bytes:
     """The envelope dispatch() builds for ``data`` in HISTORY_ROOM without history (id and time as it sets them)."""
-    from hermes.envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
+    from hermes_notifications.envelope import PublishRequest, build_envelope, new_message_id, utc_now_iso
 
     return build_envelope(
         PublishRequest(data=data, room_id=HISTORY_ROOM, type="bench", id=new_message_id(), sent_at=utc_now_iso())
@@ -1465,7 +1467,7 @@ def padded_data(target: int) -> dict:
 
 
 def history_table(dynamodb, name: str) -> str:
-    from hermes.local.tables import create_tables as create
+    from hermes_local.tables import create_tables as create
 
     create(dynamodb, HISTORY_CONNECTIONS, TOKENS_TABLE, name)  # the first two exist by now: only this one is new
     return name
@@ -1473,7 +1475,7 @@ def history_table(dynamodb, name: str) -> str:
 
 def stream_positions(dynamodb, table: str, stream: str) -> tuple[int, list[int]]:
     """(head position, kept positions in order) of one stream, read whole."""
-    from hermes.history import HEAD
+    from hermes_notifications.history import HEAD
 
     kwargs = {
         "TableName": table,
@@ -1501,11 +1503,11 @@ def bench_history(servers: Servers, report: Report, budget: Budget, quick: bool)
     (counted), in time (measured on moto, interleaved) and under concurrent writers to one stream."""
     from dataclasses import replace
 
-    from hermes.dispatch import dispatch
-    from hermes.envelope import PublishRequest, build_envelope
-    from hermes.fanout import Fanout, management_client
-    from hermes.history import History, HistoryConflict, room_stream, streams_of_connection
-    from hermes.store import ConnectionStore
+    from hermes_notifications.dispatch import dispatch
+    from hermes_notifications.envelope import PublishRequest, build_envelope
+    from hermes_notifications.fanout import Fanout, management_client
+    from hermes_notifications.history import History, HistoryConflict, room_stream, streams_of_connection
+    from hermes_notifications.store import ConnectionStore
 
     dynamodb = dynamodb_client(servers.moto_url)
     connections_table = HISTORY_CONNECTIONS
@@ -1787,7 +1789,7 @@ def bench_history(servers: Servers, report: Report, budget: Budget, quick: bool)
     lines = [
         "### 7a. Request units per message, counted",
         "",
-        f"`dispatch()` (hermes/dispatch.py) of {n} messages to a room of 10 (a connections table of its own; the",
+        f"`dispatch()` (dispatch.py) of {n} messages to a room of 10 (a connections table of its own; the",
         f"Management API stand-in at 0 ms), with `History` (retention {HISTORY_RETENTION:,} s, the module's default)",
         "and without, envelopes of ~200 B and ~4 KB, on the bench's moto server, through a wrapper of the boto3",
         "client that counts every call by operation and bills it by DynamoDB's rules from the items it sends or",
@@ -2109,7 +2111,7 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
     report.section(
         "6. Publish-to-receive latency through the local runtime, with and without message history",
         [
-            f"`{' '.join(shown)}` [`--history-retention-seconds 0`]: `hermes.local.stack.LocalStack` (moto +",
+            f"`{' '.join(shown)}` [`--history-retention-seconds 0`]: `hermes_local.stack.LocalStack` (moto +",
             "`terraform apply` of examples/minimal + WebSocket gateway + SQS poller + the deployed zips in worker",
             "processes), one WebSocket client; the SDK publishes through SQS at a fixed rate; latency = SendMessage",
             "call to receipt on the socket, after 40 unmeasured messages that start the poller's concurrent",

@@ -10,11 +10,11 @@ import time
 
 import boto3
 
-from hermes import tokens
-from hermes.config import JwtSettings, require_str
-from hermes.lambda_logging import handler_logger
-from hermes.signing_keys import SigningKeys, keys_from_env
-from hermes.store import TokenStore
+from hermes_notifications import tokens
+from hermes_notifications.config import JwtSettings, require_str
+from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.signing_keys import SigningKeys, keys_from_env
+from hermes_notifications.store import TokenStore
 
 logger = handler_logger()
 

@@ -10,9 +10,9 @@ import time
 
 import boto3
 
-from hermes.config import env_int, require_str
-from hermes.lambda_logging import handler_logger
-from hermes.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
+from hermes_notifications.config import env_int, require_str
+from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
 
 logger = handler_logger()
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import boto3
 
-from hermes.config import require_str
-from hermes.lambda_logging import handler_logger
-from hermes.store import Connection, ConnectionStore
+from hermes_notifications.config import require_str
+from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.store import Connection, ConnectionStore
 
 logger = handler_logger()
 

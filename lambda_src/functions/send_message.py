@@ -23,13 +23,33 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from hermes.config import env_int, env_str, management_endpoint, require_str
-from hermes.dispatch import DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, DeliveryFailed, Result, Splitter, dispatch
-from hermes.envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, parse_json, replay_frames
-from hermes.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
-from hermes.history import DEFAULT_MAX_REPLAY, MAX_EPOCH_LENGTH, History, HistoryConflict, streams_of_connection
-from hermes.lambda_logging import handler_logger
-from hermes.store import ConnectionStore, SendSlot, room_key
+from hermes_notifications.config import env_int, env_str, management_endpoint, require_str
+from hermes_notifications.dispatch import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_CHUNK_THRESHOLD,
+    DeliveryFailed,
+    Result,
+    Splitter,
+    dispatch,
+)
+from hermes_notifications.envelope import (
+    CLIENT,
+    InvalidMessage,
+    MessageTooLarge,
+    PublishRequest,
+    parse_json,
+    replay_frames,
+)
+from hermes_notifications.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
+from hermes_notifications.history import (
+    DEFAULT_MAX_REPLAY,
+    MAX_EPOCH_LENGTH,
+    History,
+    HistoryConflict,
+    streams_of_connection,
+)
+from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.store import ConnectionStore, SendSlot, room_key
 
 logger = handler_logger()
 metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))

@@ -29,7 +29,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from hermes.local.gateway import Authorizer, GatewayConfig, LocalGateway, Route
+from hermes_local.gateway import Authorizer, GatewayConfig, LocalGateway, Route
 
 CHROMIUM = os.environ.get("HERMES_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [

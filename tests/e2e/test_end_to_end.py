@@ -26,10 +26,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from hermes.envelope import MessageTooLarge
-from hermes.history import History, room_stream, user_stream
-from hermes.local.stack import LocalStack
-from hermes.sdk import Hermes, HermesConfig
+from hermes_local.stack import LocalStack
+from hermes_notifications.envelope import MessageTooLarge
+from hermes_notifications.history import History, room_stream, user_stream
+from hermes_notifications.sdk import Hermes, HermesConfig
 from tests.conftest import record_timing
 
 pytestmark = pytest.mark.integration

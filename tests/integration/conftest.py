@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from hermes.local import aws as local_aws
-from hermes.local.terraform import (
+from hermes_local import aws as local_aws
+from hermes_local.terraform import (
     Terraform,
     TerraformNotFound,
     find_plugin_mirror,

@@ -64,7 +64,7 @@ JOBS = {
 @pytest.fixture(scope="module")
 def applied(local_aws_server, tf_env, tmp_path_factory):
     """{key: Job} for the three chains above, applied and planned again (errors kept, not raised)."""
-    from hermes.local.terraform import Terraform
+    from hermes_local.terraform import Terraform
 
     tmp = tmp_path_factory.mktemp("examples")
 

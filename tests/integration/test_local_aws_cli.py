@@ -1,4 +1,4 @@
-"""``hermes local aws`` / ``python -m hermes.local.aws`` as a subprocess: READY line, answers, clean exit."""
+"""``hermes local aws`` / ``python -m hermes_local.aws`` as a subprocess: READY line, answers, clean exit."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def _start(cmd: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 def _port_is_free(port: int) -> bool:
     with socket.socket() as s:
+        # as a server rebinding would: connections the stopped server closed may sit in TIME_WAIT on the port,
+        # which a plain bind refuses although nothing listens there any more
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -49,7 +52,7 @@ def _port_is_free(port: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_module_prints_ready_answers_and_exits_cleanly(sig):
     t0 = time.monotonic()
-    proc, line = _start([sys.executable, "-m", "hermes.local.aws", "--port", "0"])
+    proc, line = _start([sys.executable, "-m", "hermes_local.aws", "--port", "0"])
     try:
         m = re.fullmatch(r"READY (http://127\.0\.0\.1:(\d+))\n", line)
         assert m, f"unexpected first line {line!r}"
@@ -84,7 +87,7 @@ def test_fixed_port_and_busy_port_fails():
         busy = s.getsockname()[1]
         s.listen()
         res = subprocess.run(
-            [sys.executable, "-m", "hermes.local.aws", "--port", str(busy)], capture_output=True, text=True, timeout=30
+            [sys.executable, "-m", "hermes_local.aws", "--port", str(busy)], capture_output=True, text=True, timeout=30
         )
     assert res.returncode != 0
     assert "READY" not in res.stdout
@@ -92,7 +95,7 @@ def test_fixed_port_and_busy_port_fails():
 
 def test_refuses_non_loopback_host():
     res = subprocess.run(
-        [sys.executable, "-m", "hermes.local.aws", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "hermes_local.aws", "--host", "0.0.0.0"], capture_output=True, text=True, timeout=30
     )
     assert res.returncode != 0 and "loopback" in res.stderr
 

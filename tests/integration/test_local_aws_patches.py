@@ -1,6 +1,6 @@
 """Each harness patch, checked with boto3 against the session server (seconds, no Terraform).
 
-These assert the AWS behaviour each patch restores (see the table in hermes/local/aws.py), so a moto
+These assert the AWS behaviour each patch restores (see the table in hermes_local/aws.py), so a moto
 upgrade that changes the underlying code shows up here before it shows up as a Terraform diff.
 """
 
@@ -372,7 +372,7 @@ def test_parameter_store_throttles_above_40_tps_and_cold_authorizers_ride_it_out
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from hermes.signing_keys import SigningKeys, ssm_fetch
+    from hermes_notifications.signing_keys import SigningKeys, ssm_fetch
 
     name = f"/{_name('storm')}/jwt"
     no_retries = Config(retries={"total_max_attempts": 1})

@@ -37,9 +37,9 @@ def test_the_sdk_installs_without_the_lambda_runtimes_dependencies(sdk_venv):
     ).stdout.lower()
     assert "aws-lambda-powertools" not in installed and "moto" not in installed and "websockets" not in installed
     probe = (
-        "import sys; from hermes.cli import main\n"
+        "import sys; from hermes_notifications.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
-        "import hermes.sdk\n"
+        "import hermes_notifications.sdk\n"
         "assert not [m for m in sys.modules if m.startswith(('aws_lambda_powertools', 'moto'))], 'heavy imports'\n"
     )
     result = subprocess.run([python, "-c", probe], capture_output=True, text=True)

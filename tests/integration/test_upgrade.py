@@ -62,7 +62,7 @@ module "hermes" {{
 
 
 def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, tmp_path, local_aws_server):
-    from hermes.local.terraform import Terraform
+    from hermes_local.terraform import Terraform
 
     known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_MODULES_ACCOUNT}^{{commit}}"], cwd=ROOT, check=False)
     if known.returncode != 0:

@@ -15,9 +15,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from hermes.local.aws import patch_dynamodb_isolation
-from hermes.local.tables import create_tables
-from hermes.store import ConnectionStore, TokenStore
+from hermes_local.aws import patch_dynamodb_isolation
+from hermes_local.tables import create_tables
+from hermes_notifications.store import ConnectionStore, TokenStore
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "functions"
 SECRET = "s" * 64

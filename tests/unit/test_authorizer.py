@@ -6,8 +6,8 @@ import boto3
 import jwt
 import pytest
 
-from hermes import tokens
-from hermes.sdk import Hermes, HermesConfig
+from hermes_notifications import tokens
+from hermes_notifications.sdk import Hermes, HermesConfig
 
 from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE
 

@@ -92,7 +92,7 @@ def test_function_zips_hold_only_their_handler_and_the_runtime_package(builds):
         with zipfile.ZipFile(out / entry["file"]) as archive:
             infos = archive.infolist()
         names = {i.filename for i in infos}
-        assert names == {f"{name}.py"} | {f"hermes/{m}" for m in RUNTIME_MODULES}, name
+        assert names == {f"{name}.py"} | {f"hermes_notifications/{m}" for m in RUNTIME_MODULES}, name
         assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
         assert {i.external_attr >> 16 for i in infos} == {0o100644}
         assert entry["size"] <= 50_000
@@ -155,8 +155,8 @@ def test_built_artifacts_run_on_their_own(builds, tmp_path, python):
         code = "\n".join(
             [
                 "import json, types",
-                f"import {name} as fn, hermes, jwt, bcrypt",
-                f"assert hermes.__file__.startswith({str(fn_dir)!r}), hermes.__file__",
+                f"import {name} as fn, hermes_notifications, jwt, bcrypt",
+                f"assert hermes_notifications.__file__.startswith({str(fn_dir)!r}), hermes_notifications.__file__",
                 f"assert jwt.__file__.startswith({str(layer_dir)!r}), jwt.__file__",
                 "ctx = types.SimpleNamespace(function_name='f', memory_limit_in_mb=128, invoked_function_arn='arn:f',"
                 " aws_request_id='r', get_remaining_time_in_millis=lambda: 10_000)",

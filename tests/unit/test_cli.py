@@ -6,7 +6,7 @@ import boto3
 import jwt
 import pytest
 
-from hermes.cli import main
+from hermes_notifications.cli import main
 
 from .conftest import SECRET, TOKENS_TABLE
 
@@ -117,7 +117,7 @@ def test_help_lists_the_commands(capsys):
 
 
 def test_history_prints_json_lines(env, capsys, monkeypatch):
-    from hermes.history import History
+    from hermes_notifications.history import History
 
     from .conftest import HISTORY_TABLE
 
@@ -131,7 +131,7 @@ def test_history_prints_json_lines(env, capsys, monkeypatch):
 
 def test_an_env_var_equal_to_its_default_still_beats_the_outputs_file(monkeypatch, tmp_path):
     # GIVEN an outputs file saying secretsmanager, and the environment saying ssm (the old default)
-    from hermes.cli import build_parser, load_config
+    from hermes_notifications.cli import build_parser, load_config
 
     outputs = tmp_path / "outputs.json"
     outputs.write_text(
@@ -152,7 +152,7 @@ def test_an_env_var_equal_to_its_default_still_beats_the_outputs_file(monkeypatc
 
 
 def test_connections_lists_json_lines(env, capsys):
-    from hermes.store import Connection, ConnectionStore
+    from hermes_notifications.store import Connection, ConnectionStore
 
     from .conftest import CONNECTIONS_TABLE
 

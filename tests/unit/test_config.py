@@ -1,8 +1,8 @@
-"""hermes.config: the management endpoint comes from the environment Terraform sets, never built here."""
+"""hermes_notifications.config: the management endpoint comes from the environment Terraform sets, never built here."""
 
 from __future__ import annotations
 
-from hermes.config import management_endpoint
+from hermes_notifications.config import management_endpoint
 
 
 def test_management_endpoint_is_the_variable_terraform_sets():

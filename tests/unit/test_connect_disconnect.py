@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from hermes import tokens
-from hermes.store import Connection, TokenRecord
+from hermes_notifications import tokens
+from hermes_notifications.store import Connection, TokenRecord
 
 from .conftest import CONNECTIONS_TABLE
 

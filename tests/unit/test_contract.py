@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from hermes.envelope import InvalidMessage, PublishRequest, build_envelope
-from hermes.ids import ID_PATTERN
+from hermes_notifications.envelope import InvalidMessage, PublishRequest, build_envelope
+from hermes_notifications.ids import ID_PATTERN
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 PUBLISH = Draft202012Validator(json.loads((SCHEMAS / "publish-request.schema.json").read_text()))

@@ -6,8 +6,8 @@ import time
 import pytest
 from botocore.stub import Stubber
 
-from hermes.fanout import Fanout, Outcome, management_client
-from hermes.store import HANDSHAKE_GRACE_SECONDS, Connection, room_key
+from hermes_notifications.fanout import Fanout, Outcome, management_client
+from hermes_notifications.store import HANDSHAKE_GRACE_SECONDS, Connection, room_key
 
 from .conftest import RecordingManagementClient
 

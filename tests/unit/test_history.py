@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from hermes.envelope import MAX_MESSAGE_BYTES, MessageTooLarge, replay_frames
-from hermes.history import History, Position, room_stream, streams_of_connection, user_stream
+from hermes_notifications.envelope import MAX_MESSAGE_BYTES, MessageTooLarge, replay_frames
+from hermes_notifications.history import History, Position, room_stream, streams_of_connection, user_stream
 
 from .conftest import HISTORY_TABLE
 

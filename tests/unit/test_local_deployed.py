@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hermes.local import deployed
-from hermes.local.deployed import DeploymentError, _allowed_by_resource_policy, function_arn_from_uri, host_layer
+from hermes_local import deployed
+from hermes_local.deployed import DeploymentError, _allowed_by_resource_policy, function_arn_from_uri, host_layer
 
 FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:hermes-dev-connect"
 

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from hermes.local.gateway import Authorizer, GatewayConfig, LocalGateway, Route, select_route
+from hermes_local.gateway import Authorizer, GatewayConfig, LocalGateway, Route, select_route
 
 
 def allow_if_token_is_good(event):
@@ -213,9 +213,9 @@ def test_a_broadcast_during_the_handshake_gets_410_and_keeps_the_new_connection(
     """API Gateway: "until execution of the integration associated with the $connect route is completed"
     the connection is not established, so posts to it answer 410. The local gateway reproduces that window;
     the fan-out must not take such a 410 for a dead connection."""
-    from hermes import tokens
-    from hermes.fanout import Fanout, management_client
-    from hermes.store import Connection, TokenRecord, room_key
+    from hermes_notifications import tokens
+    from hermes_notifications.fanout import Fanout, management_client
+    from hermes_notifications.store import Connection, TokenRecord, room_key
 
     token_id = tokens.new_token_id()
     token_store.put(TokenRecord("u1", "r1", token_id, "$2b$04$x", int(time.time()) + 300), issued_at=0)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from hermes.local.lambdas import FunctionSpec, InvocationError, LocalFunction
+from hermes_local.lambdas import FunctionSpec, InvocationError, LocalFunction
 
 RUNTIME = f"python{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from hermes.local import stack as stack_module
-from hermes.local import terraform as terraform_module
-from hermes.local.stack import LOCAL_OVERRIDE, LocalStack, local_override
+from hermes_local import stack as stack_module
+from hermes_local import terraform as terraform_module
+from hermes_local.stack import LOCAL_OVERRIDE, LocalStack, local_override
 
 
 def test_the_default_override_turns_on_client_messages_only():

@@ -50,7 +50,7 @@ def test_every_make_target_the_readme_names_exists():
 def test_one_version_everywhere_and_the_readme_uses_its_tag():
     import json
 
-    from hermes import __version__
+    from hermes_notifications import __version__
 
     package = json.loads((ROOT / "clients" / "js" / "package.json").read_text())
     assert package["version"] == __version__

@@ -7,10 +7,10 @@ import boto3
 import jwt
 import pytest
 
-from hermes.config import ConfigError
-from hermes.envelope import MAX_MESSAGE_BYTES, InvalidMessage, MessageTooLarge, PublishRequest
-from hermes.sdk import Hermes, HermesConfig, PublishError, Revoked
-from hermes.store import Connection
+from hermes_notifications.config import ConfigError
+from hermes_notifications.envelope import MAX_MESSAGE_BYTES, InvalidMessage, MessageTooLarge, PublishRequest
+from hermes_notifications.sdk import Hermes, HermesConfig, PublishError, Revoked
+from hermes_notifications.store import Connection
 
 from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, GoneException
 
@@ -237,7 +237,7 @@ def test_config_from_terraform_outputs(tmp_path):
 
 
 def test_history_reads_a_stream_after_a_position(aws):
-    from hermes.history import History
+    from hermes_notifications.history import History
 
     from .conftest import HISTORY_TABLE
 

@@ -7,11 +7,11 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from hermes.batching import SQS_BATCH_BYTES
-from hermes.dispatch import Splitter
-from hermes.envelope import MAX_MESSAGE_BYTES
-from hermes.fanout import Fanout
-from hermes.store import Connection, room_key, user_key
+from hermes_notifications.batching import SQS_BATCH_BYTES
+from hermes_notifications.dispatch import Splitter
+from hermes_notifications.envelope import MAX_MESSAGE_BYTES
+from hermes_notifications.fanout import Fanout
+from hermes_notifications.store import Connection, room_key, user_key
 
 from .conftest import CONNECTIONS_TABLE, RecordingManagementClient
 
@@ -386,7 +386,7 @@ def test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts(
 
 @pytest.fixture
 def with_history(fn, aws):
-    from hermes.history import History
+    from hermes_notifications.history import History
 
     from .conftest import HISTORY_TABLE
 

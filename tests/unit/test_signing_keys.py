@@ -7,8 +7,8 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from hermes.config import ConfigError
-from hermes.signing_keys import KeyVersions, SigningKeys, keys_from_env
+from hermes_notifications.config import ConfigError
+from hermes_notifications.signing_keys import KeyVersions, SigningKeys, keys_from_env
 
 V1, V2, V3 = "1" * 64, "2" * 64, "3" * 64
 

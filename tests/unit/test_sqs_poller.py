@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from hermes.local.sqs_poller import SqsPoller, failed_ids
+from hermes_local.sqs_poller import SqsPoller, failed_ids
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import time
 import jwt
 import pytest
 
-from hermes import tokens
-from hermes.config import JwtSettings
+from hermes_notifications import tokens
+from hermes_notifications.config import JwtSettings
 
 KEY = "k" * 64
 OLD_KEY = "o" * 64

@@ -177,14 +177,14 @@ def main(argv: list[str] | None = None) -> int:
                 "pip install 'hermes-notifications[local]'\n",
             )
         if args.what == "up":
-            from .local.stack import up
+            from hermes_local.stack import up
 
             return up(args.rest)
         if args.what == "demo":
-            from .local.demo import main as demo
+            from hermes_local.demo import main as demo
 
             return demo()
-        from .local import aws
+        from hermes_local import aws
 
         return aws.main(args.rest)
     try:

@@ -1,4 +1,4 @@
-"""Run Terraform offline against the local AWS harness (``hermes.local.aws``).
+"""Run Terraform offline against the local AWS harness (``hermes_local.aws``).
 
 Shared by the integration tests and the local runtime:
 
@@ -103,7 +103,7 @@ def write_cli_config(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
-        "# written by hermes.local.terraform",
+        "# written by hermes_local.terraform",
         "disable_checkpoint = true",
     ]
     if plugin_cache_dir:

@@ -13,7 +13,8 @@ import time
 
 from websockets.asyncio.client import connect
 
-from ..sdk import Hermes, HermesConfig
+from hermes_notifications.sdk import Hermes, HermesConfig
+
 from .stack import LocalStack
 
 

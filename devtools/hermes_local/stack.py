@@ -28,7 +28,7 @@ from .deployed import ArtifactIndex, DeployedStack, DeploymentError
 from .gateway import GatewayConfig, LocalGateway
 from .sqs_poller import SqsPoller
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(".hermes/local")
 WORKSPACE = "local"
 POLLERS = 4  # concurrent batches (each a send_message worker process)
@@ -307,7 +307,7 @@ def serve_demo_page(stack: LocalStack, port: int):
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
     from urllib.parse import parse_qs, urlsplit
 
-    from ..sdk import Hermes, HermesConfig
+    from hermes_notifications.sdk import Hermes, HermesConfig
 
     hermes = Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
 

@@ -1,6 +1,6 @@
 """Backend SDK: issue and revoke connect tokens, publish notifications through the queue.
 
-from hermes.sdk import Hermes
+from hermes_notifications.sdk import Hermes
 hermes = Hermes.from_terraform_outputs("outputs.json")   # or Hermes.from_env(), or Hermes(HermesConfig(...))
 jwt = hermes.issue_token("user-1", "room-42")             # 5 minutes; single_use=True for one connect
 hermes.publish("room-42", {"job": "backup-7", "status": "done"}, type="job.finished")

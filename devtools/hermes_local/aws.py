@@ -1,9 +1,9 @@
 """Local AWS for Hermes: moto (server mode) on loopback, patched so hashicorp/aws converges against it.
 
-    python -m hermes.local.aws [--port N] [--host 127.0.0.1]     (or: hermes local aws ...)
+    python -m hermes_local.aws [--port N] [--host 127.0.0.1]     (or: hermes local aws ...)
     -> prints one line "READY http://127.0.0.1:N" once GET /moto-api/ answers; Ctrl-C / SIGTERM exit 0.
 
-    from hermes.local.aws import start
+    from hermes_local.aws import start
     with start() as aws:            # port 0 = any free port
         aws.url, aws.client("sqs")
 
@@ -79,6 +79,13 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    | Mapping on an SQS FIFO queue          | messages per batch: InvalidParameterValueException  (accepted).  |
 |    |                                       | Source: Lambda developer guide, "Lambda parameters for Amazon    |
 |    |                                       | SQS event source mappings"                                       |
+| 22 | dynamodb TransactWriteItems           | a transaction's cost depends on its own items, not on the size   |
+|    |                                       | of the tables it touches  (moto deep-copies every touched table  |
+|    |                                       | for its rollback, under #20's lock: with message history every   |
+|    |                                       | publish copied the whole history table, seconds per message on   |
+|    |                                       | a long run). Rollback kept: the touched items are saved and put  |
+|    |                                       | back when the transaction is cancelled. Source: DynamoDB         |
+|    |                                       | developer guide, "Amazon DynamoDB Transactions: How it works"    |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -149,7 +156,7 @@ LAMBDA_RESERVED_ENVIRONMENT_KEYS = frozenset(
 
 _patch_lock = threading.Lock()
 _patched = False
-log = logging.getLogger("hermes.local.aws")
+log = logging.getLogger("hermes_local.aws")
 
 
 def _rand_id(n: int, alphabet: str = string.ascii_lowercase + string.digits) -> str:
@@ -342,8 +349,84 @@ def patch_dynamodb_isolation() -> None:
         "transact_get_items",
         "transact_write_items",
     ):
-        setattr(DynamoDBBackend, name, isolated(getattr(DynamoDBBackend, name)))
+        original = getattr(DynamoDBBackend, name)
+        if name == "transact_write_items":
+            original = _rolled_back_by_item(original)
+        setattr(DynamoDBBackend, name, isolated(original))
     _dynamodb_isolated = True
+
+
+_in_transaction = threading.local()
+
+
+def _rolled_back_by_item(transact_write_items: Any) -> Any:
+    """#22: moto saves a deep copy of every table a transaction touches, to restore on cancellation. Save the
+    touched items instead (and a table's stream records, when it has a stream), and put those back."""
+    import copy
+
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    class TablesByReference:
+        """moto's ``copy`` inside a transaction: tables are not copied (their items are saved below)."""
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if getattr(_in_transaction, "active", False) and isinstance(value, Table):
+                return value
+            return copy.deepcopy(value, memo)
+
+    models.copy = TablesByReference
+
+    def key_of(table: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, Any]:
+        attrs = op.get("Item", {}) if op_type == "Put" else op.get("Key", {})
+        hash_value = attrs.get(table.hash_key_attr)
+        range_value = attrs.get(table.range_key_attr) if table.range_key_attr else None
+        return (
+            DynamoType(hash_value) if hash_value is not None else None,
+            DynamoType(range_value) if range_value is not None else None,
+        )
+
+    def restore(table: Any, hash_value: Any, range_value: Any, saved: Any) -> None:
+        if table.range_key_attr:
+            items = table.items.get(hash_value)
+            if saved is not None:
+                table.items[hash_value][range_value] = saved
+            elif items is not None:
+                items.pop(range_value, None)
+        elif saved is not None:
+            table.items[hash_value] = saved
+        else:
+            table.items.pop(hash_value, None)
+
+    def call(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        saved_items, saved_streams = [], {}
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            if table is None:
+                continue
+            hash_value, range_value = key_of(table, op_type, op)
+            if hash_value is None or (table.range_key_attr and range_value is None):
+                continue  # moto refuses it below; nothing of it is written
+            current = table.get_item(hash_value, range_value)
+            saved_items.append((table, hash_value, range_value, copy.deepcopy(current)))
+            if table.stream_shard is not None and table.name not in saved_streams:
+                saved_streams[table.name] = (table, copy.deepcopy(table.stream_shard))
+        _in_transaction.active = True
+        try:
+            return transact_write_items(self, transact_items)
+        except Exception:
+            for table, hash_value, range_value, saved in reversed(saved_items):
+                restore(table, hash_value, range_value, saved)
+            for table, stream in saved_streams.values():
+                table.stream_shard = stream
+            raise
+        finally:
+            _in_transaction.active = False
+
+    return call
 
 
 def _patch_lambda_fifo_mappings() -> None:

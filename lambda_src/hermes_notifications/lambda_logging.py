@@ -17,5 +17,5 @@ def handler_logger() -> Logger:
     staging and prod in one account are told apart in logs and metrics.
     """
     logger = Logger()
-    copy_config_to_registered_loggers(source_logger=logger, include={"hermes"})
+    copy_config_to_registered_loggers(source_logger=logger, include={"hermes_notifications"})
     return logger
