@@ -9,6 +9,7 @@ import pytest
 
 from hermes_notifications.config import ConfigError
 from hermes_notifications.envelope import MAX_MESSAGE_BYTES, InvalidMessage, MessageTooLarge, PublishRequest
+from hermes_notifications.errors import HermesError
 from hermes_notifications.sdk import Hermes, HermesConfig, PublishError, Revoked
 from hermes_notifications.store import Connection
 
@@ -281,3 +282,24 @@ def test_connections_and_presence(sdk):
     assert sdk.presence("r1") == ["alice", "bob"] and sdk.presence("empty") == []
     with pytest.raises(ValueError):
         sdk.connections()
+
+
+def test_the_sdk_readme_example_runs_as_written(sdk, monkeypatch, capsys):
+    # GIVEN the Python example of docs/sdk.md (the SDK's own README), with the deployment's outputs file
+    # standing for this moto account
+    import re
+    from pathlib import Path
+
+    import hermes_notifications
+
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "sdk.md").read_text()
+    (example,) = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    monkeypatch.setattr(Hermes, "from_terraform_outputs", classmethod(lambda cls, path: sdk))
+    # WHEN it runs
+    exec(compile(example, "docs/sdk.md", "exec"), {})  # noqa: S102 - our own README
+    # THEN the oversize publish was refused with its reason, caught by the one error root
+    assert capsys.readouterr().out.strip() == (
+        "message is 200172 bytes; API Gateway WebSocket messages are limited to 131072"
+    )
+    # AND the package's top-level names are the SDK's own
+    assert hermes_notifications.Hermes is Hermes and issubclass(hermes_notifications.PublishError, HermesError)
