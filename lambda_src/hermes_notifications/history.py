@@ -100,14 +100,29 @@ class History:
             now = int(self.clock())
             try:
                 self.client.transact_write_items(TransactItems=self._write(position, current, envelope, now))
-            except self.client.exceptions.TransactionCanceledException:
-                # another writer moved the head (or its item expired): read it again, after a short pause
+            except self.client.exceptions.TransactionCanceledException as refused:
+                moved = self._head_in(refused, stream)
+                if moved is not None and moved.position > current.position:
+                    # another writer moved the head: the refusal carries where it is now, so retry at once
+                    # from there (no read, no pause: every round of contenders lets one of them through)
+                    self._heads[stream] = moved
+                    continue
+                # the head item expired, or something else failed: read it again, after a short pause
                 self._heads.pop(stream, None)
                 self.sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
                 continue
             self._heads[stream] = position
             return position, envelope
         raise HistoryConflict(f"could not append to {stream} after {self.max_attempts} attempts")
+
+    @staticmethod
+    def _head_in(refused: Exception, stream: str) -> Position | None:
+        """The head item a refused append found (ReturnValuesOnConditionCheckFailure=ALL_OLD), if any."""
+        reasons = getattr(refused, "response", {}).get("CancellationReasons") or [{}]
+        item = reasons[0].get("Item") if reasons[0].get("Code") == "ConditionalCheckFailed" else None
+        if not item or "head" not in item or "epoch" not in item:
+            return None
+        return Position(stream, item["epoch"]["S"], int(item["head"]["N"]))
 
     def _write(self, position: Position, current: Position, envelope: bytes, now: int) -> list[dict]:
         head_values = {
@@ -128,6 +143,7 @@ class History:
                     "UpdateExpression": "SET head = :p, epoch = :e, expires_at = :x",
                     "ConditionExpression": condition,
                     "ExpressionAttributeValues": head_values,
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",  # where the head is now, if it moved
                 }
             },
             {

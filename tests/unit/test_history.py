@@ -61,6 +61,30 @@ def test_concurrent_writers_get_contiguous_positions_without_holes_or_repeats(aw
     assert [p for p, _ in History(aws, HISTORY_TABLE, 3600).read("room#busy", 0, 80)] == list(range(1, 81))
 
 
+def test_a_writer_behind_retries_from_the_head_its_refusal_carries_without_a_read_or_a_pause(aws):
+    # GIVEN a writer whose last known head is 1, while another writer has moved the stream to 3
+    calls = []
+
+    class Counting:
+        exceptions = aws.exceptions
+
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(aws, name)
+
+    behind = History(Counting(), HISTORY_TABLE, 3600, sleep=lambda s: pytest.fail("paused"))
+    behind.append("room#r", envelope_for)
+    other = History(aws, HISTORY_TABLE, 3600)
+    other.append("room#r", envelope_for)
+    other.append("room#r", envelope_for)
+    calls.clear()
+    # WHEN it appends
+    position, _ = behind.append("room#r", envelope_for)
+    # THEN its first try is refused, and the second, from the head the refusal returned, takes position 4
+    assert position.position == 4
+    assert calls == ["transact_write_items", "transact_write_items"]
+
+
 def test_an_oversize_message_is_refused_before_anything_is_written(history):
     def too_big(position):
         raise MessageTooLarge("too big")
