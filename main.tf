@@ -4,6 +4,7 @@
 #                  (large rooms: send_message --chunk jobs--> internal fan-out queue --ESM--> send_message)
 #   client --wss://...?token=JWT--> $connect (authorizer) --> connect / disconnect / ping
 #                                                             (+ sendMessage when enable_client_messages)
+#   presence_events: connect / disconnect --hermes.join / hermes.leave--> internal fan-out queue
 #
 # The module declares no provider block; callers configure hashicorp/aws.
 
@@ -39,6 +40,14 @@ locals {
   visibility_timeout     = coalesce(var.queue_visibility_timeout_seconds, local.min_visibility_timeout)
 
   history_enabled = var.history_retention_seconds > 0
+
+  # Presence events (hermes.join / hermes.leave) go through the internal fan-out queue: the only queue
+  # whose records may carry source = "hermes", so publishers cannot forge them (hermes/presence.py).
+  presence_env = var.presence_events ? {
+    HERMES_PRESENCE_EVENTS        = "true"
+    HERMES_PRESENCE_QUEUE_URL     = module.fanout_queue.queue_url
+    HERMES_PRESENCE_MAX_ROOM_SIZE = tostring(var.presence_events_max_room_size)
+  } : {}
 
   # SSM parameters have an exact name. A Secrets Manager secret the module names itself gets a unique
   # suffix (name_prefix): a destroyed secret keeps its name for the recovery window (7-30 days), which would
@@ -221,10 +230,10 @@ locals {
       HERMES_TOKENS_TABLE                  = module.connection_store.tokens_table_name
       HERMES_CONNECTION_TTL_SECONDS        = tostring(var.connection_ttl_seconds)
       HERMES_MAX_CONNECTIONS_PER_USER_ROOM = tostring(var.max_connections_per_user_room)
-    })
+    }, local.presence_env)
     disconnect = merge(local.common_env, {
       HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
-    })
+    }, local.presence_env)
     send_message = merge(
       local.common_env,
       {
@@ -243,6 +252,7 @@ locals {
         HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
       },
       local.history_enabled ? { HERMES_HISTORY_TABLE = module.connection_store.history_table_name } : {},
+      local.presence_env, # a leave when a 410 removes a user's last connection
     )
   }
 
@@ -262,6 +272,14 @@ locals {
     actions   = ["kms:Decrypt"]
     resources = [var.jwt_secret_kms_key_arn]
   }]
+
+  # With presence_events only: connect and disconnect look up the user's other connections and the room's
+  # size (Query), and queue the event on the internal queue (with its key's use when it has one).
+  presence_statements = var.presence_events ? concat([{
+    sid       = "QueuePresenceEvents"
+    actions   = ["sqs:SendMessage"]
+    resources = [module.fanout_queue.queue_arn]
+  }], local.sqs_kms_statements) : []
 
   policy_statements = {
     authorizer = concat(
@@ -291,12 +309,12 @@ locals {
         actions   = ["dynamodb:ConditionCheckItem"]
         resources = [module.connection_store.tokens_table_arn]
       },
-    ], local.dynamodb_kms_statements)
+    ], local.presence_statements, local.dynamodb_kms_statements)
     disconnect = concat([{
       sid       = "DeleteConnection"
-      actions   = ["dynamodb:BatchWriteItem"]
+      actions   = var.presence_events ? ["dynamodb:BatchWriteItem", "dynamodb:Query"] : ["dynamodb:BatchWriteItem"]
       resources = [module.connection_store.connections_table_arn]
-    }], local.dynamodb_kms_statements)
+    }], local.presence_statements, local.dynamodb_kms_statements)
     send_message = concat(
       [
         {

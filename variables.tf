@@ -305,6 +305,23 @@ variable "enable_client_messages" {
   default     = false
 }
 
+variable "presence_events" {
+  description = "Send hermes.join to a room when a user's first connection there opens and hermes.leave when their last one closes (or is found gone by a 410), as Hermes' own messages (source = \"hermes\", kept in the room's history). Off by default: every event is a post to every connection of the room, so a room of N connections pays N posts per arrival and N per departure (N users each reconnecting once = 2 x N x N posts: 20,000 for N = 100, 2,000,000 for N = 1,000). Rooms above presence_events_max_room_size get none. Turning it on gives connect and disconnect sqs:SendMessage on the internal fan-out queue."
+  type        = bool
+  default     = false
+}
+
+variable "presence_events_max_room_size" {
+  description = "With presence_events: a room with more connections than this gets no join/leave events (HERMES_PRESENCE_MAX_ROOM_SIZE). The check is a COUNT Query that reads at most this many + 1 rows per event, so the bound also caps its own cost. 100 (the default) bounds one event to 100 posts."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.presence_events_max_room_size >= 1 && var.presence_events_max_room_size <= 10000 && floor(var.presence_events_max_room_size) == var.presence_events_max_room_size
+    error_message = "presence_events_max_room_size must be a whole number between 1 and 10000."
+  }
+}
+
 variable "client_message_rate_limit" {
   description = "Per-connection limit of client messages (HERMES_CLIENT_MESSAGE_LIMIT per HERMES_CLIENT_MESSAGE_WINDOW_SECONDS, a fixed window); beyond it the sender gets hermes.refused with status 429."
   type = object({

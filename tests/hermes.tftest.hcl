@@ -619,6 +619,87 @@ run "client_messages_are_opt_in" {
   }
 }
 
+run "presence_events_are_off_by_default" {
+  command = plan
+
+  assert {
+    condition = alltrue([
+      for k in ["connect", "disconnect"] : !strcontains(output.function_policies[k], "sqs:")
+    ])
+    error_message = "Without presence_events, connect and disconnect may not send to any queue."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => s.Action if s.Sid != "WriteOwnLogGroup"
+    } == { DeleteConnection = ["dynamodb:BatchWriteItem"] }
+    error_message = "Without presence_events, disconnect only deletes: ${output.function_policies["disconnect"]}"
+  }
+  assert {
+    condition = alltrue([
+      for k in ["connect", "disconnect", "send_message"] :
+      length([for name in keys(module.function[k].environment_variables) : name if startswith(name, "HERMES_PRESENCE")]) == 0
+    ])
+    error_message = "Without presence_events, no function gets HERMES_PRESENCE_* settings."
+  }
+}
+
+run "presence_events_on" {
+  command = plan
+
+  variables {
+    presence_events               = true
+    presence_events_max_room_size = 250
+    sqs_kms_key_arn               = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"
+  }
+
+  assert {
+    condition = alltrue([
+      for k in ["connect", "disconnect", "send_message"] :
+      module.function[k].environment_variables["HERMES_PRESENCE_EVENTS"] == "true" &&
+      module.function[k].environment_variables["HERMES_PRESENCE_QUEUE_URL"] == "https://sqs.eu-west-1.amazonaws.com/123456789012/hermes-test-fanout" &&
+      module.function[k].environment_variables["HERMES_PRESENCE_MAX_ROOM_SIZE"] == "250"
+    ])
+    error_message = "connect, disconnect and send_message (410 clean-up) get the switch, the internal queue and the bound."
+  }
+  assert {
+    condition = alltrue([
+      for k in ["connect", "disconnect"] : {
+        for s in jsondecode(output.function_policies[k]).Statement : s.Sid => [s.Action, s.Resource]
+        if contains(["QueuePresenceEvents", "UseQueueKey"], s.Sid)
+        } == {
+        # the internal queue only: never the work queue publishers write to
+        QueuePresenceEvents = [["sqs:SendMessage"], ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]]
+        UseQueueKey         = [["kms:Decrypt", "kms:GenerateDataKey"], ["arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"]]
+      }
+    ])
+    error_message = "connect/disconnect: sqs:SendMessage on the fan-out queue and the queue key: ${output.function_policies["connect"]}"
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
+      }["DeleteConnection"] == [
+      ["dynamodb:BatchWriteItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+    ]
+    error_message = "disconnect also queries the user's other connections and the room's size."
+  }
+  assert {
+    condition = alltrue([
+      for k in ["connect", "disconnect"] : !strcontains(output.function_policies[k], "hermes-test-messages")
+    ])
+    error_message = "Presence events never go to the public work queue."
+  }
+}
+
+run "presence_room_size_is_bounded" {
+  command = plan
+
+  variables {
+    presence_events_max_room_size = 0
+  }
+
+  expect_failures = [var.presence_events_max_room_size]
+}
+
 run "xray_active_and_customer_managed_keys" {
   command = plan
 

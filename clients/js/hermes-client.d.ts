@@ -54,6 +54,17 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(state: PositionsState) => void} save  called after every frame that moved a position
  */
 /**
+ * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
+ * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
+ * @typedef {object} PresenceDetail
+ * @property {'join' | 'leave'} type
+ * @property {string} userId
+ * @property {string | null} roomId
+ * @property {string} [id]  the envelope's id
+ * @property {string} [sentAt]  ISO 8601, UTC
+ */
+/**
  * The outcome of a resume for one stream (the `recovery` event), after every (re)connect and every resume.
  * @typedef {object} RecoveryDetail
  * @property {string} stream
@@ -135,6 +146,7 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
+ * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
  * @property {(error: HermesError) => void} error
  */
 /**
@@ -307,6 +319,24 @@ export type PositionsStore = {
     save: (state: PositionsState) => void;
 };
 /**
+ * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
+ * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
+ */
+export type PresenceDetail = {
+    type: "join" | "leave";
+    userId: string;
+    roomId: string | null;
+    /**
+     * the envelope's id
+     */
+    id?: string | undefined;
+    /**
+     * ISO 8601, UTC
+     */
+    sentAt?: string | undefined;
+};
+/**
  * The outcome of a resume for one stream (the `recovery` event), after every (re)connect and every resume.
  */
 export type RecoveryDetail = {
@@ -440,6 +470,10 @@ export type HermesEvents = {
      * per stream, after each resume; `complete: false`: refetch
      */
     recovery: (detail: RecoveryDetail) => void;
+    /**
+     * a user joined or left the room (presence_events on)
+     */
+    presence: (detail: PresenceDetail) => void;
     error: (error: HermesError) => void;
 };
 export type SubscribeOptions = {

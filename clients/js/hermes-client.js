@@ -18,6 +18,9 @@
 // {"action":"ping"} (answered by the stage itself with {"type":"pong"}) and, after every open and when a
 // position is missing, {"action":"resume","streams"?:{"<stream>":{"epoch":…,"position":n}}} (answered by
 // {"type":"hermes.replay","messages":[…]} frames, then {"type":"hermes.recovery","streams":{…}}).
+// With the module's presence_events on, the room also gets Hermes' own {"type":"hermes.join"|"hermes.leave",
+// "source":"hermes","data":{"user_id":…}} envelopes (kept in the room's stream): they become `presence`
+// events, never notifications.
 
 // --- types (JSDoc; `hermes-client.d.ts` is generated from them: `make js-types`) ---------------------------
 
@@ -55,6 +58,18 @@
  * @typedef {object} PositionsStore
  * @property {() => (PositionsState | null | undefined)} load  called once, by the first connect()
  * @property {(state: PositionsState) => void} save  called after every frame that moved a position
+ */
+
+/**
+ * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
+ * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
+ * @typedef {object} PresenceDetail
+ * @property {'join' | 'leave'} type
+ * @property {string} userId
+ * @property {string | null} roomId
+ * @property {string} [id]  the envelope's id
+ * @property {string} [sentAt]  ISO 8601, UTC
  */
 
 /**
@@ -147,6 +162,7 @@
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
+ * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
  * @property {(error: HermesError) => void} error
  */
 
@@ -282,6 +298,27 @@ function isReservedType(type) {
   return type === 'pong' || (typeof type === 'string' && type.startsWith('hermes.'));
 }
 
+/** Hermes' own room events (presence_events): type → the `presence` event's type. */
+const PRESENCE_TYPES = new Map([
+  ['hermes.join', 'join'],
+  ['hermes.leave', 'leave'],
+]);
+
+/**
+ * A join/leave envelope: only Hermes sends these (source "hermes"; the server refuses the types from
+ * anyone else, and a client message with a reserved type is dropped before it gets here).
+ * @param {any} message @returns {boolean}
+ */
+function isPresenceEnvelope(message) {
+  return (
+    PRESENCE_TYPES.has(message.type) &&
+    message.source === 'hermes' &&
+    message.data !== null &&
+    typeof message.data === 'object' &&
+    typeof message.data.user_id === 'string'
+  );
+}
+
 /** API Gateway's error frames answering a sendMessage, as the status of a `refused` event. */
 const GATEWAY_STATUS = new Map([['Forbidden', 403]]);
 
@@ -395,6 +432,8 @@ export function createHermesClient(options) {
   /** @type {Map<string, Set<(...args: any[]) => void>>} event name → listeners */
   const listeners = new Map();
   const seen = new RecentIds(dedupSize);
+  /** @type {WeakSet<object>} join/leave envelopes, recognized before `source` is normalized */
+  const presenceEnvelopes = new WeakSet();
   /** @type {string[]} sendMessage frames waiting for a connection */
   const outbox = [];
   const encoder = new TextEncoder();
@@ -736,10 +775,12 @@ export function createHermesClient(options) {
       report('malformed', `${how} message is not an object with a type`);
       return;
     }
-    if (how !== 'live' && isReservedType(message.type)) {
+    const presence = isPresenceEnvelope(message);
+    if (how !== 'live' && isReservedType(message.type) && !presence) {
       report('malformed', `${how} message has the reserved type ${String(message.type).slice(0, 64)}`);
       return;
     }
+    if (presence) presenceEnvelopes.add(message); // it still takes its place in the room's stream
     message.source = normalizeSource(message.source);
     const place = resume ? placeOf(message) : null;
     if (place) accept(place, message);
@@ -752,6 +793,16 @@ export function createHermesClient(options) {
     // the source is part of the key: a client message can never suppress a backend one by reusing its id
     if (message.id !== undefined && message.id !== null && !seen.add(`${source}:${message.id}`)) {
       emit('duplicate', message);
+      return;
+    }
+    if (presenceEnvelopes.has(message)) {
+      emit('presence', {
+        type: /** @type {'join' | 'leave'} */ (PRESENCE_TYPES.get(message.type)),
+        userId: message.data.user_id,
+        roomId: message.room_id ?? null,
+        id: message.id,
+        sentAt: message.sent_at,
+      });
       return;
     }
     emit('message', message);
@@ -1223,7 +1274,8 @@ export function createHermesClient(options) {
      * 'message' (every new envelope, any source), 'duplicate', 'pong', 'error' ({kind, message}),
      * 'unauthorized' ({error, message}: getToken threw HermesAuthError; the client is closed), 'recovery'
      * ({stream, complete, replayed, epoch, position}, per stream after each resume; complete false: what was
-     * missed cannot be replayed, refetch your state; also an error of kind 'recovery'), and the
+     * missed cannot be replayed, refetch your state; also an error of kind 'recovery'), 'presence' ({type:
+     * 'join' | 'leave', userId, roomId}: a user arrived or left; presence_events on), and the
      * answers to sendMessage: 'sent' ({message_id, delivered, gone, failed}) and 'refused' ({status, error},
      * also reported as an error of kind 'refused'; API Gateway's error frame answering a send, e.g.
      * Forbidden when the stage has no sendMessage route, is one too, with `gateway: true`). Returns off().

@@ -1,7 +1,8 @@
 """$connect: record (connection, room, user); identity comes only from the authorizer's context.
 
 The two rows are written in one transaction with a check that the token still exists, so a token
-revoked between the authorizer and this write cannot leave a trusted connection behind.
+revoked between the authorizer and this write cannot leave a trusted connection behind. With presence
+events on, the user's first connection in the room then queues a hermes.join (presence.py).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import boto3
 
 from hermes_notifications.config import env_int, require_str
 from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.presence import Presence, PresenceSettings
 from hermes_notifications.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
 
 logger = handler_logger()
@@ -21,6 +23,8 @@ STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))
 TOKENS = TokenStore(_dynamodb, require_str("HERMES_TOKENS_TABLE"))
 TTL_SECONDS = env_int("HERMES_CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL, minimum=60, maximum=86400)
 MAX_PER_USER_ROOM = env_int("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", 10, minimum=0, maximum=1000)
+_presence = PresenceSettings.from_env()
+PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 
 
 def connect(
@@ -30,6 +34,7 @@ def connect(
     ttl_seconds: int = DEFAULT_CONNECTION_TTL,
     max_per_user_room: int = 0,
     now: float | None = None,
+    presence: Presence | None = None,
 ) -> dict:
     request = event.get("requestContext") or {}
     identity = request.get("authorizer") or {}
@@ -50,9 +55,11 @@ def connect(
         logger.warning("connect refused: token revoked", extra={"room_id": room_id, "user_id": user_id})
         return {"statusCode": 403, "body": "Forbidden"}
     logger.info("connected", extra={"connection_id": connection_id, "room_id": room_id, "user_id": user_id})
+    if presence is not None:
+        presence.connected(connection)  # never raises: a lost join must not fail the handshake
     return {"statusCode": 200, "body": "Connected"}
 
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)  # the token is in the query string
 def handler(event: dict, context) -> dict:
-    return connect(event, STORE, TOKENS, TTL_SECONDS, MAX_PER_USER_ROOM)
+    return connect(event, STORE, TOKENS, TTL_SECONDS, MAX_PER_USER_ROOM, presence=PRESENCE)

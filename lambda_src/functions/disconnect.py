@@ -1,6 +1,7 @@
 """$disconnect: remove the connection's rows (idempotent: missing rows are fine).
 
 Room and user come from the authorizer's context, which API Gateway passes to every route of a connection.
+With presence events on, the user's last connection in the room then queues a hermes.leave (presence.py).
 """
 
 from __future__ import annotations
@@ -9,20 +10,26 @@ import boto3
 
 from hermes_notifications.config import require_str
 from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.presence import Presence, PresenceSettings
 from hermes_notifications.store import Connection, ConnectionStore
 
 logger = handler_logger()
 
 STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
+_presence = PresenceSettings.from_env()
+PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 
 
-def disconnect(event: dict, store: ConnectionStore) -> dict:
+def disconnect(event: dict, store: ConnectionStore, presence: Presence | None = None) -> dict:
     request = event.get("requestContext") or {}
     identity = request.get("authorizer") or {}
     connection_id, room_id, user_id = request.get("connectionId"), identity.get("room_id"), identity.get("user_id")
     if connection_id and room_id and user_id:
-        store.remove(Connection(connection_id, room_id, user_id))
+        connection = Connection(connection_id, room_id, user_id)
+        store.remove(connection)
         logger.info("disconnected", extra={"connection_id": connection_id, "room_id": room_id})
+        if presence is not None:
+            presence.disconnected(connection)  # never raises
     else:  # its rows, if any, expire with their TTL
         logger.warning("disconnect without authorizer identity", extra={"connection_id": connection_id})
     return {"statusCode": 200, "body": "Disconnected"}
@@ -30,4 +37,4 @@ def disconnect(event: dict, store: ConnectionStore) -> dict:
 
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
-    return disconnect(event, STORE)
+    return disconnect(event, STORE, PRESENCE)

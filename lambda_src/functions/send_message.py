@@ -49,6 +49,7 @@ from hermes_notifications.history import (
     streams_of_connection,
 )
 from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.presence import Presence, PresenceSettings, is_presence_event, still_holds
 from hermes_notifications.store import ConnectionStore, SendSlot, room_key
 
 logger = handler_logger()
@@ -61,11 +62,15 @@ STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))
 _retention = env_int("HERMES_HISTORY_RETENTION_SECONDS", 0, minimum=0, maximum=30 * 86400)
 HISTORY = History(_dynamodb, require_str("HERMES_HISTORY_TABLE"), _retention) if _retention else None
 MAX_REPLAY = env_int("HERMES_MAX_REPLAY", DEFAULT_MAX_REPLAY, minimum=1, maximum=100_000)
+_presence = PresenceSettings.from_env()
+# presence events on: the rows of a gone connection deleted after a 410 may be its user's last in the room
+PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 FANOUT = Fanout(
     management_client(management_endpoint(), WORKERS),
     STORE,
     workers=WORKERS,
     max_attempts=env_int("HERMES_POST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=10),
+    on_gone=PRESENCE.disconnected if PRESENCE is not None else None,
 )
 _fanout_queue_url = env_str("HERMES_FANOUT_QUEUE_URL")
 FANOUT_QUEUE_ARN = env_str("HERMES_FANOUT_QUEUE_ARN")
@@ -109,6 +114,12 @@ def handle_record(record: SQSRecord) -> str:
     try:
         internal = FANOUT_QUEUE_ARN is not None and record.event_source_arn == FANOUT_QUEUE_ARN
         request = PublishRequest.from_json(record.body, internal=internal)
+        original = request.position is None and request.connection_ids is None  # not a chunk job
+        if is_presence_event(request) and original and not still_holds(request, STORE):
+            # overtaken by a later event of the same user (the queue does not keep order): not delivered
+            logger.info("presence event outdated", extra={"message_id": request.id, "type": request.type})
+            metrics.add_metric(name="PresenceEventsOutdated", unit=MetricUnit.Count, value=1)
+            return request.id or record.message_id
         result = dispatch(request, STORE, FANOUT, SPLITTER, default_id=record.message_id, history=HISTORY)
     except (InvalidMessage, DeliveryFailed, HistoryConflict) as exc:
         metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=1)

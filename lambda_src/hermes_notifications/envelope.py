@@ -23,7 +23,11 @@ MAX_TYPE_LENGTH = 64
 MAX_CHUNK_CONNECTIONS = 1000
 BACKEND = "backend"
 CLIENT = "client"
-SOURCES = (BACKEND, CLIENT)
+# Hermes' own room events (hermes.join / hermes.leave, module input presence_events): they travel on the
+# internal fan-out queue, the only one that may set ``source`` (INTERNAL_FIELDS), so nobody can forge them.
+SYSTEM = "hermes"
+SOURCES = (BACKEND, CLIENT, SYSTEM)
+SYSTEM_TYPES = ("hermes.join", "hermes.leave")
 # Hermes' own frames (hermes.sent, hermes.refused, ...) and the ping route's answer: nobody may publish them.
 RESERVED_TYPE_PREFIX = "hermes."
 RESERVED_TYPES = ("pong",)
@@ -76,7 +80,10 @@ class PublishRequest:
                     raise InvalidMessage(str(exc)) from None
         if not isinstance(self.type, str) or not self.type or len(self.type) > MAX_TYPE_LENGTH:
             raise InvalidMessage(f"type must be a non-empty string of at most {MAX_TYPE_LENGTH} characters")
-        if self.type.startswith(RESERVED_TYPE_PREFIX) or self.type in RESERVED_TYPES:
+        if self.source == SYSTEM:
+            if self.type not in SYSTEM_TYPES:
+                raise InvalidMessage(f"source {SYSTEM!r} carries only {', '.join(SYSTEM_TYPES)}")
+        elif self.type.startswith(RESERVED_TYPE_PREFIX) or self.type in RESERVED_TYPES:
             raise InvalidMessage(f"type {self.type!r} is reserved for Hermes ('{RESERVED_TYPE_PREFIX}*', 'pong')")
         if self.source not in SOURCES:
             raise InvalidMessage(f"source must be one of {', '.join(SOURCES)}")

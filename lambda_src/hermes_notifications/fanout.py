@@ -19,7 +19,7 @@ from enum import Enum
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
-from .store import ConnectionStore
+from .store import Connection, ConnectionStore
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +97,10 @@ class Fanout:
         base_delay: float = 0.05,
         max_delay: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
+        on_gone: Callable[[Connection], object] | None = None,
     ):
         self.client = client
+        self.on_gone = on_gone  # called with each connection whose rows a 410 deleted (presence events)
         self.store = store
         self.workers = workers
         self.max_attempts = max_attempts
@@ -136,6 +138,11 @@ class Fanout:
         except ClientError:
             log.warning("could not delete stale connection %s", connection_id, exc_info=True)
             return Outcome.GONE
+        if deleted and self.on_gone is not None:
+            try:
+                self.on_gone(deleted)
+            except Exception:  # the post's outcome stands
+                log.warning("on_gone failed for %s", connection_id, exc_info=True)
         return Outcome.GONE if deleted else Outcome.CONNECTING
 
     def deliver(self, connection_ids: Iterable[str], payload: bytes, stream_key: str) -> DeliveryReport:

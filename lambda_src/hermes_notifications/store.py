@@ -134,10 +134,10 @@ class ConnectionStore:
 
     def remove_if_stale(
         self, stream_key: str, connection_id: str, now: float | None = None, grace: int = HANDSHAKE_GRACE_SECONDS
-    ) -> bool:
+    ) -> Connection | None:
         """After a 410: delete the connection's rows unless it is younger than ``grace`` (still connecting).
 
-        Returns whether the rows were deleted.
+        Returns the deleted connection (truthy), or None when nothing was deleted.
         """
         cutoff = int(now if now is not None else time.time()) - grace
         try:
@@ -149,10 +149,12 @@ class ConnectionStore:
                 ReturnValues="ALL_OLD",
             ).get("Attributes")
         except self.client.exceptions.ConditionalCheckFailedException:
-            return False  # young (still in its handshake) or already gone
-        if old:
-            self.remove(Connection.from_item(old))  # the twin row under the other key
-        return bool(old)
+            return None  # young (still in its handshake) or already gone
+        if not old:
+            return None
+        removed = Connection.from_item(old)
+        self.remove(removed)  # the twin row under the other key
+        return removed
 
     def get(self, room_id: str, connection_id: str) -> Connection | None:
         item = self.client.get_item(
@@ -196,6 +198,25 @@ class ConnectionStore:
 
     def count_of_user(self, user_id: str, room_id: str) -> int:
         return sum(page["count"] for page in self._query(user_key(user_id), room_id, select_count=True))
+
+    def room_larger_than(self, room_id: str, size: int) -> bool:
+        """Whether ``room_id`` has more than ``size`` connections, reading at most ``size + 1`` rows (a COUNT
+        Query with a Limit: the cost is bounded by ``size``, not by the room)."""
+        kwargs: dict = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": room_key(room_id)}},
+            "Select": "COUNT",
+        }
+        counted = 0
+        while counted <= size:
+            page = self.client.query(**kwargs, Limit=size + 1 - counted)
+            counted += page.get("Count", 0)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return counted > size
 
     def take_send_slot(
         self, room_id: str, connection_id: str, limit: int, window_seconds: int, now: float | None = None

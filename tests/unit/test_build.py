@@ -27,6 +27,7 @@ RUNTIME_MODULES = {
     "history.py",
     "ids.py",
     "lambda_logging.py",
+    "presence.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",

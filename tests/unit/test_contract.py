@@ -62,6 +62,7 @@ def test_the_schemas_id_pattern_is_the_code_s():
         PublishRequest(data=1, room_id="r1", id="m3", source="client", user_id="bob"),
         PublishRequest(data=1, room_id="r1", id="m4", stream="room#r1", epoch="0f1e2d3c", position=17),
         PublishRequest(data=1, target_user_id="u", room_id="r1", id="m5", stream="user#u#r1", epoch="e", position=1),
+        PublishRequest(data={"user_id": "u"}, room_id="r1", user_id="u", id="m6", type="hermes.join", source="hermes"),
     ],
 )
 def test_every_envelope_python_builds_matches_the_envelope_schema(request_):

@@ -782,3 +782,59 @@ describe('sendMessage', () => {
     assert.deepEqual(FakeWebSocket.last.appSent, []);
   });
 });
+
+describe('presence events (the module input presence_events)', () => {
+  const presence = (id, type, user, source = 'hermes') => ({
+    ...envelope(id, type, { user_id: user }),
+    source,
+    user_id: user,
+  });
+
+  test("hermes.join / hermes.leave become 'presence' events, never notifications", async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const events = [];
+    const notifications = [];
+    client.on('presence', (detail) => events.push(detail));
+    client.on('message', (m) => notifications.push(m.type));
+    client.subscribe('*', (m) => notifications.push(m.type));
+    client.subscribe('hermes.join', (m) => notifications.push(m.type));
+    socket.serverSend(presence('j1', 'hermes.join', 'alice'));
+    socket.serverSend(envelope('n1'));
+    socket.serverSend(presence('l1', 'hermes.leave', 'alice'));
+    assert.deepEqual(
+      events.map((e) => [e.type, e.userId, e.roomId, e.id]),
+      [
+        ['join', 'alice', 'room-1', 'j1'],
+        ['leave', 'alice', 'room-1', 'l1'],
+      ],
+    );
+    assert.equal(events[0].sentAt, '2026-01-01T00:00:00.000Z');
+    assert.deepEqual(notifications, ['job.finished', 'job.finished']);
+  });
+
+  test('a repeated event (same id: a 410 clean-up and a late $disconnect) is reported once', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client);
+    const events = [];
+    const duplicates = [];
+    client.on('presence', (detail) => events.push(detail.id));
+    client.on('duplicate', (m) => duplicates.push(m.id));
+    socket.serverSend(presence('l1', 'hermes.leave', 'bob'));
+    socket.serverSend(presence('l1', 'hermes.leave', 'bob'));
+    assert.deepEqual(events, ['l1']);
+    assert.deepEqual(duplicates, ['l1']);
+  });
+
+  test('only Hermes can announce a user: a client frame with the type is dropped', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const events = [];
+    client.on('presence', (detail) => events.push(detail));
+    socket.serverSend(presence('x1', 'hermes.join', 'mallory', 'client'));
+    socket.serverSend(presence('x2', 'hermes.join', 'mallory', 'backend')); // not Hermes' own: no event
+    socket.serverSend({ ...presence('x3', 'hermes.join', 'mallory'), data: 'no user' });
+    assert.deepEqual(events, []);
+    assert.equal(errors.filter((e) => e.kind === 'malformed').length, 1);
+  });
+});

@@ -472,3 +472,22 @@ describe('resume answers and sendMessage answers do not mix', () => {
     assert.equal(socket.resumes.length, 2);
   });
 });
+
+describe('presence events in the room stream', () => {
+  test('a replayed or live join/leave takes its position in order and becomes a presence event', async (t) => {
+    const { client, got } = setup(t);
+    const socket = await synced(client, 0);
+    const events = [];
+    client.on('presence', (detail) => events.push([detail.type, detail.userId]));
+    const join = { ...at(1, 'j1'), type: 'hermes.join', source: 'hermes', user_id: 'bob', data: { user_id: 'bob' } };
+    const leave = { ...at(3, 'l1'), type: 'hermes.leave', source: 'hermes', user_id: 'bob', data: { user_id: 'bob' } };
+    socket.serverSend(leave); // live, ahead of its predecessors: held
+    socket.serverSend(replay(join, at(2)));
+    assert.deepEqual(events, [
+      ['join', 'bob'],
+      ['leave', 'bob'],
+    ]);
+    assert.deepEqual(got, ['m2']);
+    assert.deepEqual(client.positions()[ROOM], { epoch: E, position: 3 });
+  });
+});

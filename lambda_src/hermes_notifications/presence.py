@@ -1,0 +1,155 @@
+"""Join/leave events: ``hermes.join`` / ``hermes.leave`` to a room when a user arrives or goes (module input
+``presence_events``, off by default).
+
+About users, not sockets: a join when a user's first connection in the room is established, a leave when
+their last one there is gone ($disconnect, or the rows of a gone connection deleted after a 410). Envelope:
+``{"type": "hermes.join", "source": "hermes", "room_id": R, "user_id": U, "data": {"user_id": U}, ...}``.
+
+Why through the queue (the internal fan-out queue → send_message) and not posted from $connect: an event is
+a fan-out to the whole room, and $connect runs inside the handshake (API Gateway's 29 s cap, the client
+waiting); on the queue it is delivered like any room message — kept in the room's history under the next
+position (so a reconnecting client replays it in order with the room's other messages), split into chunk
+jobs for large rooms, retried by SQS. It is the internal queue, not the public one, because that is the
+only queue whose records may set ``source`` (envelope.INTERNAL_FIELDS): a publisher cannot forge them.
+
+Cost: each event is one post per connection of the room, so a room of N connections where users come and
+go pays O(N) posts per arrival and per departure (N users each reconnecting once: 2·N² posts). Rooms with
+more than ``max_room_size`` connections get no events (checked with a COUNT Query of at most
+``max_room_size + 1`` rows, so the check itself costs at most that much).
+
+What is guaranteed (every decision is a consistent Query of the user's rows in the room, after this
+connection's own rows were written or deleted):
+
+- join: sent by a connection that finds itself the oldest of its user's connections in the room (by
+  connected_at, then connection id). Two tabs connecting at once: both see each other and only the older
+  one sends it, or the first sees only itself: then both may send one (at most one per connection).
+- leave: sent when, after its rows are deleted, the Query finds no other connection of the user in the room.
+  Two last tabs closing at once may both send one. The 410 clean-up and a late $disconnect of the same
+  connection produce the same event id (clients drop the repeat).
+- a tab reconnecting (its old socket closes while the new one opens) sends nothing if the two overlap, else
+  a leave then a join; in some interleavings a join is sent for a user who never left (a repeat).
+- before delivery send_message checks the event still holds (a join: the user has a connection in the room;
+  a leave: none), so a join and a leave that overtake each other on the (standard) queue cannot leave
+  clients with the wrong final state, except if both are delivered within the same few milliseconds.
+- not sent: rows that expire by their TTL without $disconnect or a 410 (no stream on the table).
+
+So treat events as idempotent updates of a set (the JS client's ``presence`` event), and ``Hermes.presence``
+as the truth when it matters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .config import ConfigError, env_int, env_str
+from .envelope import SYSTEM, SYSTEM_TYPES, PublishRequest
+from .store import Connection, ConnectionStore
+
+log = logging.getLogger(__name__)
+
+JOIN, LEAVE = SYSTEM_TYPES
+DEFAULT_MAX_ROOM_SIZE = 100
+MAX_ROOM_SIZE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class PresenceSettings:
+    enabled: bool = False
+    queue_url: str | None = None  # the internal fan-out queue
+    max_room_size: int = DEFAULT_MAX_ROOM_SIZE  # connections; larger rooms get no events
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PresenceSettings:
+        enabled = env_str("HERMES_PRESENCE_EVENTS", "false", env=env) == "true"
+        queue_url = env_str("HERMES_PRESENCE_QUEUE_URL", env=env)
+        if enabled and not queue_url:
+            raise ConfigError("HERMES_PRESENCE_EVENTS=true needs HERMES_PRESENCE_QUEUE_URL")
+        size = env_int(
+            "HERMES_PRESENCE_MAX_ROOM_SIZE", DEFAULT_MAX_ROOM_SIZE, minimum=1, maximum=MAX_ROOM_SIZE_LIMIT, env=env
+        )
+        return cls(enabled=enabled, queue_url=queue_url, max_room_size=size)
+
+
+def event_id(kind: str, connection: Connection) -> str:
+    """Stable per (event, connection): a leave sent twice for one connection (410 clean-up, then its late
+    $disconnect) carries one id, and clients drop the second copy."""
+    key = "\0".join((kind, connection.room_id, connection.user_id, connection.connection_id))
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def presence_request(kind: str, connection: Connection) -> PublishRequest:
+    return PublishRequest(
+        data={"user_id": connection.user_id},
+        type=kind,
+        room_id=connection.room_id,
+        user_id=connection.user_id,
+        id=event_id(kind, connection),
+        source=SYSTEM,
+    )
+
+
+def _order(connection: Connection) -> tuple[int, str]:
+    return connection.connected_at, connection.connection_id
+
+
+def is_presence_event(request: PublishRequest) -> bool:
+    return request.source == SYSTEM and request.type in SYSTEM_TYPES
+
+
+def still_holds(request: PublishRequest, store: ConnectionStore) -> bool:
+    """At delivery: a join whose user has no connection in the room any more, or a leave whose user is
+    back, was overtaken by a later event; it is not delivered."""
+    present = store.count_of_user(request.user_id, request.room_id) > 0
+    return present if request.type == JOIN else not present
+
+
+class Presence:
+    def __init__(self, store: ConnectionStore, sqs_client, settings: PresenceSettings):
+        self.store = store
+        self.sqs = sqs_client
+        self.settings = settings
+
+    def connected(self, connection: Connection) -> str | None:
+        """After $connect wrote the rows: a join if this is the user's oldest connection in the room.
+        Returns the event id when one was queued. Never raises: a lost event must not fail a handshake."""
+        if not self.settings.enabled:
+            return None
+        try:
+            mine = [c for c in self.store.of_user(connection.user_id, connection.room_id)]
+            if min([*mine, connection], key=_order).connection_id != connection.connection_id:
+                return None  # the user was here already
+            return self._announce(JOIN, connection)
+        except Exception:
+            log.warning("join event not sent", extra={"room_id": connection.room_id}, exc_info=True)
+            return None
+
+    def disconnected(self, connection: Connection) -> str | None:
+        """After the rows of ``connection`` were deleted ($disconnect, or a 410): a leave if the user has no
+        other connection in the room. Returns the event id when one was queued; never raises."""
+        if not self.settings.enabled:
+            return None
+        try:
+            others = self.store.of_user(connection.user_id, connection.room_id)
+            if any(c.connection_id != connection.connection_id for c in others):
+                return None  # another tab of the user is still here
+            return self._announce(LEAVE, connection)
+        except Exception:
+            log.warning("leave event not sent", extra={"room_id": connection.room_id}, exc_info=True)
+            return None
+
+    def _announce(self, kind: str, connection: Connection) -> str | None:
+        if self.store.room_larger_than(connection.room_id, self.settings.max_room_size):
+            log.info(
+                "%s not sent: room above presence_events_max_room_size (%d)",
+                kind,
+                self.settings.max_room_size,
+                extra={"room_id": connection.room_id},
+            )
+            return None
+        request = presence_request(kind, connection)
+        self.sqs.send_message(QueueUrl=self.settings.queue_url, MessageBody=request.to_json())
+        log.info("%s queued", kind, extra={"room_id": connection.room_id, "message_id": request.id})
+        return request.id
