@@ -354,6 +354,14 @@ def up(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=0, help="moto server port (default: any)")
     parser.add_argument("--page-port", type=int, default=8766, help="demo page port (default 8766; 0 = none)")
     args = parser.parse_args(argv)
+    if not (ROOT / "main.tf").is_file() or not (ROOT / "examples" / "minimal").is_dir():
+        # installed from a wheel: the stack applies the module and its example from a checkout
+        print(
+            "hermes local up runs from a Hermes checkout: git clone the module, then `make up` "
+            "(or pip install -e '.[local]' there)",
+            file=sys.stderr,
+        )
+        return 2
 
     def interrupt(*_) -> None:
         # raise in the main thread rather than set an Event: a handler that takes a lock can deadlock

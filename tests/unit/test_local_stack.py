@@ -79,3 +79,11 @@ def test_the_stack_applies_the_example_with_its_module_inputs(tmp_path, monkeypa
     assert "history_retention_seconds = 0" in seen["override"]
     assert (tmp_path / "terraform" / "main.tf").exists()  # the example itself, copied beside it
     assert stack_module.ROOT.as_posix() in (tmp_path / "terraform" / "main.tf").read_text()
+
+
+def test_local_up_outside_a_checkout_says_where_it_runs(tmp_path, monkeypatch, capsys):
+    # GIVEN the local tooling installed from a wheel: no module or example beside it
+    monkeypatch.setattr(stack_module, "ROOT", tmp_path)
+    # WHEN `hermes local up` runs THEN it exits 2 with where to run it, before starting anything
+    assert stack_module.up([]) == 2
+    assert "runs from a Hermes checkout" in capsys.readouterr().err
