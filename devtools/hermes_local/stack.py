@@ -60,14 +60,13 @@ def local_override(module_inputs: Mapping[str, bool | int] | None = None) -> str
 LOCAL_OVERRIDE = local_override()
 
 
-def _copy_example(example: Path, target: Path, module_source: Path, override: str = LOCAL_OVERRIDE) -> None:
-    """The example as a consumer would have it, with ``source`` pointing at this checkout."""
+def _copy_example(example: Path, target: Path, aws_endpoint_url: str, override: str = LOCAL_OVERRIDE) -> None:
+    """The example as a consumer would have it (``source`` pointing at this checkout), on the local AWS."""
+    from .terraform import copy_for_local_aws
+
     if target.exists():
         shutil.rmtree(target)  # moto starts empty: so must the state
-    target.mkdir(parents=True)
-    for tf in example.glob("*.tf"):
-        text = re.sub(r'source\s*=\s*"\.\./\.\."', f'source = "{module_source}"', tf.read_text())
-        (target / tf.name).write_text(text)
+    copy_for_local_aws(example, target, aws_endpoint_url)
     (target / "hermes_local_override.tf").write_text(override)
 
 
@@ -113,9 +112,9 @@ class LocalStack:
         from .terraform import Terraform, terraform_env, write_cli_config
 
         workdir = self.state_dir / "terraform"
-        _copy_example(self.example, workdir, self.root, self.override)
+        _copy_example(self.example, workdir, self.aws.url, self.override)
         cli_config = write_cli_config(self.state_dir / "terraformrc", plugin_cache_dir=self.state_dir / "plugin-cache")
-        env = terraform_env(cli_config, region=REGION, aws_endpoint_url=self.aws.url)
+        env = terraform_env(cli_config, region=REGION)
         self.terraform = Terraform(
             workdir,
             env,

@@ -9,16 +9,18 @@ Shared by the integration tests and the local runtime:
 * :func:`terraform_env` - the environment for a ``terraform`` subprocess: our CLI config (the machine sets
   ``TF_CLI_CONFIG_FILE`` to a file that does not exist, so it is always overridden), automation flags, fake
   credentials and region.
+* :func:`write_local_provider_override` - the one place that holds the local-AWS provider settings: an
+  override file that sends every call of a configuration's ``provider "aws"`` to the harness URL.
+* :func:`copy_for_local_aws` - a configuration copied elsewhere with that override (the source tree stays
+  as a consumer would write it).
 * :class:`Terraform` - a small runner: init / workspace / apply / plan -detailed-exitcode / output / destroy.
-
-The harness URL reaches the configuration as the variable ``aws_endpoint_url`` (see
-``tests/integration/fixtures/harness_probe/providers.tf`` for the provider block that uses it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -34,6 +36,28 @@ FAKE_CREDENTIALS = {
     "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto accepts anything
     "AWS_SESSION_TOKEN": "testing",
 }
+
+
+# Every AWS service the module, its examples and the test fixtures call: none may reach a real endpoint.
+LOCAL_ENDPOINT_SERVICES = (
+    "acm",
+    "apigateway",
+    "apigatewayv2",
+    "cloudwatch",
+    "dynamodb",
+    "iam",
+    "kms",
+    "lambda",
+    "logs",
+    "route53",
+    "s3",
+    "secretsmanager",
+    "sns",
+    "sqs",
+    "ssm",
+    "sts",
+)
+LOCAL_PROVIDER_OVERRIDE_FILE = "hermes_local_aws_override.tf"
 
 
 class TerraformNotFound(RuntimeError):
@@ -129,7 +153,6 @@ def terraform_env(
     cli_config: str | os.PathLike[str],
     *,
     region: str = DEFAULT_REGION,
-    aws_endpoint_url: str | None = None,
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Environment for a terraform subprocess (a copy of ``base``, default ``os.environ``)."""
@@ -156,9 +179,59 @@ def terraform_env(
         AWS_EC2_METADATA_DISABLED="true",
         **FAKE_CREDENTIALS,
     )
-    if aws_endpoint_url:
-        env["TF_VAR_aws_endpoint_url"] = aws_endpoint_url
     return env
+
+
+def write_local_provider_override(directory: str | os.PathLike[str], aws_endpoint_url: str) -> Path:
+    """Make the configuration in ``directory`` call the local AWS at ``aws_endpoint_url``, with fake credentials.
+
+    Terraform merges ``*_override.tf`` into the configuration's own ``provider "aws"`` block (which must
+    exist): these arguments win, ``endpoints`` replaces any the original had, region and default_tags stay.
+    """
+    width = max(map(len, LOCAL_ENDPOINT_SERVICES))
+    endpoints = [f"    {s:<{width}} = {json.dumps(aws_endpoint_url)}" for s in LOCAL_ENDPOINT_SERVICES]
+    text = "\n".join(
+        [
+            "# Written by hermes_local.terraform: every AWS call goes to the local AWS (moto), never to AWS.",
+            'provider "aws" {',
+            '  access_key                  = "test"',
+            '  secret_key                  = "test"',
+            "  skip_credentials_validation = true",
+            "  skip_metadata_api_check     = true",
+            "  skip_region_validation      = true",
+            "  # Keep the account lookup: execution ARNs and IAM scoping need the account id (moto: 123456789012).",
+            "  skip_requesting_account_id = false",
+            "  # A local endpoint answers errors at once; the default 25 retries would turn one into minutes.",
+            "  max_retries       = 2",
+            "  s3_use_path_style = true",
+            "",
+            "  endpoints {",
+            *endpoints,
+            "  }",
+            "}",
+            "",
+        ]
+    )
+    path = Path(directory) / LOCAL_PROVIDER_OVERRIDE_FILE
+    path.write_text(text)
+    return path
+
+
+def copy_for_local_aws(config: str | os.PathLike[str], target: str | os.PathLike[str], aws_endpoint_url: str) -> Path:
+    """``config``'s ``*.tf`` in ``target`` with relative module sources made absolute, plus the local override.
+
+    The configuration runs as a consumer would have it, its state and override stay out of the source tree.
+    """
+    config, target = Path(config).resolve(), Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def absolute(m: re.Match[str]) -> str:
+        return f'{m.group(1)}"{(config / m.group(2)).resolve()}"'
+
+    for tf in config.glob("*.tf"):
+        (target / tf.name).write_text(re.sub(r'(\bsource\s*=\s*)"(\.\.?/[^"]*)"', absolute, tf.read_text()))
+    write_local_provider_override(target, aws_endpoint_url)
+    return target
 
 
 @dataclass

@@ -4,12 +4,6 @@ variable "region" {
   default     = "eu-west-1"
 }
 
-variable "aws_endpoint_url" {
-  description = "Send every AWS call to this endpoint (a local moto server, e.g. http://127.0.0.1:5000) with fake credentials. null for real AWS."
-  type        = string
-  default     = null
-}
-
 variable "environment" {
   description = "Environment; null uses the workspace name."
   type        = string

@@ -1,19 +1,18 @@
 """Integration fixtures: one patched moto server per session, and Terraform runners pointed at it.
 
     def test_x(terraform):
-        tf = terraform("examples/minimal", vars={...})   # init + a fresh workspace; aws_endpoint_url set
+        tf = terraform("examples/minimal", vars={...})   # a copy on the local AWS, init, a fresh workspace
         tf.apply(); tf.plan(); tf.output(); tf.destroy()   # destroy also runs at teardown if you forget
 
-The harness URL reaches every configuration as ``TF_VAR_aws_endpoint_url`` (a configuration that does
-not declare ``aws_endpoint_url`` is not bothered). Each runner gets its own TF_DATA_DIR, workspace and log
-file under pytest's tmp dir, so several runners may share one directory (e.g. examples/minimal).
+Each runner applies a copy of its configuration under pytest's tmp dir (``copy_for_local_aws``: relative
+module sources made absolute, plus the provider override that points every service at the harness), with
+its own TF_DATA_DIR, workspace and log file: the source tree stays untouched and runners never share state.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,6 +24,7 @@ from hermes_local import aws as local_aws
 from hermes_local.terraform import (
     Terraform,
     TerraformNotFound,
+    copy_for_local_aws,
     find_plugin_mirror,
     find_terraform,
     terraform_env,
@@ -68,7 +68,7 @@ def tf_cli_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tf_env(tf_cli_config: Path, local_aws_server: local_aws.LocalAws) -> dict[str, str]:
-    return terraform_env(tf_cli_config, aws_endpoint_url=local_aws_server.url, region=local_aws_server.region)
+    return terraform_env(tf_cli_config, region=local_aws_server.region)
 
 
 def _workspace_name(nodeid: str) -> str:
@@ -79,13 +79,12 @@ def _workspace_name(nodeid: str) -> str:
 
 @pytest.fixture
 def terraform(
-    tf_env: dict[str, str], tmp_path: Path, request: pytest.FixtureRequest
+    tf_env: dict[str, str], local_aws_server: local_aws.LocalAws, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[Callable[..., Terraform]]:
-    """Factory: ``terraform(directory, workspace=None, vars=None, var_files=None, copy=False)``.
+    """Factory: ``terraform(directory, workspace=None, vars=None, var_files=None)``.
 
-    Returns a prepared :class:`Terraform` (init done, workspace selected). ``copy=True`` runs a copy of a
-    self-contained directory under tmp (keeps the source tree clean; do not use it for configurations
-    that reference ``../..`` modules). Anything applied and not destroyed is destroyed at teardown.
+    Returns a prepared :class:`Terraform` (init done, workspace selected) in a copy of ``directory`` on the
+    local AWS. Anything applied and not destroyed is destroyed at teardown.
     """
     runners: list[Terraform] = []
 
@@ -94,18 +93,12 @@ def terraform(
         workspace: str | None = None,
         vars: Mapping[str, Any] | None = None,
         var_files: list[str] | None = None,
-        copy: bool = False,
     ) -> Terraform:
         src = Path(directory)
         if not src.is_absolute():
             src = REPO_ROOT / src
         idx = len(runners)
-        workdir = src
-        if copy:
-            workdir = tmp_path / f"cfg{idx}"
-            shutil.copytree(
-                src, workdir, ignore=shutil.ignore_patterns(".terraform", "terraform.tfstate*", ".terraform.lock.hcl")
-            )
+        workdir = copy_for_local_aws(src, tmp_path / f"cfg{idx}", local_aws_server.url)
         tf = Terraform(
             workdir,
             tf_env,

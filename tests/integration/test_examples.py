@@ -64,13 +64,13 @@ JOBS = {
 @pytest.fixture(scope="module")
 def applied(local_aws_server, tf_env, tmp_path_factory):
     """{key: Job} for the three chains above, applied and planned again (errors kept, not raised)."""
-    from hermes_local.terraform import Terraform
+    from hermes_local.terraform import Terraform, copy_for_local_aws
 
     tmp = tmp_path_factory.mktemp("examples")
 
     def runner(example: str, key: str, region: str, extra: dict[str, Any] | None = None) -> Terraform:
         return Terraform(
-            ROOT / "examples" / example,
+            copy_for_local_aws(ROOT / "examples" / example, tmp / key, local_aws_server.url),
             tf_env,
             data_dir=tmp / f"data-{key}",
             log_path=tmp / f"{key}.log",

@@ -52,7 +52,7 @@ def test_probe_apply_plan_update_destroy(terraform, local_aws_server, tmp_path, 
     t0 = time.monotonic()
     # Its own region: the probe registers API Gateway's account-level CloudWatch role, a per-region setting.
     region = REGIONS["harness_probe"]
-    tf = terraform(FIXTURES / "harness_probe", copy=True, vars={"lambda_zip": str(zip_path), "region": region})
+    tf = terraform(FIXTURES / "harness_probe", vars={"lambda_zip": str(zip_path), "region": region})
     timings["init"] = time.monotonic() - t0
 
     res = tf.apply()

@@ -22,35 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 BEFORE_MODULES_ACCOUNT = "e4f0a43"
 
 CONFIG = """
-variable "aws_endpoint_url" {{
-  type = string
-}}
-
+# The local-AWS settings come from write_local_provider_override.
 provider "aws" {{
-  region                      = "{region}"
-  access_key                  = "testing"
-  secret_key                  = "testing"
-  skip_credentials_validation = true
-  skip_metadata_api_check     = true
-  skip_region_validation      = true
-  skip_requesting_account_id  = false
-  max_retries                 = 2
-  endpoints {{
-    acm            = var.aws_endpoint_url
-    apigateway     = var.aws_endpoint_url
-    apigatewayv2   = var.aws_endpoint_url
-    cloudwatch     = var.aws_endpoint_url
-    dynamodb       = var.aws_endpoint_url
-    iam            = var.aws_endpoint_url
-    kms            = var.aws_endpoint_url
-    lambda         = var.aws_endpoint_url
-    logs           = var.aws_endpoint_url
-    route53        = var.aws_endpoint_url
-    secretsmanager = var.aws_endpoint_url
-    sqs            = var.aws_endpoint_url
-    ssm            = var.aws_endpoint_url
-    sts            = var.aws_endpoint_url
-  }}
+  region = "{region}"
 }}
 
 module "hermes" {{
@@ -62,7 +36,7 @@ module "hermes" {{
 
 
 def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, tmp_path, local_aws_server):
-    from hermes_local.terraform import Terraform
+    from hermes_local.terraform import Terraform, write_local_provider_override
 
     known = subprocess.run(["git", "cat-file", "-e", f"{BEFORE_MODULES_ACCOUNT}^{{commit}}"], cwd=ROOT, check=False)
     if known.returncode != 0:
@@ -78,6 +52,7 @@ def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, t
             extra="  create_api_gateway_cloudwatch_role = true",
         )
     )
+    write_local_provider_override(work, local_aws_server.url)
     # Not the `terraform` fixture: nothing is destroyed afterwards (see the end).
     tf = Terraform(work, tf_env, data_dir=tmp_path / "tfdata", log_path=tmp_path / "terraform.log")
     tf.prepare("upgrade")
