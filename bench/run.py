@@ -1649,8 +1649,8 @@ def bench_history(servers: Servers, report: Report, budget: Budget, quick: bool)
     off_ms, on_ms = [s * 1000 for s in wall[False]], [s * 1000 for s in wall[True]]
     paired = [b - a for a, b in zip(off_ms, on_ms, strict=True)]
 
-    # moto copies every table a transaction touches (its rollback): History.append as the table fills up
-    # (other streams' items, written with batch_write_item), which the local stack's section 6 runs into
+    # History.append as the table fills up (other streams' items, written with batch_write_item): plain moto
+    # deep-copied every touched table per transaction (its rollback); harness patch 22 saves the items instead
     envelope = envelope_without_history(data).decode()
     by_held: dict[int, list[float]] = {}
     held = pairs + 3  # the timed stream's items and head so far
@@ -1870,16 +1870,17 @@ def bench_history(servers: Servers, report: Report, budget: Budget, quick: bool)
         "round trip (a TransactWriteItems) before the fan-out starts, nothing after it. On AWS what matters is",
         "that round trip to DynamoDB in the region, ~5–10 ms (not measured here), once per message.",
         "",
-        "moto copies every table a transaction touches (its rollback), so on moto `History.append` grows with the",
-        "history table (other streams' items added with batch_write_item between the samples):",
+        "`History.append` as the history table fills up (other streams' items added with batch_write_item between",
+        "the samples). Plain moto deep-copies every table a transaction touches, for its rollback, so there it grew",
+        "with the table; harness patch 22 (devtools/hermes_local/aws.py) saves and restores the touched items",
+        "instead, as DynamoDB's cost depends on a transaction's items, not on the table:",
         "",
         *table(
             ["items in the history table", "History.append median ms (min–max, n)"],
             [[f"{held:,}", spread(v, "{:.1f}")] for held, v in by_held.items()],
         ),
         "",
-        "Real DynamoDB does not: a transaction's cost depends on its items, not on the table. Section 6's stack",
-        "with history keeps every message it delivers, so its moto slows down as the run goes on.",
+        "A flat row is the expected result; a growing one means the harness copies tables again.",
         "",
         "### 7c. One stream, concurrent writers (moto)",
         "",
@@ -2163,13 +2164,11 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
             "",
             *table(["msgs/s asked", "p50 ms", "p90 ms", "p99 ms"], diff_rows),
             "",
-            "On this stack the difference is moto's, not DynamoDB's: moto copies the whole history table on every",
-            "transaction while holding its item lock (section 7b: the copy grows with the messages kept, and this",
-            "stack keeps every one it delivers), and the poller's concurrent send_message workers all append to",
-            "the one stream of the one room, so transactions are refused and retried after a pause (section 7c).",
-            "moto serves them one at a time, so once they take longer than the interval between messages a backlog",
-            "builds up and the reached rate falls below the asked one. What history adds per message on AWS is one",
-            "DynamoDB transaction round trip (section 7b) plus, on a busy stream, its writers' retries (7c).",
+            "Where the difference comes from: the poller's concurrent send_message workers (up to 4) all append to",
+            "the one stream of the one room, so transactions are refused and retried after a short jittered pause",
+            "(the `refused` column; section 7c), and moto serves DynamoDB calls one at a time on the same 2 cores.",
+            "What history adds per message on AWS is one DynamoDB transaction round trip (section 7b) plus, on a",
+            "busy stream, its writers' retries (7c); `queue_fifo = true` gives each stream one writer at a time.",
         ],
     )
 
