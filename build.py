@@ -44,6 +44,7 @@ RUNTIME_MODULES = (
     "history.py",
     "ids.py",
     "lambda_logging.py",
+    "poster.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",

@@ -40,7 +40,7 @@ from hermes_notifications.envelope import (
     parse_json,
     replay_frames,
 )
-from hermes_notifications.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
+from hermes_notifications.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome
 from hermes_notifications.history import (
     DEFAULT_MAX_REPLAY,
     MAX_EPOCH_LENGTH,
@@ -49,6 +49,7 @@ from hermes_notifications.history import (
     streams_of_connection,
 )
 from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.poster import management_poster
 from hermes_notifications.store import ConnectionStore, SendSlot, room_key
 
 logger = handler_logger()
@@ -62,7 +63,7 @@ _retention = env_int("HERMES_HISTORY_RETENTION_SECONDS", 0, minimum=0, maximum=3
 HISTORY = History(_dynamodb, require_str("HERMES_HISTORY_TABLE"), _retention) if _retention else None
 MAX_REPLAY = env_int("HERMES_MAX_REPLAY", DEFAULT_MAX_REPLAY, minimum=1, maximum=100_000)
 FANOUT = Fanout(
-    management_client(management_endpoint(), WORKERS),
+    management_poster(management_endpoint(), WORKERS),  # HERMES_POSTER=boto3: the boto3 client
     STORE,
     workers=WORKERS,
     max_attempts=env_int("HERMES_POST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=10),
