@@ -508,7 +508,7 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
         f"shape), both on the moto server, seeded in {seeded_s:.1f} s;",
         f"latency {LATENCY_MS:.0f} ± {JITTER_MS:.0f} ms per post; HERMES_FANOUT_WORKERS={WORKERS}; "
         f"ideal = workers / latency = {ideal:,.0f} posts/s. Hermes posts through its default poster",
-        "(hermes_notifications.poster.ManagementPoster: botocore's credentials and SigV4Auth, keep-alive sockets).",
+        "(hermes_notifications.poster.ManagementPoster: botocore's credentials and SigV4Auth, keep-alive http.client).",
         "`posts/s` = recipients / wall time of `dispatch()` (its consistent room Query included); `delivery posts/s`",
         "= rate between the first and last post the server answered; `client CPU/post` = process CPU time of the",
         "bench process per post (room Query, signing, HTTP, threads); `… of which room Query` = the CPU of reading",

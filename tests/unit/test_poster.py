@@ -47,6 +47,8 @@ class ManagementApi(ThreadingHTTPServer):
         self.script: dict[str, list[int]] = {}
         self.delay: dict[str, float] = {}
         self.drop_after_answer: set[str] = set()  # close the connection after answering, without saying so
+        self.say_close: set[str] = set()  # answer with "Connection: close", then close
+        self.chunked: set[str] = set()  # send the error body chunked (no Content-Length)
         self.lock = threading.Lock()
 
     @property
@@ -91,9 +93,18 @@ class _Handler(BaseHTTPRequestHandler):
         if status != 200:
             self.send_header("x-amzn-ErrorType", f"{ERRORS[status]}:http://internal.amazon.com/coral/")
         self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        if connection_id in self.server.say_close:
+            self.send_header("Connection", "close")
+        if connection_id in self.server.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in (payload[:5], payload[5:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
         if connection_id in self.server.drop_after_answer:
             self.close_connection = True
 
@@ -254,6 +265,32 @@ def test_a_kept_alive_connection_the_server_closed_is_replaced_without_an_attemp
     assert outcome is Outcome.DELIVERED
     assert len(api.posts_to("c2")) == 1
     assert len(api.connections) == 2 == poster.connections_opened
+
+
+def test_an_answer_saying_connection_close_is_honoured(api, poster):
+    # GIVEN an answer with "Connection: close"
+    api.say_close.add("first")
+    poster.post_to_connection(ConnectionId="first", Data=PAYLOAD)
+    # WHEN two more posts follow
+    poster.post_to_connection(ConnectionId="c2", Data=PAYLOAD)
+    poster.post_to_connection(ConnectionId="c3", Data=PAYLOAD)
+    # THEN that connection was not reused (no stale retry needed) and the next one was kept alive
+    assert len(api.posts_to("c2")) == 1 and len(api.posts_to("c3")) == 1
+    assert poster.connections_opened == 2 == len(api.connections)
+
+
+def test_a_chunked_error_answer_is_read_whole_and_the_connection_reused(api, poster):
+    # GIVEN a 429 whose JSON body arrives chunked
+    api.script["t"] = [429]
+    api.chunked.add("t")
+    # WHEN posting, THEN the error carries the code and the body's message
+    with pytest.raises(ClientError) as caught:
+        poster.post_to_connection(ConnectionId="t", Data=PAYLOAD)
+    assert caught.value.response["Error"] == {"Code": "TooManyRequestsException", "Message": "TooManyRequestsException"}
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    # AND the next post goes over the same connection
+    poster.post_to_connection(ConnectionId="c2", Data=PAYLOAD)
+    assert poster.connections_opened == 1 == len(api.connections)
 
 
 def test_connection_refused_is_retried_then_failed(connections):
