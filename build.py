@@ -45,6 +45,7 @@ RUNTIME_MODULES = (
     "ids.py",
     "lambda_logging.py",
     "presence.py",
+    "poster.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",

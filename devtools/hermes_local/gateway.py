@@ -10,7 +10,9 @@ It behaves as API Gateway does for the parts Hermes relies on:
 - ``$disconnect`` runs on every close; 32 KB frame / 128 KB message limits (close 1009); idle timeout
   (10 min) and maximum connection duration (2 h), both configurable for tests;
 - Management API ``@connections/{id}``: POST (send), GET (info), DELETE (close); 410 GoneException for
-  unknown or closed connections.
+  unknown or closed connections; 403 for a request without a SigV4 ``Authorization`` for ``execute-api``
+  (API Gateway's "Missing Authentication Token"). The signature itself is not checked: the local
+  credentials are fake; tests/unit/test_poster.py compares Hermes' signing with boto3's.
 """
 
 from __future__ import annotations
@@ -389,6 +391,12 @@ class LocalGateway:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
+_SIGV4 = re.compile(  # API Gateway checks the signature too; the local credentials are fake, so only its shape
+    r"AWS4-HMAC-SHA256 Credential=[^/\s]+/\d{8}/[a-z0-9-]+/execute-api/aws4_request, "
+    r"SignedHeaders=\S+, Signature=[0-9a-f]{64}$"
+)
+
+
 def _management_handler(gateway: LocalGateway):
     stage = gateway.config.stage
 
@@ -415,9 +423,17 @@ def _management_handler(gateway: LocalGateway):
         def _gone(self) -> None:
             self._reply(410, {"message": None}, "GoneException")
 
+        def _unsigned(self) -> bool:
+            if _SIGV4.match(self.headers.get("Authorization") or "") and self.headers.get("X-Amz-Date"):
+                return False
+            self._reply(403, {"message": "Missing Authentication Token"}, "MissingAuthenticationTokenException")
+            return True
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
             connection_id = self._connection_id()
             data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self._unsigned():
+                return None
             if connection_id is None:
                 return self._reply(404, {"message": "Not Found"}, "NotFoundException")
             try:
@@ -427,11 +443,15 @@ def _management_handler(gateway: LocalGateway):
             return self._reply(200) if delivered else self._gone()
 
         def do_GET(self) -> None:  # noqa: N802
+            if self._unsigned():
+                return None
             connection_id = self._connection_id()
             info = gateway.management_get(connection_id) if connection_id else None
             return self._reply(200, info) if info else self._gone()
 
         def do_DELETE(self) -> None:  # noqa: N802
+            if self._unsigned():
+                return None
             connection_id = self._connection_id()
             if connection_id and gateway.management_delete(connection_id):
                 return self._reply(204)

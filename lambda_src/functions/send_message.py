@@ -40,7 +40,7 @@ from hermes_notifications.envelope import (
     parse_json,
     replay_frames,
 )
-from hermes_notifications.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome, management_client
+from hermes_notifications.fanout import DEFAULT_MAX_ATTEMPTS, DEFAULT_WORKERS, Fanout, Outcome
 from hermes_notifications.history import (
     DEFAULT_MAX_REPLAY,
     MAX_EPOCH_LENGTH,
@@ -49,6 +49,7 @@ from hermes_notifications.history import (
     streams_of_connection,
 )
 from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.poster import management_poster
 from hermes_notifications.presence import Presence, PresenceSettings, is_presence_event, still_holds
 from hermes_notifications.store import ConnectionStore, SendSlot, room_key
 
@@ -66,7 +67,7 @@ _presence = PresenceSettings.from_env()
 # presence events on: the rows of a gone connection deleted after a 410 may be its user's last in the room
 PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 FANOUT = Fanout(
-    management_client(management_endpoint(), WORKERS),
+    management_poster(management_endpoint(), WORKERS),  # HERMES_POSTER=boto3: the boto3 client
     STORE,
     workers=WORKERS,
     max_attempts=env_int("HERMES_POST_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, maximum=10),

@@ -202,6 +202,33 @@ def test_management_api_post_get_delete_and_410_for_unknown(gateway):
         client.get_connection(ConnectionId="never-existed")
 
 
+def test_management_api_refuses_unsigned_requests_and_takes_the_posters(gateway):
+    # GIVEN an open connection
+    import urllib.error
+    import urllib.request
+
+    from hermes_notifications.poster import ManagementPoster
+
+    gw, recorder = gateway
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            await asyncio.sleep(0.1)
+            connection_id = recorder.of("$connect")[0]["requestContext"]["connectionId"]
+            url = f"{gw.management_endpoint}/@connections/{connection_id}"
+            # WHEN a request comes without SigV4, THEN it is refused as API Gateway refuses it
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                await asyncio.to_thread(urllib.request.urlopen, urllib.request.Request(url, b"x", method="POST"))
+            # WHEN Hermes' poster posts, THEN it is delivered
+            poster = ManagementPoster(gw.management_endpoint, workers=1)
+            await asyncio.to_thread(poster.post_to_connection, ConnectionId=connection_id, Data=b'{"hello":2}')
+            return refused.value.code, json.loads(await ws.recv())
+
+    status, received = run(scenario())
+    assert status == 403
+    assert received == {"hello": 2}
+
+
 def test_route_selection_expression():
     assert select_route("$request.body.action", '{"action": "sendMessage"}') == "sendMessage"
     assert select_route("$request.body.meta.kind", '{"meta": {"kind": "x"}}') == "x"
