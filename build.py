@@ -3,6 +3,11 @@
 
     python build.py [--arch x86_64|arm64|all] [--runtime python3.12] [--out dist]
 
+The layer ships bytecode (``__pycache__/*.cpython-3XY.pyc``) compiled by the runtime's own Python minor
+version (found on PATH, under pyenv, or named by ``HERMES_BUILD_PYTHON``), so a cold start does not compile
+PyJWT, Powertools and the handler's own modules again (bench section 3). Bytecode for one runtime only: the
+layer with every runtime's would pass 2 MB; a runtime that finds no bytecode of its version compiles the sources.
+
 Deterministic: the same sources give byte-identical zips (sorted entries, fixed timestamps and
 permissions), so Terraform's ``source_code_hash`` changes only when code does. ``manifest.json``
 lists every artifact with its base64 SHA-256. Re-running with nothing changed rewrites nothing: the
@@ -14,14 +19,17 @@ from __future__ import annotations
 
 import argparse
 import base64
+import functools
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -53,6 +61,17 @@ RUNTIME_MODULES = (
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 RUNTIMES = ("python3.12", "python3.13")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+# Layer files compiled to bytecode: everything but the parts of Powertools no handler imports (its event
+# handlers and utilities other than batch processing and the SQS data classes): all of it would add 1.1 MB
+# and push the layer past 2 MB (bench section 4). tests/unit/test_build.py checks that every layer module a
+# handler imports has its bytecode.
+BYTECODE_SKIP = ("python/aws_lambda_powertools/event_handler/", "python/aws_lambda_powertools/utilities/")
+BYTECODE_KEEP = (
+    "python/aws_lambda_powertools/utilities/__init__.py",
+    "python/aws_lambda_powertools/utilities/batch/",
+    "python/aws_lambda_powertools/utilities/data_classes/",
+    "python/aws_lambda_powertools/utilities/jmespath_utils/",
+)
 SKIP_PARTS = {"__pycache__"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
 
@@ -91,6 +110,16 @@ def function_files(name: str) -> dict[str, bytes]:
     files = {f"hermes_notifications/{module}": (PACKAGE_DIR / module).read_bytes() for module in RUNTIME_MODULES}
     files[f"{name}.py"] = (FUNCTIONS_DIR / f"{name}.py").read_bytes()
     return files
+
+
+def functions_with_bytecode(python_version: str) -> dict[str, dict[str, bytes]]:
+    """Each function's files plus the bytecode of every one of them (one compiler run for all four)."""
+    sources = {name: function_files(name) for name in FUNCTIONS}
+    compiled = bytecode({k: v for files in sources.values() for k, v in files.items()}, python_version, bool)
+    return {
+        name: files | {pyc: compiled[pyc] for pyc in bytecode_names(files, python_version)}
+        for name, files in sources.items()
+    }
 
 
 def layer_inputs_key(arch: str, python_version: str) -> str:
@@ -134,7 +163,68 @@ def layer_files(arch: str, python_version: str) -> dict[str, bytes]:
         for record in target.glob("*.dist-info/RECORD"):  # and their RECORD lines, for the same reason
             lines = record.read_text().splitlines(keepends=True)
             record.write_text("".join(line for line in lines if not line.startswith("../")))
-        return tree_files(target, "python/")
+        files = tree_files(target, "python/")
+        return files | bytecode(files, python_version, layer_bytecode)
+
+
+@functools.cache
+def find_python(python_version: str) -> str:
+    """An interpreter of exactly this minor version: its bytecode is what the Lambda runtime will load (the
+    .pyc magic number changes with every minor version; another version would ignore the files)."""
+    candidates = [os.environ.get("HERMES_BUILD_PYTHON", ""), sys.executable, shutil.which(f"python{python_version}")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += [str(p) for p in sorted(pyenv.glob(f"{python_version}.*/bin/python"), reverse=True)]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == python_version:
+            return candidate
+    raise SystemExit(
+        f"build.py needs Python {python_version} to byte-compile the artifacts for the python{python_version} runtime: "
+        f"put python{python_version} on PATH or set HERMES_BUILD_PYTHON"
+    )
+
+
+# Runs under the target interpreter: compile each source, named by its path in the archive (tracebacks show
+# the real path anyway), with a hash of the source instead of its mtime and no check at import (unchecked:
+# a deployed zip or layer never changes), so two builds give the same bytes.
+_COMPILE = """
+import json, py_compile, sys
+root, names = sys.argv[1], json.load(sys.stdin)
+for name in names:
+    py_compile.compile(f"{root}/{name}", cfile=f"{root}/{name}c", dfile=name, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
+
+
+def bytecode_names(files: dict[str, bytes], python_version: str) -> dict[str, str]:
+    """``{.pyc archive name: .py archive name}``: ``<dir>/__pycache__/<stem>.cpython-3XY.pyc``, where CPython
+    looks for the bytecode of ``<dir>/<stem>.py``."""
+    tag = "cpython-" + python_version.replace(".", "")
+    names = {}
+    for name in files:
+        if name.endswith(".py"):
+            folder, _, file = name.rpartition("/")
+            names[f"{folder}/__pycache__/{file[:-3]}.{tag}.pyc".lstrip("/")] = name
+    return names
+
+
+def bytecode(files: dict[str, bytes], python_version: str, wanted: Callable[[str], bool]) -> dict[str, bytes]:
+    """``{archive name: .pyc}`` for the wanted ``.py`` files, at ``<dir>/__pycache__/<stem>.cpython-3XY.pyc``."""
+    targets = {pyc: name for pyc, name in bytecode_names(files, python_version).items() if wanted(name)}
+    names = sorted(targets.values())
+    with tempfile.TemporaryDirectory(prefix="hermes-pyc-") as tmp:
+        for name in names:
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / name).write_bytes(files[name])
+        python = find_python(python_version)
+        subprocess.run([python, "-I", "-c", _COMPILE, tmp], input=json.dumps(names), text=True, check=True)
+        return {pyc: (Path(tmp) / f"{name}c").read_bytes() for pyc, name in targets.items()}
+
+
+def layer_bytecode(name: str) -> bool:
+    return not name.startswith(BYTECODE_SKIP) or name.startswith(BYTECODE_KEEP)
 
 
 def write_if_changed(path: Path, data: bytes) -> bool:
@@ -153,8 +243,9 @@ def build(out: Path, archs: list[str], runtime: str, log=print) -> dict:
         previous = {}  # a runtime change rebuilds every layer
     manifest: dict = {"format": 1, "python_version": python_version, "functions": {}, "layers": {}}
 
+    functions = functions_with_bytecode(python_version)
     for name in FUNCTIONS:
-        data = deterministic_zip(function_files(name))
+        data = deterministic_zip(functions[name])
         changed = write_if_changed(out / f"{name}.zip", data)
         manifest["functions"][name] = {
             "file": f"{name}.zip",

@@ -39,7 +39,7 @@ variable "artifacts_dir" {
 # --- Lambda --------------------------------------------------------------------------------------
 
 variable "runtime" {
-  description = "Python runtime of all functions (the layer supports both)."
+  description = "Python runtime of all functions (the layer supports both). The artifacts carry bytecode for one runtime: the committed dist/ for python3.12; with python3.13 and dist/ each cold start compiles the sources (about 1.4x slower imports: bench section 3), so build with `python build.py --runtime python3.13` and set artifacts_dir."
   type        = string
   default     = "python3.12"
 

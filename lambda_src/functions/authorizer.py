@@ -12,11 +12,11 @@ import boto3
 
 from hermes_notifications import tokens
 from hermes_notifications.config import JwtSettings, require_str
-from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.signing_keys import SigningKeys, keys_from_env
 from hermes_notifications.store import TokenStore
 
-logger = handler_logger()
+logger = json_logger()
 
 # Created once per execution environment. A configuration error is kept, not raised, so that each
 # connect attempt gets a Deny with the reason logged instead of an init crash (a 500 to the client).

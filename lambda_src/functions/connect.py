@@ -12,11 +12,11 @@ import time
 import boto3
 
 from hermes_notifications.config import env_int, require_str
-from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.presence import Presence, PresenceSettings
 from hermes_notifications.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
 
-logger = handler_logger()
+logger = json_logger()
 
 _dynamodb = boto3.client("dynamodb")
 STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))

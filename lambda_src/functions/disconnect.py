@@ -9,11 +9,11 @@ from __future__ import annotations
 import boto3
 
 from hermes_notifications.config import require_str
-from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.presence import Presence, PresenceSettings
 from hermes_notifications.store import Connection, ConnectionStore
 
-logger = handler_logger()
+logger = json_logger()
 
 STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
 _presence = PresenceSettings.from_env()

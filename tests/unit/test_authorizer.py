@@ -1,15 +1,16 @@
 """$connect authorizer: Allow only for a valid, unrevoked token of that user and room; Deny otherwise."""
 
+import json
 import time
 
 import boto3
 import jwt
 import pytest
 
-from hermes_notifications import tokens
+from hermes_notifications import lambda_logging, tokens
 from hermes_notifications.sdk import Hermes, HermesConfig
 
-from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE
+from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, FakeLambdaContext
 
 METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abc123/test/$connect"
 
@@ -42,9 +43,14 @@ def event(token):
     }
 
 
-def logged(caplog) -> str:
+def log_lines(capsys) -> list[dict]:
+    """The JSON lines logged so far (Lambda sends stdout to CloudWatch Logs)."""
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+
+
+def logged(capsys) -> str:
     """Everything the handler logged: messages, structured reasons and exception text."""
-    return "\n".join(f"{r.getMessage()} {getattr(r, 'reason', '')}" for r in caplog.records) + caplog.text
+    return "\n".join(f"{r['message']} {r.get('reason', '')} {r.get('exception', '')}" for r in log_lines(capsys))
 
 
 def effect(response):
@@ -71,16 +77,16 @@ def test_a_second_token_for_the_same_room_does_not_end_the_first(sdk, authorizer
     assert effect(authorizer.handler(event(second), lambda_context)) == "Allow"
 
 
-def test_a_single_use_token_connects_once(sdk, authorizer, lambda_context, caplog):
+def test_a_single_use_token_connects_once(sdk, authorizer, lambda_context, capsys):
     token = sdk.issue_token("user-1", "room-1", single_use=True)
     assert effect(authorizer.handler(event(token), lambda_context)) == "Allow"
     # WHEN it is replayed (a leaked URL, a second tab)
     assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
-    assert "single-use token already used" in logged(caplog)
+    assert "single-use token already used" in logged(capsys)
 
 
 def test_the_token_never_reaches_the_logs_even_with_event_logging_on(
-    aws, load_function, sdk, lambda_context, monkeypatch, caplog
+    aws, load_function, sdk, lambda_context, monkeypatch, capsys
 ):
     # GIVEN an operator who turned on Powertools' event logging for debugging
     monkeypatch.setenv("POWERTOOLS_LOGGER_LOG_EVENT", "true")
@@ -90,9 +96,43 @@ def test_the_token_never_reaches_the_logs_even_with_event_logging_on(
     # WHEN a connect is authorized
     assert effect(authorizer.handler(event(token), lambda_context)) == "Allow"
     # THEN the handler logged, but never the event with its token
-    records = [(r.getMessage(), repr(vars(r))) for r in caplog.records]
-    assert any(message == "connect allow" for message, _ in records)
-    assert not [r for r in records if token.split(".")[1] in r[0] + r[1]]
+    out = capsys.readouterr().out
+    assert [line["message"] for line in map(json.loads, out.splitlines())] == ["connect allow"]
+    assert token.split(".")[1] not in out
+
+
+def test_log_lines_are_json_with_the_invocations_fields(sdk, aws, load_function, monkeypatch, capsys):
+    # GIVEN the service name the module sets (<name>-<environment>) and an X-Ray trace
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hermes-staging")
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")
+    monkeypatch.setattr(lambda_logging, "_is_cold_start", True)  # a fresh execution environment
+    authorizer = load_function("authorizer")
+    context = FakeLambdaContext(aws_request_id="req-1")
+    # WHEN two connects are authorized in one execution environment
+    authorizer.handler(event(sdk.issue_token("user-1", "room-1")), context)
+    authorizer.handler(event("garbage"), FakeLambdaContext(aws_request_id="req-2"))
+    # THEN each is one JSON line in Powertools' shape, with its own request id; the first is the cold start
+    first, second = log_lines(capsys)
+    assert first["message"] == "connect allow" and first["level"] == "INFO" and first["service"] == "hermes-staging"
+    assert first["function_request_id"] == "req-1" and first["function_name"] == context.function_name
+    assert first["function_arn"] == context.invoked_function_arn and first["function_memory_size"] == 256
+    assert first["effect"] == "Allow" and first["principal"] == "user-1" and first["room_id"] == "room-1"
+    assert first["location"].startswith("handler:") and first["timestamp"].endswith("+0000")
+    assert first["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+    assert second["function_request_id"] == "req-2" and second["effect"] == "Deny"
+    assert (first["cold_start"], second["cold_start"]) == (True, False)
+
+
+def test_a_library_error_is_logged_with_its_traceback_as_json(sdk, authorizer, lambda_context, capsys):
+    # GIVEN a tokens table that is gone
+    token = sdk.issue_token("user-1", "room-1")
+    boto3.client("dynamodb").delete_table(TableName=TOKENS_TABLE)
+    # WHEN a connect is attempted THEN the error line carries the exception, and DEBUG lines stay out (INFO)
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
+    (line,) = log_lines(capsys)
+    assert line["level"] == "ERROR" and line["message"] == "authorizer error: deny"
+    assert line["exception_name"] == "ResourceNotFoundException" and "Traceback" in line["exception"]
+    assert line["function_request_id"] == lambda_context.aws_request_id
 
 
 def jti_of(token):
@@ -144,13 +184,13 @@ BAD_TOKENS = {
 
 
 @pytest.mark.parametrize("label", list(BAD_TOKENS))
-def test_bad_tokens_are_denied_with_a_logged_reason(label, sdk, authorizer, lambda_context, caplog):
+def test_bad_tokens_are_denied_with_a_logged_reason(label, sdk, authorizer, lambda_context, capsys):
     make, reason = BAD_TOKENS[label]
     valid = sdk.issue_token("user-1", "room-1")
     response = authorizer.handler(event(make(valid, sdk)), lambda_context)
     assert effect(response) == "Deny"
     assert "context" not in response
-    assert reason in logged(caplog)
+    assert reason in logged(capsys)
 
 
 def test_expired_token_record_is_denied_even_before_ttl_sweeps_it(sdk, authorizer, aws):
@@ -167,15 +207,15 @@ def test_expired_token_record_is_denied_even_before_ttl_sweeps_it(sdk, authorize
     assert effect(response) == "Deny" and reason == "token record expired"
 
 
-def test_dynamodb_failure_is_a_deny_not_a_crash(sdk, authorizer, lambda_context, caplog):
+def test_dynamodb_failure_is_a_deny_not_a_crash(sdk, authorizer, lambda_context, capsys):
     token = sdk.issue_token("user-1", "room-1")
     boto3.client("dynamodb").delete_table(TableName=TOKENS_TABLE)
     response = authorizer.handler(event(token), lambda_context)
     assert effect(response) == "Deny"
-    assert "ResourceNotFoundException" in logged(caplog)
+    assert "ResourceNotFoundException" in logged(capsys)
 
 
-def test_secret_store_failure_is_a_deny(aws, load_function, lambda_context, monkeypatch, caplog):
+def test_secret_store_failure_is_a_deny(aws, load_function, lambda_context, monkeypatch, capsys):
     monkeypatch.setenv("HERMES_JWT_SECRET_SOURCE", "ssm")
     monkeypatch.setenv("HERMES_JWT_SECRET_ID", "/does/not/exist")
     authorizer = load_function("authorizer")
@@ -185,17 +225,17 @@ def test_secret_store_failure_is_a_deny(aws, load_function, lambda_context, monk
         algorithm="HS512",
     )
     assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"
-    assert "ParameterNotFound" in logged(caplog)
+    assert "ParameterNotFound" in logged(capsys)
 
 
 def test_misconfiguration_denies_every_attempt_instead_of_failing_init(
-    aws, load_function, lambda_context, monkeypatch, caplog
+    aws, load_function, lambda_context, monkeypatch, capsys
 ):
     monkeypatch.delenv("HERMES_TOKENS_TABLE")
     authorizer = load_function("authorizer")  # importing must not raise
     assert authorizer.INIT_ERROR and "HERMES_TOKENS_TABLE" in authorizer.INIT_ERROR
     assert effect(authorizer.handler(event("anything"), lambda_context)) == "Deny"
-    assert "misconfigured" in logged(caplog)
+    assert "misconfigured" in logged(capsys)
 
 
 def test_ssm_rotation_keeps_tokens_signed_with_the_previous_key_valid(aws, load_function, lambda_context, monkeypatch):

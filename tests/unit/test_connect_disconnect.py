@@ -1,6 +1,7 @@
 """$connect stores identity from the authorizer only, checks the token still exists, caps connections per
 user and room; $disconnect deletes both rows and is idempotent."""
 
+import json
 import time
 
 import pytest
@@ -52,6 +53,24 @@ def test_connect_stores_a_room_row_and_a_user_row_with_a_ttl(aws, load_function,
         connected_at, expires_at = int(item["connected_at"]["N"]), int(item["expires_at"]["N"])
         assert before <= connected_at <= before + 5
         assert expires_at - connected_at == 7200
+
+
+def test_connect_and_disconnect_log_json_lines_with_the_request_id(
+    aws, load_function, lambda_context, issued, monkeypatch, capsys
+):
+    # GIVEN the service name the module sets, and the two handlers of one connection
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "hermes-staging")
+    connect, disconnect = load_function("connect"), load_function("disconnect")
+    # WHEN a connection opens and closes
+    assert connect.handler(connect_event(authorizer=identity(issued)), lambda_context)["statusCode"] == 200
+    disconnect_event = {"requestContext": {"connectionId": "c-1", "authorizer": identity(issued)}}
+    assert disconnect.handler(disconnect_event, lambda_context)["statusCode"] == 200
+    # THEN each logged one JSON line with the invocation's request id and the connection
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["message"] for line in lines] == ["connected", "disconnected"]
+    for line in lines:
+        assert line["function_request_id"] == lambda_context.aws_request_id and line["service"] == "hermes-staging"
+        assert line["connection_id"] == "c-1" and line["room_id"] == "r1" and line["level"] == "INFO"
 
 
 def test_connect_ttl_is_configurable(aws, load_function, lambda_context, monkeypatch, issued):
