@@ -139,8 +139,16 @@ class Backend:
 def management(gateway: LocalGateway, method: str, connection_id: str, payload=None) -> int:
     """Call the gateway's Management API over HTTP, as a backend would (@connections/{id})."""
     data = None if payload is None else (payload if isinstance(payload, bytes) else json.dumps(payload).encode())
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
     url = f"{gateway.management_endpoint}/@connections/{quote(connection_id, safe='')}"
-    with urlopen(Request(url, data=data, method=method), timeout=5) as response:  # noqa: S310 - loopback
+    # signed like every backend's call (API Gateway, and the local gateway, refuse unsigned requests with 403)
+    signed = AWSRequest(method=method, url=url, data=data)
+    SigV4Auth(Credentials("testing", "testing"), "execute-api", "us-east-1").add_auth(signed)
+    request = Request(url, data=data, method=method, headers=dict(signed.headers.items()))
+    with urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
         return response.status
 
 
