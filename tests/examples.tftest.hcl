@@ -55,6 +55,15 @@ run "complete" {
     condition     = output.hermes_config.jwt_secret_source == "secretsmanager" && output.jwt_secret_arn == output.hermes_config.jwt_secret_id
     error_message = "The complete example reads its Secrets Manager secret by ARN."
   }
+
+  assert {
+    # IAM role names are account-wide: without the region, the same environment in a second region collides
+    condition = (
+      aws_iam_role.publisher.name == "hermes-example-prod-publisher-eu-west-1" &&
+      aws_iam_role.token_issuer.name == "hermes-example-prod-token-issuer-eu-west-1"
+    )
+    error_message = "Both backend roles of the example carry the region in their names."
+  }
 }
 
 run "complete_without_a_zone_has_no_custom_domain" {

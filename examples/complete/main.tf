@@ -126,10 +126,9 @@ module "hermes" {
 
 # --- Backend roles: publishing and token issuing are separate duties -------------------------------------
 
-resource "aws_iam_role" "publisher" {
-  # IAM names are account-wide: the region keeps the same environment in two regions apart.
-  name = "hermes-example-${module.hermes.environment}-publisher-${data.aws_region.current.id}"
-  assume_role_policy = jsonencode({
+locals {
+  # the example's backends run on Lambda; use your own principal (ECS task, EC2, a CI role) instead
+  lambda_assume_role = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Effect    = "Allow"
@@ -137,6 +136,12 @@ resource "aws_iam_role" "publisher" {
       Principal = { Service = "lambda.amazonaws.com" }
     }]
   })
+}
+
+resource "aws_iam_role" "publisher" {
+  # IAM names are account-wide: the region keeps the same environment in two regions apart.
+  name               = "hermes-example-${module.hermes.environment}-publisher-${data.aws_region.current.id}"
+  assume_role_policy = local.lambda_assume_role
 }
 
 resource "aws_iam_role_policy" "publisher" {
@@ -146,15 +151,8 @@ resource "aws_iam_role_policy" "publisher" {
 }
 
 resource "aws_iam_role" "token_issuer" {
-  name = "hermes-example-${module.hermes.environment}-token-issuer"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Action    = "sts:AssumeRole"
-      Principal = { Service = "lambda.amazonaws.com" }
-    }]
-  })
+  name               = "hermes-example-${module.hermes.environment}-token-issuer-${data.aws_region.current.id}"
+  assume_role_policy = local.lambda_assume_role
 }
 
 resource "aws_iam_role_policy" "token_issuer" {
