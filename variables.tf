@@ -374,9 +374,9 @@ variable "post_max_attempts" {
 }
 
 variable "chunk_threshold" {
-  description = "HERMES_CHUNK_THRESHOLD: rooms with more connections fan out as chunk jobs through the queue."
+  description = "HERMES_CHUNK_THRESHOLD: rooms with more connections fan out as chunk jobs through the internal fan-out queue, several send_message invocations side by side. The default comes from the model in README \"Large rooms\" (bench/fanout_model.py)."
   type        = number
-  default     = 2000
+  default     = 500
 
   validation {
     condition     = var.chunk_threshold >= 1
@@ -385,13 +385,13 @@ variable "chunk_threshold" {
 }
 
 variable "chunk_size" {
-  description = "HERMES_CHUNK_SIZE: connections per chunk job."
+  description = "HERMES_CHUNK_SIZE: at most this many connections per chunk job (a room is cut into equal chunks). One invocation posts ~1,300/s, so 500 is ~0.4 s of posting per job."
   type        = number
   default     = 500
 
   validation {
-    condition     = var.chunk_size >= 1
-    error_message = "chunk_size must be >= 1."
+    condition     = var.chunk_size >= 1 && var.chunk_size <= 1000
+    error_message = "chunk_size must be between 1 and 1000 (send_message refuses larger chunks: HERMES_CHUNK_SIZE maximum)."
   }
 }
 
@@ -607,7 +607,7 @@ variable "max_receive_count" {
 }
 
 variable "batch_size" {
-  description = "SQS messages per send_message invocation (1..10000; above 10 needs maximum_batching_window_in_seconds >= 1)."
+  description = "SQS messages per send_message invocation from the public queue (1..10000; above 10 needs maximum_batching_window_in_seconds >= 1). The internal fan-out queue always uses 1: its chunk jobs are meant to run side by side."
   type        = number
   default     = 10
 

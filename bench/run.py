@@ -42,6 +42,7 @@ import time
 import urllib.request
 import zipfile
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,6 +80,9 @@ os.environ.update(BASE_ENV)
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+RUN_FIGURES: dict[str, float] = {}  # figures one section measured and a later one uses (section 1 → 9)
 
 
 class Budget:
@@ -542,6 +546,7 @@ def bench_fanout(servers: Servers, report: Report, budget: Budget, quick: bool) 
         f"{delivery_ratio:.1f}×; posts/s (room Query included) poster / boto3: "
         f"{med([x['rate'] for x in h]) / med([x['rate'] for x in b3]):.1f}×.",
     ]
+    RUN_FIGURES["cpu_per_post_s"] = (cpu_poster - r1000["query_cpu_us"]) / 1e6  # section 9's model input
     sweep_lines, at8 = sweep_workers(servers, store, budget, {"poster": poster, "boto3": mgmt})
     lines += sweep_lines
     report.section("1. Fan-out throughput (one send_message invocation)", lines)
@@ -643,7 +648,10 @@ def sweep_workers(servers: Servers, store, budget: Budget, clients: dict) -> tup
 
 
 def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) -> dict:
-    """On the moto server, in tables of their own: seeding 150,000 rows from 4 threads uses both cores."""
+    """On the moto server, in tables of their own. The seed's table holds every connection (its Scan reads them
+    all); Hermes' holds the room among a tenth of them: a Query reads only its partition on DynamoDB, so the
+    rest of the table changes moto's time (which walks it), not what is read or billed — and seeding the
+    other 90,000 rows would take ~40 s of the bench's 10 minutes."""
     import seed_baseline
 
     from hermes_notifications.store import ConnectionStore, room_key
@@ -657,8 +665,12 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
     rooms = {"target": room_size}
     for i in range((total - room_size) // 50):
         rooms[f"other{i:05d}"] = 50
-    seeded_s = seed_rooms(dynamodb, rooms, threads=4, table_name=table_name, seed_table=seed_table)
+    hermes_rooms = dict(list(rooms.items())[: len(rooms) // 10])
+    seeded_s = seed_rooms(dynamodb, hermes_rooms, threads=4, table_name=table_name)
+    members = [(f"{room}-c{i:06d}", room, f"{room}-u{i}") for room, n in rooms.items() for i in range(n)]
+    seeded_s += batch_put(dynamodb, seed_table, [seed_baseline.item(*m) for m in members])
     total = sum(rooms.values())
+    hermes_total = sum(hermes_rooms.values())
 
     calls: list[tuple[dict, dict]] = []
 
@@ -675,7 +687,7 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
 
     store = ConnectionStore(Counting(dynamodb), table_name)
     t = time.perf_counter()
-    found = list(store.in_room("target"))
+    found = list(store.connection_ids(room_key("target")))  # as a broadcast reads the room
     query_s = time.perf_counter() - t
     q_scanned = sum(page.get("ScannedCount", 0) for _, page in calls)
     q_capacity = sum(page.get("ConsumedCapacity", {}).get("CapacityUnits", 0) for _, page in calls)
@@ -727,10 +739,12 @@ def bench_lookup(servers: Servers, report: Report, budget: Budget, quick: bool) 
         ],
     ]
     lines = [
-        f"A room of {room_size} among {total:,} connections, stored twice on the moto server: as Hermes stores them",
-        f"({2 * total:,} rows: a `{room_key('<room>')}` row and a `user#<user>` row per connection) and as the seed",
-        f"stores them ({total:,} rows keyed by connection_id, a table of the seed's shape). Seeded with",
-        f"batch_write_item, 4 threads, in {seeded_s:.1f} s (both tables).",
+        f"A room of {room_size} among {total:,} connections on the moto server, stored as the seed stores them",
+        f"({total:,} rows keyed by connection_id, a table of the seed's shape), and as Hermes stores them",
+        f"(a `{room_key('<room>')}` row and a `user#<user>` row per connection) with the room among {hermes_total:,}",
+        f"of them ({2 * hermes_total:,} rows): a Query reads only its partition, so the table's other rows change",
+        "moto's time (it walks the table), not the items DynamoDB reads or bills. Seeded with batch_write_item,",
+        f"4 threads, in {seeded_s:.1f} s (both tables).",
         "`items read` = ScannedCount summed over pages (what DynamoDB bills). moto's ConsumedCapacity is",
         "a fixed 0.5 per call whatever was read, so `RCU (DynamoDB rules)` is computed from item sizes:",
         f"a Hermes room row is {row_bytes} B, read whole by the Query, "
@@ -2225,6 +2239,14 @@ def usd(value: float) -> str:
     return f"{value:,.2f}" if value >= 1 else f"{value:.3g}"
 
 
+def chunk_job_body(data, room: str, ids: int) -> str:
+    """A chunk job as Splitter enqueues it: the request with ``ids`` connection ids of API Gateway's length."""
+    from hermes_notifications.envelope import PublishRequest
+
+    request = PublishRequest(data=data, room_id=room, type="bench", id="0" * 36, sent_at="2026-01-01T00:00:00.000Z")
+    return replace(request, connection_ids=tuple(f"{i:015d}=" for i in range(ids))).to_json()
+
+
 def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) -> dict:
     """Issue 12, item 3: $ per million delivered notifications (one message to a room of N = N deliveries) for rooms
     of 10 / 100 / 1,000, Hermes and the seed's design from figures measured here, beside list prices of managed
@@ -2248,8 +2270,7 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
     retention = int(tf_default(variables, "history_retention_seconds"))
     architecture = tf_default(variables, "architecture")
     chunk_threshold = int(tf_default(variables, "chunk_threshold"))
-    if max(COST_ROOMS.values()) > chunk_threshold:
-        raise RuntimeError("a room above chunk_threshold would be split into chunk jobs: not modelled here")
+    chunk_size = int(tf_default(variables, "chunk_size"))
 
     dynamodb = dynamodb_client(servers.moto_url)
     create(dynamodb, COST_CONNECTIONS, TOKENS_TABLE, COST_HISTORY)
@@ -2360,10 +2381,19 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         seed_scan = med([r["scan"] for r in m["seed"]])
         seed_post = med([r["per_post"] for r in m["seed"]])
         seed_wall = seed_scan + n * seed_post
+        # A room above chunk_threshold is cut into chunk jobs: the same posts, spread over one invocation per job
+        # (dispatch() above timed them in one), plus per job a Lambda request and its SQS traffic: its share of
+        # SendMessageBatch (billed per 64 KB of payload) and the mapping's ReceiveMessage + DeleteMessageBatch.
+        jobs = -(-n // chunk_size) if n > chunk_threshold else 0
+        job_bytes = len(chunk_job_body(data, m["room"], -(-n // jobs)).encode()) if jobs else 0
+        chunk_sqs = (-(-jobs * job_bytes // 65_536) + 2 * jobs) if jobs else 0
+        m["chunk_jobs"] = (jobs, job_bytes, chunk_sqs)
         hermes_cost = {
-            "Lambda": wall * gb["send_message"] * price["lambda_gb_s"] + price["lambda_request"] / batch_size,
+            "Lambda": wall * gb["send_message"] * price["lambda_gb_s"]
+            + price["lambda_request"] / batch_size
+            + jobs * price["lambda_request"],
             "DynamoDB": m["units"]["wru"] * price["dynamodb_wru"] + m["units"]["rru"] * price["dynamodb_rru"],
-            "SQS": sqs_per_message * price["sqs_request"],
+            "SQS": (sqs_per_message + chunk_sqs) * price["sqs_request"],
             "API GW": n * apigw_units * price["apigw_message"],
         }
         seed_cost = {
@@ -2484,6 +2514,16 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         f"  low rate batches are smaller and both cost up to 1 request per message) = {sqs_per_message:g} requests per",
         "  message. The mapping's empty long polls while the queue is idle are a fixed monthly cost, not per message:",
         "  not included.",
+        f"- **Chunk jobs** (rooms above chunk_threshold {chunk_threshold:,}, cut into jobs of at most {chunk_size:,}):",
+        "  the posts are the ones timed above, run by one invocation per job; each job adds a Lambda request and SQS",
+        "  requests: its share of SendMessageBatch (billed per 64 KB of payload) + the fan-out mapping's",
+        "  ReceiveMessage and DeleteMessageBatch (batch size 1). "
+        + "; ".join(
+            f"room {n:,}: {m['chunk_jobs'][0]} jobs of {m['chunk_jobs'][1]:,} B, {m['chunk_jobs'][2]} SQS requests"
+            for n, m in measured.items()
+            if m["chunk_jobs"][0]
+        )
+        + ". Each job's own start (record parsing, a thread pool) is not timed.",
         f"- **API GW**: one message per post: the envelope is {envelope_bytes} B with its history fields, "
         f"{apigw_units} unit of 32 KB.",
         "  Data transfer out is not included (for none of the options).",
@@ -2666,9 +2706,190 @@ class LatencyStack:
                     self.proc.kill()
 
 
-def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) -> None:
+MODEL_CONNECTIONS = "hermes-bench-model"
+
+
+def bench_fanout_model(servers: Servers, report: Report, budget: Budget, quick: bool) -> None:
+    """Issue 12: chunk_threshold / chunk_size from bench/fanout_model.py, fed with this run's CPU figures."""
+    import fanout_model as fm
+
+    from hermes_notifications.store import ConnectionStore, room_key
+
+    # The room Query's CPU per row, ids only (what a broadcast reads) and whole rows (what it read before).
+    room, n = "model2000", 2000
+    dynamodb = dynamodb_client(servers.moto_url)
+    create_tables(dynamodb, MODEL_CONNECTIONS)
+    seed_rooms(dynamodb, {room: n}, table_name=MODEL_CONNECTIONS)
+    store = ConnectionStore(dynamodb, MODEL_CONNECTIONS)
+    ids_cpu, rows_cpu = [], []
+    for _ in range(3 if quick else 5):
+        cpu = time.process_time()
+        got = sum(1 for _ in store.connection_ids(room_key(room)))
+        ids_cpu.append((time.process_time() - cpu) / n)
+        cpu = time.process_time()
+        whole = sum(1 for _ in store.in_room(room))
+        rows_cpu.append((time.process_time() - cpu) / n)
+        if got != n or whole != n:
+            raise RuntimeError(f"room {room}: {got} ids, {whole} rows, not {n}")
+    dynamodb.delete_table(TableName=MODEL_CONNECTIONS)
+    post_cpu = RUN_FIGURES.get("cpu_per_post_s")
+    measured = fm.Measured(
+        cpu_per_post_s=post_cpu or fm.Measured.cpu_per_post_s,
+        query_cpu_per_row_s=med(ids_cpu),
+        source="this run" if post_cpu else "this run (query) + bench/fanout_model.py's stored CPU per post",
+    )
+    limits, assumed = fm.AwsLimits(), fm.Assumed()
+    variables = (ROOT / "variables.tf").read_text()
+    module = fm.Settings(
+        chunk_threshold=int(tf_default(variables, "chunk_threshold")),
+        chunk_size=int(tf_default(variables, "chunk_size")),
+        fanout_workers=int(tf_default(variables, "fanout_workers")),
+    )
+    chosen, grid = fm.choose(measured, assumed)
+    rate = fm.invocation_rate(module, limits, measured)
+
+    def seconds(b) -> str:
+        return f"{b.total_s:.2f}"
+
+    inputs = [
+        [
+            "API Gateway account throttle (shared with @connections)",
+            f"{limits.account_posts_per_s:,.0f} req/s",
+            "documented",
+            "API Gateway quotas",
+        ],
+        [
+            "one post_to_connection",
+            f"{limits.post_latency_s * 1000:.0f} ms",
+            "issue 12 (AWS figure)",
+            "not measurable here",
+        ],
+        [
+            "SQS → Lambda: first concurrent invocations",
+            f"{limits.initial_invocations}",
+            "documented",
+            "Lambda: scaling for SQS event sources",
+        ],
+        [
+            "SQS → Lambda: added while messages wait",
+            f"{limits.added_invocations_per_s * 60:.0f} per minute",
+            "documented",
+            "same page",
+        ],
+        ["Query page", "1 MB read", "documented", "DynamoDB Query"],
+        [
+            "CPU per post (poster, room Query excluded)",
+            f"{measured.cpu_per_post_s * 1e6:,.0f} µs",
+            "measured",
+            "section 1" if post_cpu else "stored (section 1 not run)",
+        ],
+        [
+            "room Query CPU per row, ids only",
+            f"{measured.query_cpu_per_row_s * 1e6:.1f} µs (whole rows: {med(rows_cpu) * 1e6:.1f} µs)",
+            "measured",
+            f"here, room of {n:,} on moto, n={len(ids_cpu)}",
+        ],
+        [
+            "one invocation's rate = min(workers / latency, 1 / CPU per post)",
+            f"{rate:,.0f} posts/s",
+            "derived",
+            f"{module.fanout_workers} workers",
+        ],
+        ["Query page round trip", f"{assumed.query_page_latency_s * 1000:.0f} ms", "assumed", "not documented"],
+        ["SendMessageBatch round trip", f"{assumed.sqs_call_s * 1000:.0f} ms", "assumed", "not documented"],
+        [
+            "enqueued → chunk invocation starts",
+            f"{assumed.sqs_hop_s * 1000:.0f} ms",
+            "assumed",
+            "not documented (long poll)",
+        ],
+    ]
+    at_defaults = [
+        [
+            f"{b.room:,}",
+            f"{b.query_s:.2f}",
+            f"{b.enqueue_s:.2f}",
+            b.chunk_jobs or "—",
+            b.invocations,
+            f"{b.deliver_s:.2f}",
+            f"**{seconds(b)}**",
+            ", ".join(b.notes),
+        ]
+        for b in (fm.room_completion(r, module, limits, measured, assumed) for r in fm.ROOMS)
+    ]
+    grid_rows = [
+        [
+            f"{threshold:,}",
+            *(
+                seconds(grid[threshold, size][fm.TARGET_ROOM]) + (f" / {grid[threshold, size][1000].total_s:.2f}")
+                for size in fm.GRID_CHUNK_SIZES
+            ),
+        ]
+        for threshold in fm.GRID_THRESHOLDS
+    ]
+    target = fm.room_completion(fm.TARGET_ROOM, module, limits, measured, assumed)
+    before = fm.room_completion(
+        fm.TARGET_ROOM, fm.Settings(2000, 500, module.fanout_workers, 10), limits, measured, assumed
+    )
+    sensitivity = []
+    for label, m, a in (
+        ("as above", measured, assumed),
+        (
+            "CPU per post × 1.5 (a slower Lambda core)",
+            replace(measured, cpu_per_post_s=measured.cpu_per_post_s * 1.5),
+            assumed,
+        ),
+        ("enqueued → invocation 500 ms", measured, replace(assumed, sqs_hop_s=0.5)),
+        ("Query page 100 ms", measured, replace(assumed, query_page_latency_s=0.1)),
+    ):
+        sensitivity.append([label, seconds(fm.room_completion(fm.TARGET_ROOM, module, limits, m, a))])
+    lines = [
+        "bench/fanout_model.py: how long a broadcast to a room of N takes on AWS (from the SQS record reaching an",
+        "invocation to the last post answered), from AWS's documented limits, this run's CPU figures and three",
+        "named assumptions. Nobody here can time it on AWS, so this is a model, not a measurement; what it can",
+        "check is that the defaults meet the target under its inputs, and how far each input moves the result.",
+        "",
+        *table(["input", "value", "kind", "source"], inputs),
+        "",
+        f"At the module's defaults (chunk_threshold {module.chunk_threshold:,}, chunk_size {module.chunk_size:,}, "
+        "fan-out batch size 1; seconds):",
+        "",
+        *table(["room", "Query", "enqueue", "chunk jobs", "invocations at once", "posting", "total", ""], at_defaults),
+        "",
+        f"The grid the defaults are chosen from: room of {fm.TARGET_ROOM:,} / room of 1,000 (s), rows chunk_threshold,",
+        "columns chunk_size. Rule (fanout_model.choose): the chunk size with the fewest jobs among pairs within 5 %",
+        "of the fastest room of 10,000; then the largest threshold that keeps every room up to 10,000 within 5 % of",
+        f"its fastest. Chosen: **{chosen.chunk_threshold:,} / {chosen.chunk_size:,}**.",
+        "",
+        *table(["threshold \\ chunk", *(f"{c:,}" for c in fm.GRID_CHUNK_SIZES)], grid_rows),
+        "",
+        "How the room of 10,000 moves with each assumption (module defaults):",
+        "",
+        *table(["inputs", "room of 10,000 s"], sensitivity),
+        "",
+        "Before issue 12 (chunk_threshold 2,000, chunk_size 500, and the fan-out queue's jobs handed out in batches",
+        f"of 10, run one after another): {before.total_s:.2f} s. Not in the model: cold starts (a chunk invocation",
+        "that starts cold adds its init: send_message's import, section 3's method), 429s from other traffic sharing",
+        "the account throttle, and retries.",
+    ]
+    report.section("9. Large rooms: chunk_threshold and chunk_size from a model (issue 12)", lines)
+    report.verdict(
+        f"room of 10,000 ≤ 2 s by the model at the defaults ({module.chunk_threshold:,} / {module.chunk_size:,})",
+        f"{target.total_s:.2f} s ({target.chunk_jobs} jobs, {target.invocations} at once;"
+        f" before: {before.total_s:.2f} s)",
+        target.total_s <= fm.TARGET_SECONDS,
+    )
+    report.verdict(
+        "module defaults = the model's choice",
+        f"{module.chunk_threshold:,} / {module.chunk_size:,} vs {chosen.chunk_threshold:,} / {chosen.chunk_size:,}",
+        (module.chunk_threshold, module.chunk_size) == (chosen.chunk_threshold, chosen.chunk_size),
+    )
+
+
+def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool, history_off_too: bool = False) -> None:
     """Publish through SQS with the SDK, receive on a WebSocket: the whole local stack, as deployed, with message
-    history on (the module's default) and off (history_retention_seconds = 0), both stacks up at once.
+    history on (the module's default) and, with ``--history-off-too``, off (history_retention_seconds = 0),
+    both stacks up at once (the second stack's apply and steps cost ~2 minutes of `make bench`'s 10).
 
     Each in a fresh process (bench/latency.py): this one's heap, grown by the other benchmarks, would make the
     in-process moto and gateway pay for long garbage collections. Both stacks start together (their
@@ -2679,7 +2900,9 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
     # the history stack's slow moto: section 7b); fewer messages when the budget would not hold that
     count = 100 if quick else (300 if budget.left() >= 240 else 200)
     shrunk = not quick and count < 300
-    configs = {"history on (default)": [], "history off": ["--history-retention-seconds", "0"]}
+    configs = {"history on (default)": []}
+    if history_off_too:
+        configs["history off"] = ["--history-retention-seconds", "0"]
     stacks: dict[str, LatencyStack] = {}
     up: dict[str, dict] = {}
     results: dict[str, list[dict]] = {label: [] for label in configs}
@@ -2732,12 +2955,12 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
                     f"p50 {pct(latencies, 50):.0f} ms, p99 {pct(latencies, 99):.0f} ms ({len(latencies)}/{r['sent']})",
                     None,
                 )
-    on_label, off_label = list(configs)
+    on_label, off_label = "history on (default)", "history off"
     labelled = all(r["positioned"] == len(r["latencies_ms"]) for r in results[on_label]) and all(
-        r["positioned"] == 0 for r in results[off_label]
+        r["positioned"] == 0 for r in results.get(off_label, [])
     )
     diff_rows = []
-    for rate, pair in by_rate.items():
+    for rate, pair in by_rate.items() if history_off_too else ():
         on, off = pair[on_label], pair[off_label]
         diff_rows.append([f"{rate:g}", *(f"{pct(on, q) - pct(off, q):+.0f}" for q in (50, 90, 99))])
         report.verdict(
@@ -2748,9 +2971,12 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
     if not labelled:
         report.verdict("history on/off as labelled (stream positions received)", "no", False)
     report.section(
-        "6. Publish-to-receive latency through the local runtime, with and without message history",
+        "6. Publish-to-receive latency through the local runtime"
+        + (", with and without message history" if history_off_too else ", message history on (the default)"),
         [
-            f"`{' '.join(shown)}` [`--history-retention-seconds 0`]: `hermes_local.stack.LocalStack` (moto +",
+            f"`{' '.join(shown)}`"
+            + (" [`--history-retention-seconds 0`]" if history_off_too else "")
+            + ": `hermes_local.stack.LocalStack` (moto +",
             "`terraform apply` of examples/minimal + WebSocket gateway + SQS poller + the deployed zips in worker",
             "processes), one WebSocket client; the SDK publishes through SQS at a fixed rate; latency = SendMessage",
             "call to receipt on the socket, after 40 unmeasured messages that start the poller's concurrent",
@@ -2761,15 +2987,28 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
             "as an upper bound of the module's own latency."
             + (f" Shrunk to {count} messages per rate (from 300): time budget." if shrunk else ""),
             "",
-            "Two stacks, each in its own process, started together (up in "
-            f"{both_up_s:.0f} s: {up_each}). `history on`:",
-            f"examples/minimal as it is (the module's default history_retention_seconds = {HISTORY_RETENTION:,}).",
-            "`history off`: `history_retention_seconds = 0` added to the stack's override file",
-            "(`LocalStack(module_inputs=...)`, here `--history-retention-seconds 0`): no history table, no resume",
-            "route. Then one rate at a time, one stack after the other while the other idles, the order",
-            "alternating between rates. `with position`: received envelopes that carried a stream position — "
+            *(
+                [
+                    "Two stacks, each in its own process, started together (up in "
+                    f"{both_up_s:.0f} s: {up_each}). `history on`:",
+                    "examples/minimal as it is (the module's default history_retention_seconds = "
+                    f"{HISTORY_RETENTION:,}). `history off`: `history_retention_seconds = 0` added to the stack's",
+                    "override file (`LocalStack(module_inputs=...)`, here `--history-retention-seconds 0`): no history",
+                    "table, no resume route. Then one rate at a time, one stack after the other while the other idles,",
+                    "the order alternating between rates.",
+                ]
+                if history_off_too
+                else [
+                    f"One stack (up in {both_up_s:.0f} s): examples/minimal as it is (the module's default",
+                    f"history_retention_seconds = {HISTORY_RETENTION:,}). The same with history off beside it:",
+                    "`python bench/run.py --only 6 --history-off-too` (a second stack: ~2 minutes more).",
+                ]
+            ),
+            "`with position`: received envelopes that carried a stream position — "
             + (
-                "all of them with history on, none with it off: each stack ran as labelled."
+                "all of them with history on"
+                + (", none with it off" if history_off_too else "")
+                + ": each stack ran as labelled."
                 if labelled
                 else "**NOT as labelled: a stack did not run the configuration it was given.**"
             ),
@@ -2797,12 +3036,18 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
                 rows,
             ),
             "",
-            "Added by history (history on − history off, same percentile; p99 of a few hundred samples is close to",
-            "their maximum):",
-            "",
-            *table(["msgs/s asked", "p50 ms", "p90 ms", "p99 ms"], diff_rows),
-            "",
-            "Where the difference comes from: the poller's concurrent send_message workers (up to 4) all append to",
+            *(
+                [
+                    "Added by history (history on − history off, same percentile; p99 of a few hundred samples is",
+                    "close to their maximum):",
+                    "",
+                    *table(["msgs/s asked", "p50 ms", "p90 ms", "p99 ms"], diff_rows),
+                    "",
+                ]
+                if history_off_too
+                else []
+            ),
+            "Where history's time goes: the poller's concurrent send_message workers (up to 4) all append to",
             "the one stream of the one room, so transactions are refused and retried after a short jittered pause",
             "(the `refused` column; section 7c), and moto serves DynamoDB calls one at a time on the same 2 cores.",
             "What history adds per message on AWS is one DynamoDB transaction round trip (section 7b) plus, on a",
@@ -2814,8 +3059,11 @@ def bench_latency(report: Report, workdir: Path, budget: Budget, quick: bool) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples (a smoke run, ~2 min)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated benchmark numbers")
     parser.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run (soft)")
+    parser.add_argument(
+        "--history-off-too", action="store_true", help="section 6: a second stack with history off, to compare"
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results.md")
     args = parser.parse_args(argv)
     only = {int(x) for x in args.only.split(",") if x.strip()}
@@ -2836,7 +3084,8 @@ def main(argv: list[str] | None = None) -> int:
             (5, lambda: bench_sharded(servers, report, budget, args.quick)),
             (7, lambda: bench_history(servers, report, budget, args.quick)),
             (8, lambda: bench_cost(servers, report, budget, args.quick)),
-            (6, lambda: bench_latency(report, workdir, budget, args.quick)),
+            (9, lambda: bench_fanout_model(servers, report, budget, args.quick)),
+            (6, lambda: bench_latency(report, workdir, budget, args.quick, args.history_off_too)),
         ]
         built: list = []
         for number, step in steps:

@@ -951,6 +951,38 @@ run "reserved_lambda_environment_keys" {
   expect_failures = [var.extra_environment_variables]
 }
 
+# --- Large rooms: chunk jobs run side by side (README "Large rooms", bench/fanout_model.py) -------------
+
+run "chunk_jobs_run_one_per_invocation" {
+  command = plan
+
+  variables {
+    batch_size                         = 10
+    maximum_batching_window_in_seconds = 2
+  }
+
+  assert {
+    condition     = module.fanout_queue.event_source_mapping_batching == { batch_size = 1, maximum_batching_window_in_seconds = 0 }
+    error_message = "The fan-out queue must hand one chunk job to each invocation, with no batching window."
+  }
+  assert {
+    condition     = module.message_queue.event_source_mapping_batching == { batch_size = 10, maximum_batching_window_in_seconds = 2 }
+    error_message = "The public queue keeps the configured batch size and window."
+  }
+  assert {
+    condition     = module.function["send_message"].environment_variables["HERMES_CHUNK_THRESHOLD"] == "500" && module.function["send_message"].environment_variables["HERMES_CHUNK_SIZE"] == "500"
+    error_message = "Chunk defaults are the model's (500 / 500)."
+  }
+}
+
+run "chunk_size_is_bounded" {
+  command = plan
+  variables {
+    chunk_size = 1001
+  }
+  expect_failures = [var.chunk_size]
+}
+
 # --- Wrong inputs fail at plan with a clear message --------------------------------------------------
 
 run "invalid_variables" {

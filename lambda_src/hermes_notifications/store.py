@@ -22,6 +22,7 @@ DEFAULT_CONNECTION_TTL = 2 * 60 * 60  # API Gateway closes every WebSocket after
 # 410 for a row younger than this means "still connecting", not "gone": such rows are never deleted.
 HANDSHAKE_GRACE_SECONDS = 30
 _BATCH_WRITE = 25  # DynamoDB BatchWriteItem limit
+_ROW = "connection_id, room_id, user_id, connected_at"  # what a Connection is read from
 
 
 def room_key(room_id: str) -> str:
@@ -164,7 +165,9 @@ class ConnectionStore:
         ).get("Item")
         return Connection.from_item(item) if item else None
 
-    def _query(self, stream_key: str, room_id: str | None = None, select_count: bool = False) -> Iterator[dict]:
+    def _query(
+        self, stream_key: str, room_id: str | None = None, select_count: bool = False, projection: str = _ROW
+    ) -> Iterator[dict]:
         kwargs: dict = {
             "TableName": self.table,
             "ConsistentRead": True,
@@ -177,7 +180,7 @@ class ConnectionStore:
         if select_count:
             kwargs["Select"] = "COUNT"
         else:
-            kwargs["ProjectionExpression"] = "connection_id, room_id, user_id, connected_at"
+            kwargs["ProjectionExpression"] = projection
         if self.page_size:
             kwargs["Limit"] = self.page_size
         while True:
@@ -195,6 +198,11 @@ class ConnectionStore:
 
     def of_user(self, user_id: str, room_id: str | None = None) -> Iterator[Connection]:
         return (Connection.from_item(item) for item in self._query(user_key(user_id), room_id))
+
+    def connection_ids(self, stream_key: str, room_id: str | None = None) -> Iterator[str]:
+        """Ids only, for a broadcast: parsing one attribute instead of four is ~4× less CPU per row, which
+        is most of the time a room of 10,000 spends before its first post (bench/fanout_model.py)."""
+        return (item["connection_id"]["S"] for item in self._query(stream_key, room_id, projection="connection_id"))
 
     def count_of_user(self, user_id: str, room_id: str) -> int:
         return sum(page["count"] for page in self._query(user_key(user_id), room_id, select_count=True))

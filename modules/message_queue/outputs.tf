@@ -27,3 +27,11 @@ output "event_source_mapping_uuid" {
   description = "UUID of the SQS -> send_message event source mapping."
   value       = aws_lambda_event_source_mapping.this.uuid
 }
+
+output "event_source_mapping_batching" {
+  description = "Records per invocation and batching window of the mapping (batch_size, maximum_batching_window_in_seconds)."
+  value = {
+    batch_size                         = aws_lambda_event_source_mapping.this.batch_size
+    maximum_batching_window_in_seconds = aws_lambda_event_source_mapping.this.maximum_batching_window_in_seconds
+  }
+}

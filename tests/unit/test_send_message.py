@@ -332,11 +332,12 @@ def test_large_room_is_split_into_chunk_jobs_with_one_envelope_id(fn, mgmt, conn
     fn.SPLITTER = Splitter(sqs, queue_url, threshold=5, chunk_size=5)
     # WHEN a message for the room is processed
     assert fn.handler(sqs_event({"room_id": "huge", "data": "big news"}), lambda_context)["batchItemFailures"] == []
-    # THEN nothing is posted directly; three chunk jobs (5 + 5 + 2) are queued with the same id
+    # THEN nothing is posted directly; three chunk jobs of equal size (4 + 4 + 4, not 5 + 5 + 2: they run side
+    # by side, so the broadcast ends with the largest) are queued with the same id
     assert mgmt.posts == []
     jobs = receive_all(sqs, queue_url)
     parsed = [json.loads(j) for j in jobs]
-    assert sorted(len(p["connection_ids"]) for p in parsed) == [2, 5, 5]
+    assert sorted(len(p["connection_ids"]) for p in parsed) == [4, 4, 4]
     assert {p["id"] for p in parsed} == {"msg-0"} and len({p["sent_at"] for p in parsed}) == 1
     # AND processing the chunk jobs delivers to each connection exactly once, same envelope everywhere
     response = fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)
