@@ -86,6 +86,10 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    |                                       | a long run). Rollback kept: the touched items are saved and put  |
 |    |                                       | back when the transaction is cancelled. Source: DynamoDB         |
 |    |                                       | developer guide, "Amazon DynamoDB Transactions: How it works"    |
+| 23 | dynamodb TransactWriteItems           | the items of one transaction add up to at most 4 MB:             |
+|    |                                       | ValidationException  (moto checks only the 100-item count;       |
+|    |                                       | History.append_many packs a batch's envelopes by size for it).   |
+|    |                                       | Source: DynamoDB API reference, TransactWriteItems               |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -401,6 +405,7 @@ def _rolled_back_by_item(transact_write_items: Any) -> Any:
             table.items.pop(hash_value, None)
 
     def call(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        _refuse_over_4_mb(transact_items)  # 23
         saved_items, saved_streams = [], {}
         for entry in transact_items:
             op_type, op = next(iter(entry.items()))
@@ -427,6 +432,36 @@ def _rolled_back_by_item(transact_write_items: Any) -> Any:
             _in_transaction.active = False
 
     return call
+
+
+TRANSACTION_MAX_BYTES = 4_000_000  # "The aggregate size of the items in the transaction cannot exceed 4 MB"
+
+
+def _refuse_over_4_mb(transact_items: list[dict[str, Any]]) -> None:
+    """#23: DynamoDB refuses a TransactWriteItems whose items add up to more than 4 MB; moto 5.2.5 checks
+    only the count (100). Sizes by DynamoDB's rules (attribute name + value bytes), counted on what the
+    request carries: the item of a Put, the key and values of an Update, Delete or ConditionCheck."""
+    from moto.dynamodb.exceptions import MockValidationException
+
+    def value_bytes(value: Any) -> int:
+        if isinstance(value, dict) and len(value) == 1:
+            ((kind, inner),) = value.items()
+            if kind in ("S", "N", "B"):
+                return len(inner.encode() if isinstance(inner, str) else inner)
+        return len(json.dumps(value))
+
+    total = 0
+    for entry in transact_items:
+        op = next(iter(entry.values()))
+        if not isinstance(op, dict):
+            continue
+        for field in ("Item", "Key", "ExpressionAttributeValues"):
+            for name, value in (op.get(field) or {}).items():
+                total += len(name.encode()) + value_bytes(value)
+    if total > TRANSACTION_MAX_BYTES:
+        raise MockValidationException(
+            f"Transaction request cannot be larger than 4 MB (items add up to {total:,} bytes)"
+        )
 
 
 def _patch_lambda_fifo_mappings() -> None:

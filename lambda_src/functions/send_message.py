@@ -14,6 +14,7 @@ missed (hermes.replay frames, in order), then a hermes.recovery answer per strea
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -31,6 +32,8 @@ from hermes_notifications.dispatch import (
     Result,
     Splitter,
     dispatch,
+    position_batch,
+    with_id,
 )
 from hermes_notifications.envelope import (
     CLIENT,
@@ -111,11 +114,34 @@ def record_metrics(result: Result) -> None:
         metrics.add_metric(name="ChunkJobs", unit=MetricUnit.Count, value=result.chunk_jobs)
 
 
-def handle_record(record: SQSRecord) -> str:
+def parse_record(record: SQSRecord) -> PublishRequest:
+    internal = FANOUT_QUEUE_ARN is not None and record.event_source_arn == FANOUT_QUEUE_ARN
+    return PublishRequest.from_json(record.body, internal=internal)
+
+
+def position_records(records: list[dict], history: History | None) -> dict[str, PublishRequest]:
+    """With history, the batch's messages of one stream take their positions in one transaction
+    (dispatch.position_batch). Records that do not parse, and presence events (delivered only if still true,
+    so positioned at delivery), are left to handle_record."""
+    if history is None or len(records) < 2:
+        return {}
+    requests = {}
+    for raw in records:
+        record = SQSRecord(raw)
+        try:
+            request = parse_record(record)
+        except InvalidMessage:
+            continue
+        if not is_presence_event(request):
+            requests[record.message_id] = with_id(request, record.message_id)
+    return position_batch(requests, history)
+
+
+def handle_record(record: SQSRecord, positioned: dict[str, PublishRequest] | None = None) -> str:
     try:
-        internal = FANOUT_QUEUE_ARN is not None and record.event_source_arn == FANOUT_QUEUE_ARN
-        request = PublishRequest.from_json(record.body, internal=internal)
-        original = request.position is None and request.connection_ids is None  # not a chunk job
+        request = (positioned or {}).get(record.message_id) or parse_record(record)
+        # not a chunk job (only presence events use it, and they are never positioned ahead: position_records)
+        original = request.position is None and request.connection_ids is None
         if is_presence_event(request) and original and not still_holds(request, STORE):
             # overtaken by a later event of the same user (the queue does not keep order): not delivered
             logger.info("presence event outdated", extra={"message_id": request.id, "type": request.type})
@@ -247,7 +273,13 @@ def handle_resume(event: dict, history: History | None, fanout: Fanout, max_repl
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
     if "Records" in event:
-        return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+        positioned = position_records(event["Records"], HISTORY)
+        return process_partial_response(
+            event=event,
+            record_handler=functools.partial(handle_record, positioned=positioned),
+            processor=processor,
+            context=context,
+        )
     if (event.get("requestContext") or {}).get("routeKey") == "resume":
         return handle_resume(event, HISTORY, FANOUT, MAX_REPLAY)
     response = handle_route(event, STORE, FANOUT, SPLITTER, ROUTE_SETTINGS, HISTORY)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from .errors import HermesError
@@ -28,6 +28,10 @@ HEAD = 0
 HEAD_MARGIN_SECONDS = 24 * 3600
 DEFAULT_MAX_REPLAY = 1000
 MAX_EPOCH_LENGTH = 32
+# TransactWriteItems: at most 100 items (the head + 99 envelopes) and 4 MB in all; an envelope is at most
+# 128 KB (API Gateway's message limit), so 24 of them stay within 3 MB whatever their size.
+MAX_APPEND = 99
+MAX_APPEND_BYTES = 3 * 1024 * 1024
 
 
 def room_stream(room_id: str) -> str:
@@ -92,14 +96,22 @@ class History:
     def append(self, stream: str, build: Callable[[Position], bytes]) -> tuple[Position, bytes]:
         """Give the message the next position of ``stream`` and keep it; ``build`` makes the envelope for
         a position (it may raise, e.g. for an oversize message: then nothing is written)."""
+        return self.append_many(stream, [build])[0]
+
+    def append_many(self, stream: str, builds: Sequence[Callable[[Position], bytes]]) -> list[tuple[Position, bytes]]:
+        """The next ``len(builds)`` positions of ``stream``, kept in one transaction (the head moves once):
+        the messages of one SQS batch for one stream contend for the head once, not once each. At most
+        ``MAX_APPEND`` at a time (TransactWriteItems takes 100 items: the head and 99 envelopes)."""
+        if not 1 <= len(builds) <= MAX_APPEND:
+            raise ValueError(f"append 1..{MAX_APPEND} messages at a time, not {len(builds)}")
         for attempt in range(self.max_attempts):
             current = self._heads.get(stream) or self.head(stream)
             epoch = current.epoch or secrets.token_hex(8)
-            position = Position(stream, epoch, current.position + 1)
-            envelope = build(position)
+            positions = [Position(stream, epoch, current.position + 1 + i) for i in range(len(builds))]
+            envelopes = [build(position) for build, position in zip(builds, positions, strict=True)]
             now = int(self.clock())
             try:
-                self.client.transact_write_items(TransactItems=self._write(position, current, envelope, now))
+                self.client.transact_write_items(TransactItems=self._write(positions, current, envelopes, now))
             except self.client.exceptions.TransactionCanceledException as refused:
                 moved = self._head_in(refused, stream)
                 if moved is not None and moved.position > current.position:
@@ -113,8 +125,8 @@ class History:
                 # races in a row and waited out the queue's visibility timeout); 100 tries stay within ~3 s
                 self.sleep(random.uniform(0, min(0.05, 0.005 * 2**attempt)))
                 continue
-            self._heads[stream] = position
-            return position, envelope
+            self._heads[stream] = positions[-1]
+            return list(zip(positions, envelopes, strict=True))
         raise HistoryConflict(f"could not append to {stream} after {self.max_attempts} attempts")
 
     @staticmethod
@@ -126,10 +138,11 @@ class History:
             return None
         return Position(stream, item["epoch"]["S"], int(item["head"]["N"]))
 
-    def _write(self, position: Position, current: Position, envelope: bytes, now: int) -> list[dict]:
+    def _write(self, positions: list[Position], current: Position, envelopes: list[bytes], now: int) -> list[dict]:
+        last = positions[-1]
         head_values = {
-            ":p": {"N": str(position.position)},
-            ":e": {"S": position.epoch},
+            ":p": {"N": str(last.position)},
+            ":e": {"S": last.epoch},
             ":x": {"N": str(now + self.retention + HEAD_MARGIN_SECONDS)},
         }
         if current.position == 0:
@@ -137,17 +150,17 @@ class History:
         else:
             condition = "head = :prev AND epoch = :e"
             head_values[":prev"] = {"N": str(current.position)}
-        return [
-            {
-                "Update": {
-                    "TableName": self.table,
-                    "Key": {"stream": {"S": position.stream}, "position": {"N": str(HEAD)}},
-                    "UpdateExpression": "SET head = :p, epoch = :e, expires_at = :x",
-                    "ConditionExpression": condition,
-                    "ExpressionAttributeValues": head_values,
-                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",  # where the head is now, if it moved
-                }
-            },
+        head = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"stream": {"S": last.stream}, "position": {"N": str(HEAD)}},
+                "UpdateExpression": "SET head = :p, epoch = :e, expires_at = :x",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": head_values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",  # where the head is now, if it moved
+            }
+        }
+        kept = [
             {
                 "Put": {
                     "TableName": self.table,
@@ -160,8 +173,10 @@ class History:
                     "ConditionExpression": "attribute_not_exists(#pos)",
                     "ExpressionAttributeNames": {"#pos": "position"},
                 }
-            },
+            }
+            for position, envelope in zip(positions, envelopes, strict=True)
         ]
+        return [head, *kept]
 
     def read(self, stream: str, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
         """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped)."""

@@ -121,3 +121,29 @@ def test_a_transaction_naming_one_item_twice_is_refused_and_changes_nothing(dyna
     with pytest.raises(dynamodb.exceptions.ClientError, match="multiple operations on one item"):
         dynamodb.transact_write_items(TransactItems=items)
     assert everything(dynamodb) == before
+
+
+def test_a_transaction_over_4_mb_is_refused_and_changes_nothing(dynamodb):
+    """Harness patch 23: DynamoDB refuses a transaction whose items add up to more than 4 MB (moto checks
+    only the count); History.append_many packs a batch's envelopes under it."""
+
+    def puts(count: int) -> list[dict]:
+        return [
+            {
+                "Put": {
+                    "TableName": "streams",
+                    "Item": {"stream": {"S": "s"}, "position": {"N": str(i)}, "blob": {"S": "x" * 350_000}},
+                }
+            }
+            for i in range(count)
+        ]
+
+    before = dynamodb.scan(TableName="streams")["Items"]
+    # GIVEN twelve items of 350 KB (4.2 MB): refused, nothing written
+    with pytest.raises(dynamodb.exceptions.ClientError, match="4 MB"):
+        dynamodb.transact_write_items(TransactItems=puts(12))
+    assert dynamodb.scan(TableName="streams")["Items"] == before
+    # AND eleven (3.85 MB) are accepted
+    dynamodb.transact_write_items(TransactItems=puts(11))
+    pages = dynamodb.get_paginator("scan").paginate(TableName="streams", Select="COUNT")  # 1 MB per page
+    assert sum(page["Count"] for page in pages) == len(before) + 11

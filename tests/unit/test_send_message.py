@@ -417,6 +417,102 @@ def test_with_history_every_message_gets_the_next_position_of_its_stream(
     assert json.loads(kept) == envelopes(mgmt, "tab")[1]
 
 
+class CountingTransactions:
+    """The DynamoDB client with TransactWriteItems counted (calls and items per call)."""
+
+    def __init__(self, inner):
+        self.inner, self.transactions, self.bytes = inner, [], []
+        self.exceptions = inner.exceptions
+
+    def transact_write_items(self, **kwargs):
+        self.transactions.append(len(kwargs["TransactItems"]))
+        self.bytes.append(len(json.dumps(kwargs["TransactItems"])))
+        return self.inner.transact_write_items(**kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_batchs_messages_of_one_stream_take_their_positions_in_one_transaction(
+    fn, mgmt, connections, lambda_context, aws
+):
+    from hermes_notifications.history import History
+
+    from .conftest import HISTORY_TABLE
+
+    # GIVEN history on, and a batch of six records: four to room r1, one to r2, one malformed, one to r1 again
+    counted = CountingTransactions(aws)
+    fn.HISTORY = History(counted, HISTORY_TABLE, retention_seconds=3600)
+    add(connections, "tab1", "r1", "alice")
+    add(connections, "tab2", "r2", "bob")
+    bodies = [{"room_id": "r1", "data": i} for i in range(4)] + [{"room_id": "r2", "data": "x"}, "not json"]
+    bodies.append({"room_id": "r1", "data": 4})
+    # WHEN the batch is handled
+    response = fn.handler(sqs_event(*bodies), lambda_context)
+    # THEN only the malformed record fails; r1's five messages took positions 1..5 in one transaction (the
+    # head and five envelopes), r2's single message its own (head + envelope), and each arrived in order
+    assert response["batchItemFailures"] == [{"itemIdentifier": "msg-5"}]
+    assert sorted(counted.transactions) == [2, 6]
+    got = [(e["position"], e["data"], e["id"]) for e in envelopes(mgmt, "tab1")]
+    assert got == [(1, 0, "msg-0"), (2, 1, "msg-1"), (3, 2, "msg-2"), (4, 3, "msg-3"), (5, 4, "msg-6")]
+    assert [(e["stream"], e["position"]) for e in envelopes(mgmt, "tab2")] == [("room#r2", 1)]
+    # AND the history holds exactly the envelopes that were posted
+    kept = [json.loads(e) for _, e in fn.HISTORY.read("room#r1", 0, 5)]
+    assert kept == envelopes(mgmt, "tab1")
+
+
+def test_a_batch_append_that_keeps_losing_falls_back_to_one_append_per_message(
+    fn, mgmt, connections, lambda_context, aws
+):
+    from hermes_notifications.history import History
+
+    from .conftest import HISTORY_TABLE
+
+    # GIVEN a client whose every multi-message transaction is refused (the head moved each time)
+    class RefusesBatches(CountingTransactions):
+        def transact_write_items(self, **kwargs):
+            if len(kwargs["TransactItems"]) > 2:
+                raise self.inner.exceptions.TransactionCanceledException(
+                    {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": "None"}]},
+                    "TransactWriteItems",
+                )
+            return super().transact_write_items(**kwargs)
+
+    fn.HISTORY = History(
+        RefusesBatches(aws), HISTORY_TABLE, retention_seconds=3600, sleep=lambda s: None, max_attempts=3
+    )
+    add(connections, "tab1", "r1", "alice")
+    # WHEN a batch of three messages to r1 is handled
+    response = fn.handler(sqs_event(*({"room_id": "r1", "data": i} for i in range(3))), lambda_context)
+    # THEN nothing is lost: each message took its own position, in order
+    assert response["batchItemFailures"] == []
+    assert [(e["position"], e["data"]) for e in envelopes(mgmt, "tab1")] == [(1, 0), (2, 1), (3, 2)]
+
+
+def test_batch_appends_are_packed_within_transactwriteitems_limits(aws):
+    from hermes_notifications.dispatch import position_batch, with_id
+    from hermes_notifications.envelope import PublishRequest
+    from hermes_notifications.history import MAX_APPEND, MAX_APPEND_BYTES, History
+
+    from .conftest import HISTORY_TABLE
+
+    # GIVEN 250 small messages for one room and 40 of ~100 KB for another
+    counted = CountingTransactions(aws)
+    history = History(counted, HISTORY_TABLE, retention_seconds=3600)
+    small = {f"s{i}": with_id(PublishRequest(room_id="r1", data=i), f"s{i}") for i in range(250)}
+    large = {f"l{i}": with_id(PublishRequest(room_id="r2", data="x" * 100_000), f"l{i}") for i in range(40)}
+    # WHEN they are positioned
+    positioned = position_batch({**small, **large}, history)
+    # THEN every one is positioned, in transactions within 100 items and 4 MB (TransactWriteItems' limits):
+    # the small ones 99 + 99 + 52 (each with the head), the large ones in two transactions of at most 3 MiB
+    assert len(positioned) == 290 and len(counted.transactions) == 5
+    assert sorted(counted.transactions)[-3:] == [53, MAX_APPEND + 1, MAX_APPEND + 1]
+    assert max(counted.bytes) <= MAX_APPEND_BYTES + 64 * 1024 < 4_000_000
+    # AND positions are contiguous per stream
+    assert sorted(positioned[k].position for k in small) == list(range(1, 251))
+    assert sorted(positioned[k].position for k in large) == list(range(1, 41))
+
+
 def test_chunk_jobs_carry_the_position_and_do_not_take_new_ones(
     fn, mgmt, connections, lambda_context, aws, with_history
 ):
