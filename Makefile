@@ -71,6 +71,6 @@ up: build
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache build .hermes $(JS)/node_modules
 
-# Benchmarks (issue 5): ~7-10 min on 2 cores; writes bench/results.md
+# Benchmarks (issues 5, 12): ~8 min on 2 cores; writes bench/results.md
 bench: setup
 	$(PY) bench/run.py
