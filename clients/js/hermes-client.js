@@ -699,17 +699,17 @@ export function createHermesClient(options) {
     try {
       message = JSON.parse(raw);
     } catch {
-      report('malformed', `frame is not JSON: ${raw.slice(0, 200)}`);
+      report('malformed', `frame is not JSON (${raw.length} characters)`);
       return;
     }
     if (message === null || typeof message !== 'object' || Array.isArray(message)) {
-      report('malformed', `frame is not a JSON object: ${raw.slice(0, 200)}`);
+      report('malformed', `frame is not a JSON object (${raw.length} characters)`);
       return;
     }
     // Frames from another client never count as the gateway's or the route's own frames (pong, answers)
     const fromClient = message.source === Sources.CLIENT;
     if (fromClient && isReservedType(message.type)) {
-      report('malformed', `a client message may not use the reserved type ${String(message.type).slice(0, 64)}`);
+      report('malformed', 'a client message may not use a reserved type (hermes.* or pong)');
       return;
     }
     if (message.type === 'pong') {
@@ -747,7 +747,7 @@ export function createHermesClient(options) {
       // after a sendMessage it is that message's answer: Forbidden when the stage has no sendMessage route
       // (client messages are off), "Internal server error" when the route's Lambda failed. With only a
       // resume awaiting an answer it is the resume's: Forbidden when the stage has no resume route (history off).
-      if (typeof message.message !== 'string') report('malformed', `frame has no type: ${raw.slice(0, 200)}`);
+      if (typeof message.message !== 'string') report('malformed', `frame has no type (${raw.length} characters)`);
       else if (resumePending && unanswered === 0) {
         resumeRefused(GATEWAY_STATUS.get(message.message) ?? 502, message.message, true);
       } else if (unanswered > 0) {
@@ -777,7 +777,7 @@ export function createHermesClient(options) {
     }
     const presence = isPresenceEnvelope(message);
     if (how !== 'live' && isReservedType(message.type) && !presence) {
-      report('malformed', `${how} message has the reserved type ${String(message.type).slice(0, 64)}`);
+      report('malformed', `${how} message has a reserved type (hermes.* or pong)`);
       return;
     }
     if (presence) presenceEnvelopes.add(message); // it still takes its place in the room's stream
@@ -1050,7 +1050,7 @@ export function createHermesClient(options) {
     const details = [];
     for (const [stream, info] of Object.entries(streams)) {
       if (!isStreamPosition(info)) {
-        report('malformed', `hermes.recovery: bad state for ${stream.slice(0, 200)}`);
+        report('malformed', 'hermes.recovery: a stream with a bad state');
         continue;
       }
       const track = trackOf(stream);

@@ -121,7 +121,7 @@ def select_route(expression: str, body: str) -> str | None:
         return None
     try:
         value = json.loads(body)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # not JSON, or nested too deep to parse: no route key
         return None
     for part in match.group(1).split("."):
         if not isinstance(value, dict) or part not in value:
@@ -281,6 +281,20 @@ class LocalGateway:
             log.warning("$disconnect failed: %s", exc)
 
     async def _route(self, connection: _Connection, body: str) -> None:
+        """API Gateway answers every frame: the route's answer, or an error frame. So does this, even when
+        something here fails (a frame must never vanish silently)."""
+        try:
+            await self._route_frame(connection, body)
+        except Exception as exc:  # noqa: BLE001 - the client is told, as API Gateway would tell it
+            log.warning("frame could not be routed: %s", exc)
+            error = {
+                "message": "Internal server error",
+                "connectionId": connection.id,
+                "requestId": uuid.uuid4().hex[:16],
+            }
+            await self._send(connection.id, json.dumps(error))
+
+    async def _route_frame(self, connection: _Connection, body: str) -> None:
         key = select_route(self.config.route_selection_expression, body)
         route = self.config.routes.get(key) if key and key not in ("$connect", "$disconnect") else None
         route = route or self.config.routes.get("$default")

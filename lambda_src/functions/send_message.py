@@ -223,11 +223,13 @@ def _stream_states(body: object) -> dict[str, tuple[str, int]]:
         raise InvalidMessage("streams must be an object")
     states = {}
     for stream, state in streams.items():
-        epoch, position = (state or {}).get("epoch"), (state or {}).get("position")
+        if not isinstance(state, dict):
+            raise InvalidMessage(f"{stream[:64]}: each stream's state must be an object with epoch and position")
+        epoch, position = state.get("epoch"), state.get("position")
         if not isinstance(epoch, str) or len(epoch) > MAX_EPOCH_LENGTH:
-            raise InvalidMessage(f"{stream}: epoch must be a string of at most {MAX_EPOCH_LENGTH} characters")
+            raise InvalidMessage(f"{stream[:64]}: epoch must be a string of at most {MAX_EPOCH_LENGTH} characters")
         if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-            raise InvalidMessage(f"{stream}: position must be a non-negative integer")
+            raise InvalidMessage(f"{stream[:64]}: position must be a non-negative integer")
         states[stream] = (epoch, position)
     return states
 

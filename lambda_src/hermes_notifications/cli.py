@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 from .config import ConfigError
-from .envelope import DEFAULT_TYPE, InvalidMessage, PublishRequest
+from .envelope import DEFAULT_TYPE, InvalidMessage, NonFiniteNumber, PublishRequest, parse_json
 from .sdk import DEFAULT_TTL_SECONDS
 
 
@@ -125,8 +125,10 @@ def load_config(args: argparse.Namespace):
 def parse_data(args: argparse.Namespace):
     raw = args.data_file.read() if args.data_file else args.data
     try:
-        return json.loads(raw)
-    except ValueError:
+        return parse_json(raw)  # strict: NaN / Infinity / 1e999 are refused, never sent
+    except NonFiniteNumber:
+        raise
+    except InvalidMessage:
         if args.data_file:
             raise InvalidMessage(f"{args.data_file.name} is not JSON") from None
         return raw  # `--data hello` sends the string "hello"

@@ -9,6 +9,8 @@ a connected client sent, so an app can tell a backend notification from a client
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -21,6 +23,8 @@ MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit (frames 
 DEFAULT_TYPE = "notification"
 MAX_TYPE_LENGTH = 64
 MAX_CHUNK_CONNECTIONS = 1000
+# sent_at: an RFC 3339 UTC or offset timestamp, as Hermes writes it (utc_now_iso); anything else is refused
+SENT_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 BACKEND = "backend"
 CLIENT = "client"
 # Hermes' own room events (hermes.join / hermes.leave, module input presence_events): they travel on the
@@ -41,6 +45,25 @@ class InvalidMessage(HermesError, ValueError):
 
 class MessageTooLarge(InvalidMessage):
     pass
+
+
+class NonFiniteNumber(InvalidMessage):
+    """NaN, Infinity or a number too large for a double (1e999): Python's json takes and writes them, JSON
+    has no such values, and a browser's JSON.parse throws on a frame that holds one."""
+
+    def __init__(self, text: str = "a non-finite number"):
+        super().__init__(f"{text} is not a JSON number (NaN, Infinity and numbers beyond ±1.8e308 cannot be sent)")
+
+
+def _refuse_constant(name: str):
+    raise NonFiniteNumber(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NonFiniteNumber(text[:32])
+    return value
 
 
 def new_message_id() -> str:
@@ -78,6 +101,8 @@ class PublishRequest:
                     validate_id(name, value)
                 except ValueError as exc:
                     raise InvalidMessage(str(exc)) from None
+        if self.sent_at is not None:  # as Hermes writes it (envelope schema): UTC, milliseconds
+            object.__setattr__(self, "sent_at", _normalized_sent_at(self.sent_at))
         if not isinstance(self.type, str) or not self.type or len(self.type) > MAX_TYPE_LENGTH:
             raise InvalidMessage(f"type must be a non-empty string of at most {MAX_TYPE_LENGTH} characters")
         if self.source == SYSTEM:
@@ -135,10 +160,27 @@ class PublishRequest:
         return encode_json(fields).decode()
 
 
-def parse_json(body: str | bytes | None) -> Any:
-    """json.loads that answers every bad body with InvalidMessage (deep nesting and bad UTF-8 included)."""
+def _normalized_sent_at(value: object) -> str:
+    """A publisher's sent_at, as every envelope carries it (2026-01-31T12:00:00.000Z); anything that is not
+    an RFC 3339 timestamp is refused (it would reach every client as is)."""
     try:
-        return json.loads(body) if body is not None else None
+        if not (isinstance(value, str) and SENT_AT.fullmatch(value)):
+            raise ValueError
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise InvalidMessage("sent_at must be an RFC 3339 timestamp such as 2026-01-31T12:00:00.000Z") from None
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_json(body: str | bytes | None) -> Any:
+    """Strict JSON (RFC 8259): every bad body is an InvalidMessage (deep nesting, bad UTF-8, and the NaN /
+    Infinity / 1e999 that Python's json accepts by default: they could not be sent on as JSON)."""
+    try:
+        return (
+            json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float) if body is not None else None
+        )
+    except NonFiniteNumber:
+        raise
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InvalidMessage(f"body is not JSON: {exc}") from None
     except RecursionError:
@@ -146,12 +188,17 @@ def parse_json(body: str | bytes | None) -> Any:
 
 
 def encode_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON; data that cannot be sent (a lone surrogate, too deep) is an InvalidMessage."""
+    """Compact UTF-8 strict JSON; data that cannot be sent (a lone surrogate, too deep, NaN or Infinity) is
+    an InvalidMessage."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except UnicodeEncodeError:
         raise InvalidMessage("message contains invalid Unicode (a lone surrogate such as \\ud800)") from None
-    except (RecursionError, ValueError, TypeError) as exc:
+    except ValueError as exc:
+        if "Out of range float" in str(exc):
+            raise NonFiniteNumber() from None
+        raise InvalidMessage(f"message cannot be encoded as JSON: {type(exc).__name__}") from None
+    except (RecursionError, TypeError) as exc:
         raise InvalidMessage(f"message cannot be encoded as JSON: {type(exc).__name__}") from None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import json
 import sys
 import threading
 import time
@@ -17,7 +18,9 @@ from moto import mock_aws
 
 from hermes_local.aws import patch_dynamodb_isolation
 from hermes_local.tables import create_tables
-from hermes_notifications.store import ConnectionStore, TokenStore
+from hermes_notifications.fanout import Fanout
+from hermes_notifications.sdk import Hermes, HermesConfig
+from hermes_notifications.store import Connection, ConnectionStore, TokenStore, room_key, user_key
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[2] / "lambda_src" / "functions"
 SECRET = "s" * 64
@@ -142,3 +145,128 @@ class RecordingManagementClient:
         for cid, data in self.posts:
             out.setdefault(cid, []).append(data)
         return out
+
+
+# --- send_message: the function loaded with both queues, a recording Management API, events -------------
+
+PUBLIC_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-messages"
+FANOUT_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-fanout"
+
+
+@pytest.fixture
+def fn(aws, load_function, monkeypatch):
+    monkeypatch.setenv("HERMES_FANOUT_QUEUE_ARN", FANOUT_QUEUE_ARN)
+    monkeypatch.setenv("HERMES_CLIENT_MESSAGES", "true")
+    return load_function("send_message")
+
+
+@pytest.fixture
+def mgmt(fn):
+    """Swap the module's Management API client for a recorder (moto's accepts every id and never 410s)."""
+    client = RecordingManagementClient()
+    fn.FANOUT = Fanout(client, fn.STORE, workers=8, sleep=lambda s: None)
+    return client
+
+
+def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN):
+    return {
+        "Records": [
+            {
+                "messageId": f"msg-{i}",
+                "receiptHandle": f"rh-{i}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": source_arn,
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def envelopes(client, cid):
+    return [json.loads(d) for d in client.received().get(cid, [])]
+
+
+def add(connections, cid, room, user, connected_at=None):
+    connections.add(Connection(cid, room, user, int(time.time()) - 3600 if connected_at is None else connected_at))
+
+
+def seed_room(connections, room, n, user="u"):
+    """n connections in ``room`` (written in bulk: the rows $connect writes, without its transaction)."""
+    ids = [f"{room}-c{i}" for i in range(n)]
+    rows = []
+    for i, cid in enumerate(ids):
+        common = {"room_id": {"S": room}, "user_id": {"S": f"{user}{i}"}, "connected_at": {"N": "1"}}
+        for pk in (room_key(room), user_key(f"{user}{i}")):
+            rows.append({"PutRequest": {"Item": {"pk": {"S": pk}, "connection_id": {"S": cid}, **common}}})
+    for start in range(0, len(rows), 25):
+        connections.client.batch_write_item(RequestItems={CONNECTIONS_TABLE: rows[start : start + 25]})
+    return ids
+
+
+def route_event(connection_id, body, room="r1", user="alice"):
+    return {
+        "requestContext": {
+            "routeKey": "sendMessage",
+            "eventType": "MESSAGE",
+            "connectionId": connection_id,
+            "apiId": "abc123",
+            "stage": "test",
+            # API Gateway passes the $connect authorizer's context to every route of the connection
+            "authorizer": {"user_id": user, "room_id": room, "token_id": "0" * 32, "principalId": user},
+        },
+        "body": body if isinstance(body, str) else json.dumps(body),
+    }
+
+
+# --- the backend SDK against the moto account -------------------------------------------------------------
+
+
+@pytest.fixture
+def queue(aws):
+    return boto3.client("sqs").create_queue(QueueName="hermes-test")["QueueUrl"]
+
+
+class FakeManagementApi:
+    """DeleteConnection as API Gateway answers it: 204 for a live connection, 410 for others."""
+
+    class exceptions:  # noqa: N801 - boto3's shape
+        GoneException = GoneException
+
+    def __init__(self, live=()):
+        self.live, self.deleted = set(live), []
+
+    def delete_connection(self, ConnectionId):  # noqa: N803
+        if ConnectionId not in self.live:
+            raise GoneException({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "x")
+        self.live.discard(ConnectionId)
+        self.deleted.append(ConnectionId)
+
+
+@pytest.fixture
+def sdk(aws, queue):
+    return Hermes(
+        HermesConfig(
+            tokens_table=TOKENS_TABLE,
+            connections_table=CONNECTIONS_TABLE,
+            management_endpoint="https://abc123.execute-api.us-east-1.amazonaws.com/test",
+            queue_url=queue,
+            jwt_secret_source="env",
+            jwt_secret=SECRET,
+            bcrypt_cost=5,
+        )
+    )
+
+
+@pytest.fixture
+def env(aws, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .hermes/local/outputs.json here
+    queue = boto3.client("sqs").create_queue(QueueName="cli")["QueueUrl"]
+    monkeypatch.setenv("HERMES_QUEUE_URL", queue)
+    monkeypatch.setenv("HERMES_BCRYPT_COST", "4")
+    monkeypatch.setenv("HERMES_MANAGEMENT_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/test")
+    return queue

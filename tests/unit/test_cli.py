@@ -11,16 +11,6 @@ from hermes_notifications.cli import main
 from .conftest import SECRET, TOKENS_TABLE
 
 
-@pytest.fixture
-def env(aws, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)  # no .hermes/local/outputs.json here
-    queue = boto3.client("sqs").create_queue(QueueName="cli")["QueueUrl"]
-    monkeypatch.setenv("HERMES_QUEUE_URL", queue)
-    monkeypatch.setenv("HERMES_BCRYPT_COST", "4")
-    monkeypatch.setenv("HERMES_MANAGEMENT_ENDPOINT", "https://abc123.execute-api.us-east-1.amazonaws.com/test")
-    return queue
-
-
 def test_token_prints_a_jwt_for_the_user_and_room(env, capsys):
     assert main(["token", "--user", "u1", "--room", "r1", "--ttl", "60"]) == 0
     claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS512"])

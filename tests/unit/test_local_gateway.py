@@ -150,6 +150,25 @@ def test_routing_by_action_two_way_replies_mock_and_unknown_routes(gateway):
     assert quiet["requestContext"]["eventType"] == "MESSAGE"
 
 
+def test_every_frame_gets_an_answer_even_one_nested_too_deep_to_parse(gateway):
+    # GIVEN a frame nested 1,100 deep (json.loads raises RecursionError on it), then an ordinary one
+    gw, _ = gateway
+    deep = '{"action":' * 1100 + '"x"' + "}" * 1100
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            await ws.send(deep)
+            first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            await ws.send(json.dumps({"action": "ping"}))
+            second = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            return first, second
+
+    # WHEN both are sent THEN the deep one is answered as an unroutable frame and the socket keeps working
+    first, second = run(scenario())
+    assert first["message"] == "Forbidden" and "requestId" in first
+    assert second == {"type": "pong"}
+
+
 def test_frames_over_32kb_and_messages_over_128kb_close_the_connection(gateway):
     gw, _ = gateway
 

@@ -13,43 +13,7 @@ from hermes_notifications.errors import HermesError
 from hermes_notifications.sdk import Hermes, HermesConfig, PublishError, Revoked
 from hermes_notifications.store import Connection
 
-from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, GoneException
-
-
-@pytest.fixture
-def queue(aws):
-    return boto3.client("sqs").create_queue(QueueName="hermes-test")["QueueUrl"]
-
-
-class FakeManagementApi:
-    """DeleteConnection as API Gateway answers it: 204 for a live connection, 410 for others."""
-
-    class exceptions:  # noqa: N801 - boto3's shape
-        GoneException = GoneException
-
-    def __init__(self, live=()):
-        self.live, self.deleted = set(live), []
-
-    def delete_connection(self, ConnectionId):  # noqa: N803
-        if ConnectionId not in self.live:
-            raise GoneException({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "x")
-        self.live.discard(ConnectionId)
-        self.deleted.append(ConnectionId)
-
-
-@pytest.fixture
-def sdk(aws, queue):
-    return Hermes(
-        HermesConfig(
-            tokens_table=TOKENS_TABLE,
-            connections_table=CONNECTIONS_TABLE,
-            management_endpoint="https://abc123.execute-api.us-east-1.amazonaws.com/test",
-            queue_url=queue,
-            jwt_secret_source="env",
-            jwt_secret=SECRET,
-            bcrypt_cost=5,
-        )
-    )
+from .conftest import SECRET, TOKENS_TABLE, FakeManagementApi
 
 
 def drain(queue_url):

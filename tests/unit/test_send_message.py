@@ -1,7 +1,6 @@
 """send_message: every SQS record processed with partial failures; the WebSocket route; targets; chunking."""
 
 import json
-import time
 
 import boto3
 import pytest
@@ -11,67 +10,17 @@ from hermes_notifications.batching import SQS_BATCH_BYTES
 from hermes_notifications.dispatch import Splitter
 from hermes_notifications.envelope import MAX_MESSAGE_BYTES
 from hermes_notifications.fanout import Fanout
-from hermes_notifications.store import Connection, room_key, user_key
+from hermes_notifications.store import Connection
 
-from .conftest import CONNECTIONS_TABLE, RecordingManagementClient
-
-PUBLIC_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-messages"
-FANOUT_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:hermes-test-fanout"
-
-
-@pytest.fixture
-def fn(aws, load_function, monkeypatch):
-    monkeypatch.setenv("HERMES_FANOUT_QUEUE_ARN", FANOUT_QUEUE_ARN)
-    monkeypatch.setenv("HERMES_CLIENT_MESSAGES", "true")
-    return load_function("send_message")
-
-
-@pytest.fixture
-def mgmt(fn):
-    """Swap the module's Management API client for a recorder (moto's accepts every id and never 410s)."""
-    client = RecordingManagementClient()
-    fn.FANOUT = Fanout(client, fn.STORE, workers=8, sleep=lambda s: None)
-    return client
-
-
-def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN):
-    return {
-        "Records": [
-            {
-                "messageId": f"msg-{i}",
-                "receiptHandle": f"rh-{i}",
-                "body": body if isinstance(body, str) else json.dumps(body),
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": source_arn,
-                "awsRegion": "us-east-1",
-            }
-            for i, body in enumerate(bodies)
-        ]
-    }
-
-
-def envelopes(client, cid):
-    return [json.loads(d) for d in client.received().get(cid, [])]
-
-
-def add(connections, cid, room, user, connected_at=None):
-    connections.add(Connection(cid, room, user, int(time.time()) - 3600 if connected_at is None else connected_at))
-
-
-def seed_room(connections, room, n, user="u"):
-    """n connections in ``room`` (written in bulk: the rows $connect writes, without its transaction)."""
-    ids = [f"{room}-c{i}" for i in range(n)]
-    rows = []
-    for i, cid in enumerate(ids):
-        common = {"room_id": {"S": room}, "user_id": {"S": f"{user}{i}"}, "connected_at": {"N": "1"}}
-        for pk in (room_key(room), user_key(f"{user}{i}")):
-            rows.append({"PutRequest": {"Item": {"pk": {"S": pk}, "connection_id": {"S": cid}, **common}}})
-    for start in range(0, len(rows), 25):
-        connections.client.batch_write_item(RequestItems={CONNECTIONS_TABLE: rows[start : start + 25]})
-    return ids
+from .conftest import (
+    FANOUT_QUEUE_ARN,
+    RecordingManagementClient,
+    add,
+    envelopes,
+    route_event,
+    seed_room,
+    sqs_event,
+)
 
 
 def test_every_record_is_processed_and_only_bad_ones_are_reported(fn, mgmt, connections, lambda_context):
@@ -178,21 +127,6 @@ def test_delivery_that_keeps_failing_fails_the_record_for_a_retry(fn, connection
         fn.FANOUT = Fanout(client, fn.STORE, workers=1, max_attempts=2, sleep=lambda s: None)
         response = fn.handler(sqs_event({"room_id": "r1", "data": 1}), lambda_context)
     assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
-
-
-def route_event(connection_id, body, room="r1", user="alice"):
-    return {
-        "requestContext": {
-            "routeKey": "sendMessage",
-            "eventType": "MESSAGE",
-            "connectionId": connection_id,
-            "apiId": "abc123",
-            "stage": "test",
-            # API Gateway passes the $connect authorizer's context to every route of the connection
-            "authorizer": {"user_id": user, "room_id": room, "token_id": "0" * 32, "principalId": user},
-        },
-        "body": body if isinstance(body, str) else json.dumps(body),
-    }
 
 
 def test_route_sends_to_the_senders_room_as_the_sender(fn, mgmt, connections, lambda_context):
@@ -303,6 +237,10 @@ def test_a_kicked_or_revoked_connection_cannot_send(fn, mgmt, connections, lambd
         ({"room_id": "r1", "data": 1, "type": "pong"}, "reserved"),
         ({"room_id": "r1", "data": 1, "source": "client"}, "set by Hermes"),
         ({"room_id": "r1#x", "data": 1}, "room_id must be"),
+        # sent_at reaches every client as is: only a timestamp is accepted
+        ({"room_id": "r1", "data": 1, "sent_at": {"html": "<img src=x onerror=alert(1)>"}}, "sent_at must be"),
+        ({"room_id": "r1", "data": 1, "sent_at": "yesterday"}, "sent_at must be"),
+        ({"room_id": "r1", "data": 1, "sent_at": "2026-13-45T99:00:00Z"}, "sent_at must be"),
         # a publisher naming connections would bypass room scoping: only the internal queue may
         ({"room_id": "r1", "data": 1, "connection_ids": ["r1-c0"], "id": "m"}, "set by Hermes"),
     ],
@@ -575,6 +513,9 @@ def test_resume_reads_only_the_connections_own_streams_and_refuses_bad_input(
         {"room#r1": {"epoch": "e", "position": -1}},
         {"room#r1": {"epoch": "e", "position": True}},
         ["not", "an", "object"],
+        {"room#r1": 5},  # crashed send_message (AttributeError: 5xx and the errors alarm) before
+        {"room#r1": "e:5"},
+        {"room#r1": ["e", 5]},
     ]
     for streams in bad:
         refused = fn.handler(resume_event("tab", streams), lambda_context)

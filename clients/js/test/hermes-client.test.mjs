@@ -325,6 +325,19 @@ describe('receiving', () => {
     assert.equal(count, 2);
   });
 
+  test('error messages never quote what a frame held (an app may render them as HTML)', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await connected(client);
+    const html = '<img src=x onerror=alert(1)>';
+    socket.serverSendRaw(`${html}{`);
+    socket.serverSendRaw(`["${html}"]`);
+    socket.serverSendRaw(JSON.stringify({ id: html }));
+    socket.serverSend({ type: `hermes.${html}`, source: 'client', data: 1 });
+    socket.serverSend({ type: 'hermes.replay', messages: [{ type: `hermes.${html}`, id: 'm' }] });
+    assert.equal(errors.length, 5);
+    for (const error of errors) assert.ok(!error.message.includes('<img'), error.message);
+  });
+
   test('malformed frames and gateway error frames never throw and never reach subscribers', async (t) => {
     const { client, errors } = setup(t);
     const socket = await connected(client);
