@@ -38,13 +38,14 @@ FUNCTIONS_DIR = SRC / "functions"
 PACKAGE_DIR = SRC / "hermes_notifications"
 LAYER_REQUIREMENTS = SRC / "layer-requirements.txt"
 
-FUNCTIONS = ("authorizer", "connect", "disconnect", "send_message")
+FUNCTIONS = ("authorizer", "client_routes", "connect", "disconnect", "send_message")
 # The modules of the hermes_notifications package that run on Lambda (an allowlist: the SDK and CLI in the
 # same package never ship in a function zip, nor does anything added later until it is listed here).
 RUNTIME_MODULES = (
     "__init__.py",
     "batching.py",
     "config.py",
+    "delivery.py",
     "dispatch.py",
     "envelope.py",
     "errors.py",
@@ -54,6 +55,7 @@ RUNTIME_MODULES = (
     "lambda_logging.py",
     "presence.py",
     "poster.py",
+    "routes.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",
@@ -113,7 +115,7 @@ def function_files(name: str) -> dict[str, bytes]:
 
 
 def functions_with_bytecode(python_version: str) -> dict[str, dict[str, bytes]]:
-    """Each function's files plus the bytecode of every one of them (one compiler run for all four)."""
+    """Each function's files plus the bytecode of every one of them (one compiler run for all of them)."""
     sources = {name: function_files(name) for name in FUNCTIONS}
     compiled = bytecode({k: v for files in sources.values() for k, v in files.items()}, python_version, bool)
     return {

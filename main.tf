@@ -22,15 +22,16 @@ locals {
   manifest      = jsondecode(file("${local.artifacts_dir}/manifest.json"))
   layer         = try(local.manifest.layers[var.architecture], null)
 
-  function_keys = ["authorizer", "connect", "disconnect", "send_message"]
+  function_keys = ["authorizer", "client_routes", "connect", "disconnect", "send_message"]
   function_names = {
     for k in local.function_keys : k => "${local.prefix}-${replace(k, "_", "-")}"
   }
   function_descriptions = {
-    authorizer   = "Hermes $connect REQUEST authorizer (JWT + token table)"
-    connect      = "Hermes $connect: registers the connection"
-    disconnect   = "Hermes $disconnect: removes the connection"
-    send_message = "Hermes fan-out: SQS consumer and sendMessage route"
+    authorizer    = "Hermes $connect REQUEST authorizer (JWT + token table)"
+    connect       = "Hermes $connect: registers the connection"
+    disconnect    = "Hermes $disconnect: removes the connection"
+    send_message  = "Hermes fan-out: the work queue and the internal fan-out queue"
+    client_routes = "Hermes clients' routes: sendMessage and resume"
   }
 
   # --- derived settings ---
@@ -116,7 +117,7 @@ resource "aws_lambda_layer_version" "deps" {
     }
     precondition {
       condition     = alltrue([for k in local.function_keys : can(local.manifest.functions[k].file)])
-      error_message = "The artifacts manifest must list the functions authorizer, connect, disconnect and send_message."
+      error_message = "The artifacts manifest must list the functions authorizer, client_routes, connect, disconnect and send_message (run python build.py)."
     }
   }
 }
@@ -228,36 +229,47 @@ locals {
       var.jwt_issuer == null ? {} : { HERMES_JWT_ISSUER = var.jwt_issuer },
       var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
     )
-    connect = merge(local.common_env, {
-      HERMES_CONNECTIONS_TABLE             = module.connection_store.connections_table_name
-      HERMES_TOKENS_TABLE                  = module.connection_store.tokens_table_name
-      HERMES_CONNECTION_TTL_SECONDS        = tostring(var.connection_ttl_seconds)
-      HERMES_MAX_CONNECTIONS_PER_USER_ROOM = tostring(var.max_connections_per_user_room)
+    connect = merge(local.common_env, local.cap_env, {
+      HERMES_CONNECTIONS_TABLE      = module.connection_store.connections_table_name
+      HERMES_TOKENS_TABLE           = module.connection_store.tokens_table_name
+      HERMES_CONNECTION_TTL_SECONDS = tostring(var.connection_ttl_seconds)
     }, local.presence_env)
-    disconnect = merge(local.common_env, {
+    disconnect = merge(local.common_env, local.cap_env, {
       HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
     }, local.presence_env)
-    send_message = merge(
-      local.common_env,
-      {
-        HERMES_CONNECTIONS_TABLE             = module.connection_store.connections_table_name
-        HERMES_MANAGEMENT_ENDPOINT           = local.management_endpoint
-        HERMES_FANOUT_QUEUE_URL              = module.fanout_queue.queue_url
-        HERMES_FANOUT_QUEUE_ARN              = module.fanout_queue.queue_arn
-        HERMES_FANOUT_WORKERS                = tostring(var.fanout_workers)
-        HERMES_POST_MAX_ATTEMPTS             = tostring(var.post_max_attempts)
-        HERMES_CHUNK_THRESHOLD               = tostring(var.chunk_threshold)
-        HERMES_CHUNK_SIZE                    = tostring(var.chunk_size)
-        HERMES_HISTORY_RETENTION_SECONDS     = tostring(var.history_retention_seconds)
-        HERMES_MAX_REPLAY                    = tostring(var.max_replay_messages)
-        HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
-        HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
-        HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
-      },
-      local.history_enabled ? { HERMES_HISTORY_TABLE = module.connection_store.history_table_name } : {},
-      local.presence_env, # a leave when a 410 removes a user's last connection
-    )
+    send_message = local.delivery_env
+    client_routes = merge(local.delivery_env, {
+      HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
+      HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
+      HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
+      HERMES_RESUME_LIMIT                  = tostring(var.resume_rate_limit.resumes)
+      HERMES_RESUME_WINDOW_SECONDS         = tostring(var.resume_rate_limit.window_seconds)
+      HERMES_MAX_REPLAY_BYTES              = tostring(var.max_replay_bytes)
+    })
   }
+
+  # the cap on connections per user and room: connect enforces it, disconnect and the 410 clean-up free places
+  cap_env = { HERMES_MAX_CONNECTIONS_PER_USER_ROOM = tostring(var.max_connections_per_user_room) }
+
+  # What send_message and client_routes both deliver with (hermes_notifications/delivery.py).
+  delivery_env = merge(
+    local.common_env,
+    local.cap_env,
+    {
+      HERMES_CONNECTIONS_TABLE         = module.connection_store.connections_table_name
+      HERMES_MANAGEMENT_ENDPOINT       = local.management_endpoint
+      HERMES_FANOUT_QUEUE_URL          = module.fanout_queue.queue_url
+      HERMES_FANOUT_QUEUE_ARN          = module.fanout_queue.queue_arn
+      HERMES_FANOUT_WORKERS            = tostring(var.fanout_workers)
+      HERMES_POST_MAX_ATTEMPTS         = tostring(var.post_max_attempts)
+      HERMES_CHUNK_THRESHOLD           = tostring(var.chunk_threshold)
+      HERMES_CHUNK_SIZE                = tostring(var.chunk_size)
+      HERMES_HISTORY_RETENTION_SECONDS = tostring(var.history_retention_seconds)
+      HERMES_MAX_REPLAY                = tostring(var.max_replay_messages)
+    },
+    local.history_enabled ? { HERMES_HISTORY_TABLE = module.connection_store.history_table_name } : {},
+    local.presence_env, # a leave when a 410 removes a user's last connection
+  )
 
   # KMS statements only when a customer managed key is involved (docs/contract.md "Least privilege").
   dynamodb_kms_statements = var.dynamodb_kms_key_arn == null ? [] : [{
@@ -301,9 +313,10 @@ locals {
     )
     connect = concat([
       {
-        # Query: the cap on connections per user and room; PutItem: both rows, in one transaction...
+        # PutItem: both rows, in one transaction with UpdateItem: the user's set of live connections (the cap);
+        # Query: at the cap, which of the set's connections still have rows...
         sid       = "PutConnection"
-        actions   = ["dynamodb:PutItem", "dynamodb:Query"]
+        actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
         resources = [module.connection_store.connections_table_arn]
       },
       {
@@ -314,46 +327,53 @@ locals {
       },
     ], local.presence_statements, local.dynamodb_kms_statements)
     disconnect = concat([{
+      # BatchWriteItem: both rows; UpdateItem: the connection's place under the cap
       sid       = "DeleteConnection"
-      actions   = var.presence_events ? ["dynamodb:BatchWriteItem", "dynamodb:Query"] : ["dynamodb:BatchWriteItem"]
+      actions   = concat(["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
       resources = [module.connection_store.connections_table_arn]
     }], local.presence_statements, local.dynamodb_kms_statements)
     send_message = concat(
-      [
-        {
-          # Query: a room's or a user's connections; DeleteItem/BatchWriteItem: rows of gone connections;
-          # UpdateItem: the per-connection rate limit of client messages.
-          sid       = "ReadDeleteConnections"
-          actions   = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
-          resources = [module.connection_store.connections_table_arn]
-        },
-        {
-          sid       = "PostToConnections"
-          actions   = ["execute-api:ManageConnections"]
-          resources = ["${local.execution_arn}/${local.environment}/POST/@connections/*"]
-        },
-        {
-          sid       = "ConsumeQueues"
-          actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-          resources = [module.message_queue.queue_arn, module.fanout_queue.queue_arn]
-        },
-        {
-          # SendMessageBatch is authorized by the sqs:SendMessage action.
-          sid       = "EnqueueChunkJobs"
-          actions   = ["sqs:SendMessage"]
-          resources = [module.fanout_queue.queue_arn]
-        },
-      ],
-      local.history_enabled ? [{
-        # UpdateItem + PutItem: a position and its envelope, in one transaction; GetItem/Query: replays.
-        sid       = "KeepAndReplayHistory"
-        actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
-        resources = [module.connection_store.history_table_arn]
-      }] : [],
-      local.sqs_kms_statements,
-      local.dynamodb_kms_statements,
+      local.delivery_statements,
+      [{
+        sid       = "ConsumeQueues"
+        actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+        resources = [module.message_queue.queue_arn, module.fanout_queue.queue_arn]
+      }],
     )
+    # sendMessage and resume: no queue to consume
+    client_routes = local.delivery_statements
   }
+
+  delivery_statements = concat(
+    [
+      {
+        # Query: a room's or a user's connections; GetItem: the sender's row; DeleteItem/BatchWriteItem: rows
+        # of gone connections; UpdateItem: their places under the cap, the client-message and resume budgets.
+        sid       = "ReadDeleteConnections"
+        actions   = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
+        resources = [module.connection_store.connections_table_arn]
+      },
+      {
+        sid       = "PostToConnections"
+        actions   = ["execute-api:ManageConnections"]
+        resources = ["${local.execution_arn}/${local.environment}/POST/@connections/*"]
+      },
+      {
+        # SendMessageBatch is authorized by the sqs:SendMessage action.
+        sid       = "EnqueueChunkJobs"
+        actions   = ["sqs:SendMessage"]
+        resources = [module.fanout_queue.queue_arn]
+      },
+    ],
+    local.history_enabled ? [{
+      # UpdateItem + PutItem: a position and its envelope, in one transaction; GetItem/Query: replays.
+      sid       = "KeepAndReplayHistory"
+      actions   = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      resources = [module.connection_store.history_table_arn]
+    }] : [],
+    local.sqs_kms_statements,
+    local.dynamodb_kms_statements,
+  )
 }
 
 module "function" {
@@ -399,6 +419,7 @@ module "websocket_api" {
   client_messages_enabled  = var.enable_client_messages
   resume_enabled           = local.history_enabled
   client_message_throttle  = var.client_message_route_throttle
+  resume_throttle          = var.resume_route_throttle
   throttling_burst_limit   = var.throttling_burst_limit
   throttling_rate_limit    = var.throttling_rate_limit
   access_logs_enabled      = local.access_logs_enabled

@@ -215,9 +215,10 @@ output "token_issuer_policy_json" {
           Resource = [module.connection_store.tokens_table_arn]
         },
         {
+          # DeleteItem, not BatchWriteItem: a batch write may also put items, and an issuer adds no rows
           Sid      = "FindAndForgetConnections"
           Effect   = "Allow"
-          Action   = ["dynamodb:Query", "dynamodb:BatchWriteItem"]
+          Action   = ["dynamodb:Query", "dynamodb:DeleteItem"]
           Resource = [module.connection_store.connections_table_arn]
         },
         {

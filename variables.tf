@@ -64,7 +64,9 @@ variable "function_config" {
   description = <<-EOT
     Per-function sizing: memory_size (MB, 128..10240), timeout (s, 1..900) and reserved_concurrent_executions
     (null = unreserved). Defaults: authorizer 1024 MB / 10 s, connect and disconnect 256 MB / 10 s, send_message
-    1769 MB (one full vCPU) / 60 s. The authorizer (bcrypt) and send_message (about 1.5-3 ms of botocore CPU per
+    1769 MB (one full vCPU) / 60 s, client_routes (the clients' sendMessage and resume routes) 1024 MB / 29 s
+    (API Gateway's integration timeout). Reserving concurrency for client_routes caps what clients can take of
+    the account's concurrency (the resume_route_throttle already bounds it: rate x ~0.3 s per resume). The authorizer (bcrypt) and send_message (about 1.5-3 ms of botocore CPU per
     post) are CPU bound and Lambda's CPU scales with memory, so more memory makes them faster at about the same
     cost per request (bench/results.md). The queue's visibility timeout follows send_message's timeout.
   EOT
@@ -87,6 +89,11 @@ variable "function_config" {
     send_message = optional(object({
       memory_size                    = optional(number, 1769)
       timeout                        = optional(number, 60)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+    client_routes = optional(object({
+      memory_size                    = optional(number, 1024)
+      timeout                        = optional(number, 29)
       reserved_concurrent_executions = optional(number)
     }), {})
   })
@@ -267,7 +274,7 @@ variable "connection_ttl_seconds" {
 }
 
 variable "max_connections_per_user_room" {
-  description = "HERMES_MAX_CONNECTIONS_PER_USER_ROOM: live connections one user may hold in one room (tabs, devices); a connect beyond it is refused with 429. 0 = no cap."
+  description = "HERMES_MAX_CONNECTIONS_PER_USER_ROOM: live connections one user may hold in one room (tabs, devices); a connect beyond it is refused with 429. Atomic: the user's live connection ids are a set written in $connect's transaction (concurrent connects cannot all pass), freed by $disconnect and by the 410 clean-up, and ids whose rows are gone are dropped at the cap (a lost release never locks a user out). 0 = no cap."
   type        = number
   default     = 10
 
@@ -285,6 +292,48 @@ variable "history_retention_seconds" {
   validation {
     condition     = var.history_retention_seconds >= 0 && var.history_retention_seconds <= 2592000
     error_message = "history_retention_seconds must be between 0 and 2592000 (30 days)."
+  }
+}
+
+variable "max_replay_bytes" {
+  description = "HERMES_MAX_REPLAY_BYTES: most envelope bytes one resume replays, all its streams together (default 1 MiB: ~8 posts of 128 KB, a bounded Query). Past it the answer says more and the client resumes again from where the replay stopped, within resume_rate_limit."
+  type        = number
+  default     = 1048576
+
+  validation {
+    condition     = var.max_replay_bytes >= 131072 && var.max_replay_bytes <= 16777216 && floor(var.max_replay_bytes) == var.max_replay_bytes
+    error_message = "max_replay_bytes must be a whole number between 131072 (one 128 KB message) and 16777216 (16 MiB)."
+  }
+}
+
+variable "resume_rate_limit" {
+  description = "Per-connection limit of resumes (HERMES_RESUME_LIMIT per HERMES_RESUME_WINDOW_SECONDS, a fixed window, counted on the connection's row); beyond it the resume is refused with 429 and retry_after, and the JS client asks again then."
+  type = object({
+    resumes        = optional(number, 10)
+    window_seconds = optional(number, 60)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = (var.resume_rate_limit.resumes >= 1 && var.resume_rate_limit.resumes <= 10000 &&
+    var.resume_rate_limit.window_seconds >= 1 && var.resume_rate_limit.window_seconds <= 3600)
+    error_message = "resume_rate_limit: resumes 1..10000, window_seconds 1..3600."
+  }
+}
+
+variable "resume_route_throttle" {
+  description = "API Gateway throttle of the resume route for the whole stage (all clients together): requests per second and burst. With max_replay_bytes it bounds what resumes can take of the account's Lambda concurrency (rate x the longest resume, ~0.3 s at 1 MiB)."
+  type = object({
+    rate_limit  = optional(number, 100)
+    burst_limit = optional(number, 200)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.resume_route_throttle.rate_limit >= 0 && var.resume_route_throttle.burst_limit >= 0
+    error_message = "resume_route_throttle limits must be >= 0."
   }
 }
 
@@ -323,7 +372,7 @@ variable "presence_events_max_room_size" {
 }
 
 variable "client_message_rate_limit" {
-  description = "Per-connection limit of client messages (HERMES_CLIENT_MESSAGE_LIMIT per HERMES_CLIENT_MESSAGE_WINDOW_SECONDS, a fixed window); beyond it the sender gets hermes.refused with status 429."
+  description = "Per-user limit of client messages (HERMES_CLIENT_MESSAGE_LIMIT per HERMES_CLIENT_MESSAGE_WINDOW_SECONDS, a fixed window shared by all the user's sockets); beyond it the sender gets hermes.refused with status 429 and retry_after."
   type = object({
     messages       = optional(number, 20)
     window_seconds = optional(number, 10)

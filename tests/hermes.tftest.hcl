@@ -150,7 +150,7 @@ run "explicit_environment_name_and_sizing" {
   }
   assert {
     condition = toset(values(output.function_names)) == toset([
-      "chat-prod-authorizer", "chat-prod-connect", "chat-prod-disconnect", "chat-prod-send-message",
+      "chat-prod-authorizer", "chat-prod-client-routes", "chat-prod-connect", "chat-prod-disconnect", "chat-prod-send-message",
     ])
     error_message = "Unexpected function names: ${jsonencode(output.function_names)}"
   }
@@ -225,13 +225,23 @@ run "least_privilege_with_defaults" {
       for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Action
       } == {
       WriteOwnLogGroup      = ["logs:CreateLogStream", "logs:PutLogEvents"]
-      ReadDeleteConnections = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
+      ReadDeleteConnections = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
       PostToConnections     = ["execute-api:ManageConnections"]
       ConsumeQueues         = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
       EnqueueChunkJobs      = ["sqs:SendMessage"]
       KeepAndReplayHistory  = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
     }
     error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
+  }
+  assert {
+    # the clients' routes deliver as send_message does, and consume no queue
+    condition = {
+      for s in jsondecode(output.function_policies["client_routes"]).Statement : s.Sid => [s.Action, s.Resource]
+      } == {
+      for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => [s.Action, s.Resource]
+      if s.Sid != "ConsumeQueues"
+    }
+    error_message = "client_routes statements differ: ${output.function_policies["client_routes"]}"
   }
   assert {
     condition = alltrue(flatten([
@@ -245,7 +255,7 @@ run "least_privilege_with_defaults" {
       for s in jsondecode(output.function_policies["connect"]).Statement : s.Sid => [s.Action, s.Resource]
       if s.Sid != "WriteOwnLogGroup"
       } == {
-      PutConnection         = [["dynamodb:PutItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
+      PutConnection         = [["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
       CheckTokenStillIssued = [["dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
     }
     error_message = "connect may write connection rows and check (not read) its token: ${output.function_policies["connect"]}"
@@ -254,9 +264,9 @@ run "least_privilege_with_defaults" {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:BatchWriteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
-    error_message = "disconnect may only delete (BatchWriteItem) on the connections table."
+    error_message = "disconnect may only delete its rows (BatchWriteItem) and free its cap place (UpdateItem)."
   }
   assert {
     condition = {
@@ -282,7 +292,7 @@ run "least_privilege_with_defaults" {
       Version = "2012-10-17"
       Statement = [
         { Sid = "IssueAndRevokeTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
-        { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
+        { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:DeleteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
         { Sid = "CloseConnections", Effect = "Allow", Action = ["execute-api:ManageConnections"], Resource = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/DELETE/@connections/*"] },
         { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"] },
       ]
@@ -299,7 +309,7 @@ run "least_privilege_with_defaults" {
       authorizer = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/authorizers/auth01"
       connect    = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$connect"
       disconnect = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
-      # history is on by default: clients resume through a two-way route to send_message
+      # history is on by default: clients resume through a two-way route to client_routes
       resume = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/resume"
     }
     error_message = "Unexpected source ARNs: ${jsonencode(module.websocket_api.lambda_permission_source_arns)}"
@@ -405,7 +415,7 @@ run "long_names_keep_role_names_within_iam_limits" {
   assert {
     condition = alltrue([
       for k, f in module.function : length(f.role_name) <= 64 && endswith(f.role_name, "-ap-southeast-2")
-    ]) && length(toset([for f in module.function : f.role_name])) == 4
+    ]) && length(toset([for f in module.function : f.role_name])) == 5
     error_message = "Role names must stay <= 64 characters, distinct and regional: ${jsonencode([for f in module.function : f.role_name])}"
   }
   assert {
@@ -535,7 +545,7 @@ run "logs_and_metrics_name_the_deployment" {
 
   assert {
     condition = alltrue([
-      for k in ["authorizer", "connect", "disconnect", "send_message"] :
+      for k in ["authorizer", "client_routes", "connect", "disconnect", "send_message"] :
       module.function[k].environment_variables["POWERTOOLS_SERVICE_NAME"] == "hermes-test" &&
       module.function[k].environment_variables["POWERTOOLS_METRICS_NAMESPACE"] == "Hermes"
     ])
@@ -556,7 +566,7 @@ run "alarms_and_dashboard_are_opt_in" {
   assert {
     condition = toset(keys(output.alarm_names)) == toset([
       "work-dlq-depth", "fanout-dlq-depth", "work-queue-age", "fanout-backlog", "send-message-errors",
-      "send-message-throttles", "authorizer-errors", "stage-integration-errors", "stage-execution-errors",
+      "send-message-throttles", "client-routes-errors", "authorizer-errors", "stage-integration-errors", "stage-execution-errors",
       "stage-client-errors", "failed-records", "stale-connections",
     ])
     error_message = "Every alarm of the issue exists: ${jsonencode(keys(output.alarm_names))}"
@@ -603,15 +613,40 @@ run "client_messages_are_opt_in" {
 
   assert {
     condition     = module.websocket_api.lambda_permission_source_arns["send_message"] == "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/sendMessage"
-    error_message = "With client messages on, the sendMessage route invokes send_message."
+    error_message = "With client messages on, the sendMessage route exists."
   }
   assert {
     condition = (
-      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGES"] == "true" &&
-      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGE_LIMIT"] == "5" &&
-      module.function["send_message"].environment_variables["HERMES_CLIENT_MESSAGE_WINDOW_SECONDS"] == "10"
+      module.websocket_api.route_functions["send_message"] == "hermes-test-client-routes" &&
+      module.websocket_api.route_functions["resume"] == "hermes-test-client-routes"
     )
-    error_message = "send_message gets the switch and the per-connection rate limit."
+    error_message = "The clients' routes run in client_routes, never in send_message: ${jsonencode(module.websocket_api.route_functions)}"
+  }
+  assert {
+    condition = (
+      module.function["client_routes"].environment_variables["HERMES_CLIENT_MESSAGES"] == "true" &&
+      module.function["client_routes"].environment_variables["HERMES_CLIENT_MESSAGE_LIMIT"] == "5" &&
+      module.function["client_routes"].environment_variables["HERMES_CLIENT_MESSAGE_WINDOW_SECONDS"] == "10" &&
+      !contains(keys(module.function["send_message"].environment_variables), "HERMES_CLIENT_MESSAGES")
+    )
+    error_message = "client_routes gets the switch and the per-user rate limit; send_message does not."
+  }
+  assert {
+    condition = {
+      for r in module.websocket_api.stage_route_settings : r.route_key => [r.throttling_rate_limit, r.throttling_burst_limit]
+      } == {
+      sendMessage = [100, 50]
+      resume      = [100, 200]
+    }
+    error_message = "Both clients' routes are throttled for the whole stage: ${jsonencode(module.websocket_api.stage_route_settings)}"
+  }
+  assert {
+    condition = (
+      module.function["client_routes"].environment_variables["HERMES_RESUME_LIMIT"] == "10" &&
+      module.function["client_routes"].environment_variables["HERMES_RESUME_WINDOW_SECONDS"] == "60" &&
+      module.function["client_routes"].environment_variables["HERMES_MAX_REPLAY_BYTES"] == "1048576"
+    )
+    error_message = "Resumes are metered per connection and bounded in bytes by default."
   }
   assert {
     condition     = module.function["connect"].environment_variables["HERMES_MAX_CONNECTIONS_PER_USER_ROOM"] == "10"
@@ -631,7 +666,7 @@ run "presence_events_are_off_by_default" {
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => s.Action if s.Sid != "WriteOwnLogGroup"
-    } == { DeleteConnection = ["dynamodb:BatchWriteItem"] }
+    } == { DeleteConnection = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
     error_message = "Without presence_events, disconnect only deletes: ${output.function_policies["disconnect"]}"
   }
   assert {
@@ -678,7 +713,7 @@ run "presence_events_on" {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:BatchWriteItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
     error_message = "disconnect also queries the user's other connections and the room's size."
   }

@@ -74,6 +74,8 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {string} epoch  where the client stands now
  * @property {number} position  the stream's head as the server answered it (or where the client gave up)
  * @property {string} [reason]  only when the client itself gave up on a gap
+ * @property {boolean} [more]  the server stopped at its byte budget for one resume: the client resumes again
+ *   at once for the rest (the app need not do anything)
  */
 /**
  * The route's answer to a sendMessage that went out.
@@ -362,6 +364,11 @@ export type RecoveryDetail = {
      * only when the client itself gave up on a gap
      */
     reason?: string | undefined;
+    /**
+     * the server stopped at its byte budget for one resume: the client resumes again
+     * at once for the rest (the app need not do anything)
+     */
+    more?: boolean | undefined;
 };
 /**
  * The route's answer to a sendMessage that went out.

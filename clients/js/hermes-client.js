@@ -82,6 +82,8 @@
  * @property {string} epoch  where the client stands now
  * @property {number} position  the stream's head as the server answered it (or where the client gave up)
  * @property {string} [reason]  only when the client itself gave up on a gap
+ * @property {boolean} [more]  the server stopped at its byte budget for one resume: the client resumes again
+ *   at once for the rest (the app need not do anything)
  */
 
 /**
@@ -320,7 +322,11 @@ function isPresenceEnvelope(message) {
 }
 
 /** API Gateway's error frames answering a sendMessage, as the status of a `refused` event. */
-const GATEWAY_STATUS = new Map([['Forbidden', 403]]);
+// API Gateway's own error frames by their message (a throttled route: 429, as its documentation says)
+const GATEWAY_STATUS = new Map([
+  ['Forbidden', 403],
+  ['Too Many Requests', 429],
+]);
 
 const DEFAULTS = Object.freeze({
   keepAliveMs: 5 * 60 * 1000, // API Gateway closes connections idle for 10 minutes
@@ -725,7 +731,9 @@ export function createHermesClient(options) {
     }
     if (message.type === 'hermes.refused') {
       // the resume route's refusal when nothing else awaits an answer (404, history off, is only resume's)
-      if (resumePending && (unanswered === 0 || message.status === 404)) resumeRefused(message.status, message.error);
+      if (resumePending && (unanswered === 0 || message.status === 404)) {
+        resumeRefused(message.status, message.error, false, message.retry_after);
+      }
       else {
         answered();
         refused(message);
@@ -1025,10 +1033,22 @@ export function createHermesClient(options) {
     armGap();
   }
 
-  /** @param {unknown} status @param {unknown} error @param {boolean} [gateway] */
-  function resumeRefused(status, error, gateway = false) {
+  /**
+   * @param {unknown} status @param {unknown} error @param {boolean} [gateway]
+   * @param {unknown} [retryAfter] seconds, with a 429
+   */
+  function resumeRefused(status, error, gateway = false, retryAfter = undefined) {
     resumePending = false;
     resumeTimer = clear(resumeTimer);
+    if (status === 429) {
+      // over this connection's resume budget or the stage's throttle: not a failure, ask again later
+      const seconds = typeof retryAfter === 'number' && retryAfter > 0 && retryAfter <= 3600 ? retryAfter : 10;
+      report('recovery', `resume throttled (${error}); again in ${seconds} s`);
+      resumeNeeded = true;
+      gapTimer = clear(gapTimer);
+      gapTimer = setTimeout(checkGaps, seconds * 1000);
+      return;
+    }
     if (status === 404 || (gateway && status === 403)) {
       // history is off on this stage (no resume route): envelopes have no positions; deliver as they come
       historyOff = true;
@@ -1048,6 +1068,7 @@ export function createHermesClient(options) {
     const streams = message.streams !== null && typeof message.streams === 'object' ? message.streams : {};
     /** @type {RecoveryDetail[]} */
     const details = [];
+    let more = false; // the replay stopped at the server's byte budget: resume again for the rest
     for (const [stream, info] of Object.entries(streams)) {
       if (!isStreamPosition(info)) {
         report('malformed', 'hermes.recovery: a stream with a bad state');
@@ -1064,12 +1085,17 @@ export function createHermesClient(options) {
         complete = false;
         restart(stream, track, info);
       }
-      details.push({ stream, complete, replayed, epoch: info.epoch, position: info.position });
+      const detail = { stream, complete, replayed, epoch: info.epoch, position: info.position };
+      if (complete && info.more === true) {
+        more = true;
+        details.push({ ...detail, more: true });
+      } else details.push(detail);
       tracks.delete(stream); // the connection's own streams are never the ones forgotten
       tracks.set(stream, track);
     }
     for (const detail of details) recovered(detail);
-    if (resumeNeeded || [...tracks.values()].some(hasGap)) armGap();
+    if (more && state === States.OPEN) sendResume(); // a continuation, not a new attempt at a gap
+    else if (resumeNeeded || [...tracks.values()].some(hasGap)) armGap();
   }
 
   /**

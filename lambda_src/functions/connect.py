@@ -14,15 +14,22 @@ import boto3
 from hermes_notifications.config import env_int, require_str
 from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.presence import Presence, PresenceSettings
-from hermes_notifications.store import DEFAULT_CONNECTION_TTL, Connection, ConnectionStore, TokenRevoked, TokenStore
+from hermes_notifications.store import (
+    DEFAULT_CONNECTION_TTL,
+    CapReached,
+    Connection,
+    ConnectionStore,
+    TokenRevoked,
+    TokenStore,
+)
 
 logger = json_logger()
 
 _dynamodb = boto3.client("dynamodb")
-STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"))
 TOKENS = TokenStore(_dynamodb, require_str("HERMES_TOKENS_TABLE"))
 TTL_SECONDS = env_int("HERMES_CONNECTION_TTL_SECONDS", DEFAULT_CONNECTION_TTL, minimum=60, maximum=86400)
 MAX_PER_USER_ROOM = env_int("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", 10, minimum=0, maximum=1000)
+STORE = ConnectionStore(_dynamodb, require_str("HERMES_CONNECTIONS_TABLE"), caps=MAX_PER_USER_ROOM > 0)
 _presence = PresenceSettings.from_env()
 PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 
@@ -43,17 +50,23 @@ def connect(
     if not (user_id and room_id and token_id and connection_id):
         logger.warning("connect without authorizer identity: refused")
         return {"statusCode": 403, "body": "Forbidden"}
-    # A cap per (user, room): one stolen token cannot open thousands of sockets. Read consistently, but two
-    # connects racing each other may both pass at the cap: it bounds a flood, not an exact count.
-    if max_per_user_room and store.count_of_user(user_id, room_id) >= max_per_user_room:
-        logger.warning("connect refused: too many connections", extra={"room_id": room_id, "user_id": user_id})
-        return {"statusCode": 429, "body": f"at most {max_per_user_room} connections per user and room"}
+    # A cap per (user, room), in the same transaction as the rows: one stolen token cannot open thousands of
+    # sockets, and concurrent connects cannot all pass (store.ConnectionStore.add).
     connection = Connection(connection_id, room_id, user_id, int(now if now is not None else time.time()))
     try:
-        store.add(connection, ttl_seconds, token_check=token_store.exists_check(user_id, room_id, token_id))
+        store.add(
+            connection,
+            ttl_seconds,
+            token_check=token_store.exists_check(user_id, room_id, token_id),
+            cap=max_per_user_room,
+            now=now,
+        )
     except TokenRevoked:
         logger.warning("connect refused: token revoked", extra={"room_id": room_id, "user_id": user_id})
         return {"statusCode": 403, "body": "Forbidden"}
+    except CapReached:
+        logger.warning("connect refused: too many connections", extra={"room_id": room_id, "user_id": user_id})
+        return {"statusCode": 429, "body": f"at most {max_per_user_room} connections per user and room"}
     logger.info("connected", extra={"connection_id": connection_id, "room_id": room_id, "user_id": user_id})
     if presence is not None:
         presence.connected(connection)  # never raises: a lost join must not fail the handshake

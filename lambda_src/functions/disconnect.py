@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import boto3
 
-from hermes_notifications.config import require_str
+from hermes_notifications.config import env_int, require_str
 from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.presence import Presence, PresenceSettings
 from hermes_notifications.store import Connection, ConnectionStore
 
 logger = json_logger()
 
-STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"))
+# the cap on: a disconnect also frees the connection's place among its user's connections in the room
+_caps = env_int("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", 10, minimum=0, maximum=1000) > 0
+STORE = ConnectionStore(boto3.client("dynamodb"), require_str("HERMES_CONNECTIONS_TABLE"), caps=_caps)
 _presence = PresenceSettings.from_env()
 PRESENCE = Presence(STORE, boto3.client("sqs"), _presence) if _presence.enabled else None
 

@@ -14,6 +14,7 @@ import sys
 from . import __version__
 from .config import ConfigError
 from .envelope import DEFAULT_TYPE, InvalidMessage, NonFiniteNumber, PublishRequest, parse_json
+from .errors import HermesError
 from .sdk import DEFAULT_TTL_SECONDS
 
 
@@ -143,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     elif args.command == "revoke":
         revoked = client.revoke(args.user, args.room)
         print(f"revoked {revoked.tokens} tokens, closed {revoked.connections} connections")
+        for connection_id, code in revoked.failed:
+            print(f"hermes: could not close {connection_id} ({code}); its rows are deleted", file=sys.stderr)
+        if revoked.failed:
+            return 1
     elif args.command == "history":
         for envelope in client.history(args.room, user_id=args.user, since=args.since, limit=args.limit):
             print(json.dumps(envelope, ensure_ascii=False))
@@ -193,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(args)
     except (ConfigError, InvalidMessage, ValueError) as exc:
         parser.exit(2, f"hermes: error: {exc}\n")
+    except HermesError as exc:  # the call ran and part of it failed (kick: some connections not closed)
+        parser.exit(1, f"hermes: {exc}\n")
     except Exception as exc:  # noqa: BLE001 - AWS errors end the command with their message, not a traceback
         from botocore.exceptions import BotoCoreError, ClientError
 

@@ -59,6 +59,8 @@ class Recovery:
     head: Position
     complete: bool  # False: the gap reaches past the retention (or another epoch): refetch your state
     envelopes: list[bytes]
+    # True: the replay stopped at the resume's byte budget after ``envelopes``; resume again from there
+    more: bool = False
 
 
 class HistoryConflict(HermesError):
@@ -178,8 +180,9 @@ class History:
         ]
         return [head, *kept]
 
-    def read(self, stream: str, after: int, upto: int) -> Iterator[tuple[int, bytes]]:
-        """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped)."""
+    def read(self, stream: str, after: int, upto: int, page_items: int | None = None) -> Iterator[tuple[int, bytes]]:
+        """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped),
+        one Query page at a time: a reader that stops early reads no further page."""
         if upto <= after:
             return
         now = int(self.clock())
@@ -194,6 +197,8 @@ class History:
                 ":b": {"N": str(upto)},
             },
         }
+        if page_items:
+            kwargs["Limit"] = page_items
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
@@ -204,13 +209,21 @@ class History:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def recover(
-        self, stream: str, epoch: str | None, position: int, max_messages: int = DEFAULT_MAX_REPLAY
+        self,
+        stream: str,
+        epoch: str | None,
+        position: int,
+        max_messages: int = DEFAULT_MAX_REPLAY,
+        max_bytes: int | None = None,
     ) -> Recovery:
         """What a client that saw ``stream`` up to ``position`` (of ``epoch``) missed.
 
         ``epoch`` None: a client that has seen nothing of the stream yet; it learns the head. Complete
         means every position after the client's is still kept; otherwise nothing is replayed and the client
         is told to refetch its state (another epoch, past the retention, or more than ``max_messages``).
+        ``max_bytes``: the replay stops before the envelope that would pass it (the first one always fits,
+        an envelope being at most 128 KB) and says ``more``: the client resumes again from there. Reading
+        stops there too, so one resume reads at most ``max_bytes`` plus one Query page (1 MB).
         """
         head = self.head(stream)
         if epoch == "" and position == 0:  # it saw the stream before its first message: every epoch is new
@@ -219,7 +232,18 @@ class History:
             return Recovery(head, True, [])
         if epoch != head.epoch or position > head.position or head.position - position > max_messages:
             return Recovery(head, False, [])
-        rows = list(self.read(stream, position, head.position))
-        if len(rows) != head.position - position:
+        envelopes: list[bytes] = []
+        size, expected = 0, position + 1
+        # with a budget, pages of about half of it at ~1 KB an envelope (a page is at most 1 MB anyway)
+        page_items = max(1, max_bytes // 2048) if max_bytes else None
+        for at, envelope in self.read(stream, position, head.position, page_items):
+            if at != expected:  # a hole: expired by its TTL, so the gap reaches past the retention
+                return Recovery(head, False, [])
+            if max_bytes is not None and envelopes and size + len(envelope) > max_bytes:
+                return Recovery(head, True, envelopes, more=True)
+            envelopes.append(envelope)
+            size += len(envelope)
+            expected += 1
+        if expected != head.position + 1:
             return Recovery(head, False, [])
-        return Recovery(head, True, [envelope for _, envelope in rows])
+        return Recovery(head, True, envelopes)

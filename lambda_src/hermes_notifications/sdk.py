@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -39,6 +40,12 @@ LOCAL_OUTPUTS = Path(".hermes/local/outputs.json")  # written by the local runti
 class Revoked:
     tokens: int  # token rows deleted
     connections: int  # live connections closed
+    # connections whose DeleteConnection failed after retries: (connection id, error code). Their rows are
+    # deleted all the same (they receive nothing and may send nothing); the socket closes at its 2 h cap.
+    failed: tuple[tuple[str, str], ...] = ()
+
+
+CLOSE_ATTEMPTS = 5  # DeleteConnection tries per connection on throttling (429) and 5xx
 
 
 class PublishError(HermesError, RuntimeError):
@@ -217,7 +224,8 @@ class Hermes:
         Tokens go first, then the connections: a connect racing this call either finds its token gone
         ($connect checks it in the same transaction that writes the connection) or is seen and closed here.
         A connection still in its handshake cannot be closed yet, but its rows are gone, so it receives
-        nothing and may send nothing.
+        nothing, may send nothing and cannot resume. A DeleteConnection that fails does not stop the others:
+        throttling and 5xx are retried, and what still fails is in ``Revoked.failed``.
         """
         tokens.validate_id("user_id", user_id)
         if room_id is not None:
@@ -225,12 +233,19 @@ class Hermes:
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         store, management = self._connections(), self._management_client()  # fail before deleting anything
         deleted = token_store.delete_all(user_id, room_id)
-        return Revoked(tokens=deleted, connections=self._close(store, management, user_id, room_id))
+        closed, failed = self._close(store, management, user_id, room_id)
+        return Revoked(tokens=deleted, connections=closed, failed=failed)
 
     def kick(self, user_id: str, room_id: str | None = None) -> int:
-        """Close the user's live connections (in ``room_id``, or everywhere); their tokens stay valid."""
+        """Close the user's live connections (in ``room_id``, or everywhere). Their tokens stay valid: a client
+        holding an unexpired token may connect again (the JS client does, with a fresh token from your
+        backend). To keep someone out, ``revoke``. Raises HermesError naming the connections that could not be
+        closed (their rows are deleted all the same)."""
         tokens.validate_id("user_id", user_id)
-        return self._close(self._connections(), self._management_client(), user_id, room_id)
+        closed, failed = self._close(self._connections(), self._management_client(), user_id, room_id)
+        if failed:
+            raise HermesError(f"closed {closed} connections; could not close {len(failed)}: {list(failed)}")
+        return closed
 
     def connections(self, room_id: str | None = None, *, user_id: str | None = None) -> list[dict]:
         """Live connections of a room, of a user, or of a user in a room (consistent reads)."""
@@ -259,16 +274,36 @@ class Hermes:
         return ConnectionStore(self._client("dynamodb"), self._require("connections_table"))
 
     @staticmethod
-    def _close(store: ConnectionStore, management, user_id: str, room_id: str | None) -> int:
-        closed = 0
+    def _close(
+        store: ConnectionStore, management, user_id: str, room_id: str | None, sleep=time.sleep
+    ) -> tuple[int, tuple[tuple[str, str], ...]]:
+        """Delete each connection's rows, then close its socket; carry on past failures and report them."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        closed, failed = 0, []
         for connection in list(store.of_user(user_id, room_id)):
-            store.remove(connection)  # first: from now on it gets nothing and its messages are refused
-            try:
-                management.delete_connection(ConnectionId=connection.connection_id)
-                closed += 1
-            except management.exceptions.GoneException:
-                pass  # already closed, or still connecting (its rows are gone: it receives nothing)
-        return closed
+            # rows first: from now on it gets nothing, its messages and resumes are refused. Deletes only (the
+            # token issuer's policy has no write that could add a row); its $disconnect frees its cap place.
+            store.remove(connection, release=False)
+            for attempt in range(1, CLOSE_ATTEMPTS + 1):
+                try:
+                    management.delete_connection(ConnectionId=connection.connection_id)
+                    closed += 1
+                    break
+                except management.exceptions.GoneException:
+                    break  # already closed, or still connecting (its rows are gone: it receives nothing)
+                except ClientError as exc:
+                    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+                    code = exc.response.get("Error", {}).get("Code") or str(status)
+                    if not (status == 429 or status >= 500 or "Throttl" in code) or attempt == CLOSE_ATTEMPTS:
+                        failed.append((connection.connection_id, code))
+                        break
+                except BotoCoreError as exc:
+                    if attempt == CLOSE_ATTEMPTS:
+                        failed.append((connection.connection_id, type(exc).__name__))
+                        break
+                sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
+        return closed, tuple(failed)
 
     def _management_client(self):
         key = "apigatewaymanagementapi"

@@ -37,6 +37,20 @@ class TokenRevoked(HermesError):
     """$connect found no token row any more: it was revoked after the authorizer allowed the connection."""
 
 
+class CapReached(HermesError):
+    """$connect: the user has ``cap`` live connections in the room already."""
+
+
+def cap_key(user_id: str, room_id: str) -> dict:
+    """The item holding the set of a user's live connections in a room (ids never contain '#')."""
+    return {"pk": {"S": f"cap#{user_id}#{room_id}"}, "connection_id": {"S": "cap"}}
+
+
+def rate_key(user_id: str) -> dict:
+    """The item counting a user's client messages (all their sockets share one budget)."""
+    return {"pk": {"S": f"rate#{user_id}"}, "connection_id": {"S": "send"}}
+
+
 class SendSlot(Enum):
     OK = "ok"
     UNKNOWN_CONNECTION = "unknown connection"
@@ -87,10 +101,13 @@ def batch_delete(client, table: str, keys: Iterable[dict], sleep: Callable[[floa
 
 
 class ConnectionStore:
-    def __init__(self, client, table_name: str, page_size: int | None = None):
+    def __init__(self, client, table_name: str, page_size: int | None = None, caps: bool = True):
         self.client = client
         self.table = table_name
         self.page_size = page_size  # only tests set it, to force several pages
+        # the cap on connections per user and room is on (max_connections_per_user_room > 0): removing a
+        # connection also frees its place; off, nothing keeps the sets and nothing needs freeing
+        self.caps = caps
 
     @staticmethod
     def _keys(connection: Connection) -> list[dict]:
@@ -104,11 +121,18 @@ class ConnectionStore:
         connection: Connection,
         ttl_seconds: int = DEFAULT_CONNECTION_TTL,
         token_check: dict | None = None,
+        cap: int = 0,
+        now: float | None = None,
     ) -> None:
-        """Write both rows in one transaction, with ``token_check`` (a ConditionCheck) when given.
+        """Write both rows in one transaction, with ``token_check`` (a ConditionCheck) when given, and with
+        ``cap`` the connection's id added to its user's set of live connections in the room, on condition
+        that the set holds fewer than ``cap`` (atomic: concurrent connects cannot all pass).
 
         Raises :class:`TokenRevoked` when the token row vanished (revoked) before this write: revocation
         deletes tokens first, then the connections it can see, so no connection outlives its revocation.
+        Raises :class:`CapReached` when the set is full of connections that are still live. Ids whose rows are
+        gone or expired (a $disconnect that never ran, a lost release) are dropped from the set first, so a
+        lost release can never lock a user out.
         """
         common = {
             "room_id": {"S": connection.room_id},
@@ -120,18 +144,82 @@ class ConnectionStore:
         items = [{"Put": {"TableName": self.table, "Item": {**key, **common}}} for key in self._keys(connection)]
         if token_check is not None:
             items.append({"ConditionCheck": token_check})
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except self.client.exceptions.TransactionCanceledException as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if token_check is not None and len(reasons) == len(items):
-                if reasons[-1].get("Code") == "ConditionalCheckFailed":
+        if cap:
+            items.append({"Update": self._cap_update(connection, cap, ttl_seconds)})
+        for attempt in range(2):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+                return
+            except self.client.exceptions.TransactionCanceledException as exc:
+                reasons = exc.response.get("CancellationReasons") or []
+                if len(reasons) != len(items):
+                    raise
+                if token_check is not None and reasons[2].get("Code") == "ConditionalCheckFailed":
                     raise TokenRevoked("the connect token was revoked") from None
-            raise
+                if not (cap and reasons[-1].get("Code") == "ConditionalCheckFailed"):
+                    raise
+                live = set((reasons[-1].get("Item") or {}).get("live", {}).get("SS", []))
+                if attempt or not self._release_stale(connection, live, now):
+                    raise CapReached(f"at most {cap} connections per user and room") from None
 
-    def remove(self, connection: Connection) -> None:
-        """Idempotent: deleting missing rows is not an error."""
-        batch_delete(self.client, self.table, self._keys(connection))
+    def _cap_update(self, connection: Connection, cap: int, ttl_seconds: int) -> dict:
+        return {
+            "TableName": self.table,
+            "Key": cap_key(connection.user_id, connection.room_id),
+            "UpdateExpression": "ADD live :me SET expires_at = :x",
+            "ConditionExpression": "attribute_not_exists(live) OR size(live) < :cap OR contains(live, :id)",
+            "ExpressionAttributeValues": {
+                ":me": {"SS": [connection.connection_id]},
+                ":id": {"S": connection.connection_id},
+                ":cap": {"N": str(cap)},
+                # the set lives as long as its newest member may
+                ":x": {"N": str(connection.connected_at + ttl_seconds)},
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def _release_stale(self, connection: Connection, members: set[str], now: float | None = None) -> bool:
+        """Drop from the user's set the ids that have no live row (gone, or past their TTL); True if any."""
+        current = int(now if now is not None else time.time())
+        live = {
+            item["connection_id"]["S"]
+            for item in self._query(
+                user_key(connection.user_id), connection.room_id, projection="connection_id, expires_at"
+            )
+            if int(item.get("expires_at", {}).get("N", current + 1)) > current
+        }
+        stale = members - live
+        if stale:
+            self.release(connection.user_id, connection.room_id, stale)
+        return bool(stale)
+
+    def release(self, user_id: str, room_id: str, connection_ids: Iterable[str]) -> None:
+        """Take connections out of their user's set of live connections in the room (idempotent; a missing
+        set is left missing: an update would otherwise create an empty item)."""
+        ids = sorted(connection_ids)
+        if not (ids and self.caps):
+            return
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=cap_key(user_id, room_id),
+                UpdateExpression="DELETE live :gone",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":gone": {"SS": ids}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            pass
+
+    def remove(self, connection: Connection, release: bool = True) -> None:
+        """Delete both rows and (``release``) free the connection's place under the cap. Idempotent.
+        ``release=False`` is for callers that may only delete (the token issuer's policy): the place is freed
+        by the connection's own $disconnect, or found stale by the next connect at the cap."""
+        if release:
+            batch_delete(self.client, self.table, self._keys(connection))
+            self.release(connection.user_id, connection.room_id, [connection.connection_id])
+        else:
+            for key in self._keys(connection):
+                self.client.delete_item(TableName=self.table, Key=key)
 
     def remove_if_stale(
         self, stream_key: str, connection_id: str, now: float | None = None, grace: int = HANDSHAKE_GRACE_SECONDS
@@ -227,22 +315,39 @@ class ConnectionStore:
         return counted > size
 
     def take_send_slot(
+        self, room_id: str, connection_id: str, user_id: str, limit: int, window_seconds: int, now: float | None = None
+    ) -> SendSlot:
+        """Count one client message against its *user's* fixed-window budget (all the user's sockets share
+        it: a new socket brings no fresh budget). A connection without a row (unknown, disconnected, kicked,
+        revoked) is refused first."""
+        if self.get(room_id, connection_id) is None:
+            return SendSlot.UNKNOWN_CONNECTION
+        return self._take_slot(rate_key(user_id), "rl", limit, window_seconds, now, create=True)
+
+    def take_resume_slot(
         self, room_id: str, connection_id: str, limit: int, window_seconds: int, now: float | None = None
     ) -> SendSlot:
-        """Count one client message against the connection's fixed-window rate limit (one conditional write).
-
-        The counter lives on the connection's room row, so a message from a connection without a row
-        (unknown, disconnected, kicked, revoked) is refused by the same write.
-        """
-        window = int((now if now is not None else time.time()) // window_seconds)
+        """Count one resume against the connection's own budget, on its room row: one conditional write
+        that also refuses a connection whose row is gone (revoked, kicked, or never connected)."""
         key = {"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}}
-        for _ in range(3):  # a new window can race with a concurrent message of the same connection
+        return self._take_slot(key, "rs", limit, window_seconds, now, create=False)
+
+    def _take_slot(
+        self, key: dict, counter: str, limit: int, window_seconds: int, now: float | None, create: bool
+    ) -> SendSlot:
+        """A fixed-window counter (attributes ``<counter>_window`` / ``<counter>_count``) on the item ``key``.
+        ``create``: the item may not exist yet (a counter item); otherwise its absence means UNKNOWN."""
+        moment = now if now is not None else time.time()
+        window = int(moment // window_seconds)
+        names = {"#w": f"{counter}_window", "#c": f"{counter}_count"}
+        for _ in range(3):  # a new window can race with a concurrent message of the same budget
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression="SET rl_count = rl_count + :one",
-                    ConditionExpression="rl_window = :w AND rl_count < :limit",
+                    UpdateExpression="SET #c = #c + :one",
+                    ConditionExpression="#w = :w AND #c < :limit",
+                    ExpressionAttributeNames=names,
                     ExpressionAttributeValues={
                         ":one": {"N": "1"},
                         ":w": {"N": str(window)},
@@ -253,17 +358,24 @@ class ConnectionStore:
                 return SendSlot.OK
             except self.client.exceptions.ConditionalCheckFailedException as exc:
                 old = exc.response.get("Item")
-            if not old:
+            if not old and not create:
                 return SendSlot.UNKNOWN_CONNECTION
-            if int(old.get("rl_window", {}).get("N", -1)) >= window:
+            if old and int(old.get(names["#w"], {}).get("N", -1)) >= window:
                 return SendSlot.RATE_LIMITED
+            exists = "" if create else "attribute_exists(pk) AND "
+            values = {":one": {"N": "1"}, ":w": {"N": str(window)}}
+            update = "SET #w = :w, #c = :one"
+            if create:  # a counter item outlives its window by one window, then TTL sweeps it
+                update += ", expires_at = :x"
+                values[":x"] = {"N": str(int(moment) + 2 * window_seconds)}
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
-                    UpdateExpression="SET rl_window = :w, rl_count = :one",
-                    ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(rl_window) OR rl_window < :w)",
-                    ExpressionAttributeValues={":one": {"N": "1"}, ":w": {"N": str(window)}},
+                    UpdateExpression=update,
+                    ConditionExpression=f"{exists}(attribute_not_exists(#w) OR #w < :w)",
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues=values,
                 )
                 return SendSlot.OK
             except self.client.exceptions.ConditionalCheckFailedException:

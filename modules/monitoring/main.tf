@@ -40,6 +40,11 @@ locals {
       dimensions  = { FunctionName = var.function_names.send_message }
       description = "send_message was throttled (account or reserved concurrency): delivery is delayed."
     }
+    client-routes-errors = {
+      namespace   = "AWS/Lambda", metric = "Errors", stat = "Sum", threshold = 0
+      dimensions  = { FunctionName = var.function_names.client_routes }
+      description = "client_routes (the sendMessage and resume routes) failed: clients could not send, or resume what they missed."
+    }
     authorizer-errors = {
       namespace   = "AWS/Lambda", metric = "Errors", stat = "Sum", threshold = 0
       dimensions  = { FunctionName = var.function_names.authorizer }
@@ -93,7 +98,7 @@ resource "aws_cloudwatch_metric_alarm" "this" {
 locals {
   region = data.aws_region.current.id # the region name (5.x and 6.x; `name` is deprecated in 6.x)
 
-  functions = [for key in ["authorizer", "connect", "disconnect", "send_message"] : var.function_names[key]]
+  functions = [for key in ["authorizer", "client_routes", "connect", "disconnect", "send_message"] : var.function_names[key]]
   widgets = [
     {
       title   = "Connections and messages (API Gateway)"
@@ -106,7 +111,7 @@ locals {
     {
       title = "Delivery (Hermes)"
       metrics = [
-        for m in ["Delivered", "StaleConnectionsRemoved", "PostsToConnecting", "FailedRecords", "ChunkJobs", "ReplayedMessages", "RouteMessages", "RefusedRouteMessages"] :
+        for m in ["Delivered", "StaleConnectionsRemoved", "PostsToConnecting", "FailedRecords", "ChunkJobs", "ReplayedMessages", "Resumes", "RefusedResumes", "RouteMessages", "RefusedRouteMessages"] :
         [var.metrics_namespace, m, "service", var.name]
       ]
     },

@@ -37,7 +37,7 @@ variable "stage_name" {
 }
 
 variable "function_names" {
-  description = "Function names keyed authorizer, connect, disconnect, send_message."
+  description = "Function names keyed authorizer, client_routes, connect, disconnect, send_message."
   type        = map(string)
 }
 

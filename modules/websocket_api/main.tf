@@ -8,10 +8,11 @@ locals {
   # exist at all: API Gateway answers such frames with "Forbidden".
   lambda_routes = {
     for name, route in {
-      connect      = { key = "$connect", function = "connect", two_way = false, enabled = true }
-      disconnect   = { key = "$disconnect", function = "disconnect", two_way = false, enabled = true }
-      send_message = { key = "sendMessage", function = "send_message", two_way = true, enabled = var.client_messages_enabled }
-      resume       = { key = "resume", function = "send_message", two_way = true, enabled = var.resume_enabled }
+      connect    = { key = "$connect", function = "connect", two_way = false, enabled = true }
+      disconnect = { key = "$disconnect", function = "disconnect", two_way = false, enabled = true }
+      # the clients' routes run in their own function: nothing a client sends takes send_message's concurrency
+      send_message = { key = "sendMessage", function = "client_routes", two_way = true, enabled = var.client_messages_enabled }
+      resume       = { key = "resume", function = "client_routes", two_way = true, enabled = var.resume_enabled }
     } : name => route if route.enabled
   }
 
@@ -225,13 +226,17 @@ resource "aws_apigatewayv2_stage" "this" {
     detailed_metrics_enabled = var.detailed_metrics_enabled
   }
 
-  # Clients' own messages get a tighter stage-wide throttle than the default routes.
+  # Clients' own messages and resumes get tighter stage-wide throttles than the default routes: both cost
+  # a Lambda invocation and posts (a resume replays up to max_replay_bytes).
   dynamic "route_settings" {
-    for_each = var.client_messages_enabled ? ["sendMessage"] : []
+    for_each = merge(
+      var.client_messages_enabled ? { sendMessage = var.client_message_throttle } : {},
+      var.resume_enabled ? { resume = var.resume_throttle } : {},
+    )
     content {
-      route_key                = route_settings.value
-      throttling_burst_limit   = var.client_message_throttle.burst_limit
-      throttling_rate_limit    = var.client_message_throttle.rate_limit
+      route_key                = route_settings.key
+      throttling_burst_limit   = route_settings.value.burst_limit
+      throttling_rate_limit    = route_settings.value.rate_limit
       logging_level            = var.logging_level
       data_trace_enabled       = var.data_trace_enabled
       detailed_metrics_enabled = var.detailed_metrics_enabled

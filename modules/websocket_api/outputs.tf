@@ -68,3 +68,13 @@ output "lambda_permission_source_arns" {
     { for k, p in aws_lambda_permission.route : k => p.source_arn },
   )
 }
+
+output "route_functions" {
+  description = "The function each Lambda route invokes, keyed by route name (connect, disconnect, send_message, resume)."
+  value       = { for name, route in local.lambda_routes : name => var.functions[route.function].function_name }
+}
+
+output "stage_route_settings" {
+  description = "The stage's per-route settings (throttles of the clients' routes)."
+  value       = aws_apigatewayv2_stage.this.route_settings
+}

@@ -20,15 +20,15 @@ variable "stage_name" {
 }
 
 variable "functions" {
-  description = "The four Lambda functions, keyed authorizer, connect, disconnect, send_message."
+  description = "The Lambda functions, keyed authorizer, client_routes, connect, disconnect, send_message."
   type = map(object({
     function_name = string
     invoke_arn    = string
   }))
 
   validation {
-    condition     = toset(keys(var.functions)) == toset(["authorizer", "connect", "disconnect", "send_message"])
-    error_message = "functions must have exactly the keys authorizer, connect, disconnect and send_message."
+    condition     = toset(keys(var.functions)) == toset(["authorizer", "client_routes", "connect", "disconnect", "send_message"])
+    error_message = "functions must have exactly the keys authorizer, client_routes, connect, disconnect and send_message."
   }
 }
 
@@ -57,6 +57,15 @@ variable "client_message_throttle" {
     burst_limit = number
   })
   default = { rate_limit = 100, burst_limit = 50 }
+}
+
+variable "resume_throttle" {
+  description = "Stage throttle of the resume route (all clients together)."
+  type = object({
+    rate_limit  = number
+    burst_limit = number
+  })
+  default = { rate_limit = 100, burst_limit = 200 }
 }
 
 variable "throttling_burst_limit" {

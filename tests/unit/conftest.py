@@ -161,11 +161,28 @@ def fn(aws, load_function, monkeypatch):
 
 
 @pytest.fixture
-def mgmt(fn):
-    """Swap the module's Management API client for a recorder (moto's accepts every id and never 410s)."""
+def routes(aws, load_function, monkeypatch):
+    """client_routes (sendMessage and resume), with client messages on."""
+    monkeypatch.setenv("HERMES_FANOUT_QUEUE_ARN", FANOUT_QUEUE_ARN)
+    monkeypatch.setenv("HERMES_CLIENT_MESSAGES", "true")
+    return load_function("client_routes")
+
+
+@pytest.fixture
+def mgmt(fn, routes):
+    """Swap both functions' Management API client for one recorder (moto's accepts every id, never 410s)."""
     client = RecordingManagementClient()
-    fn.FANOUT = Fanout(client, fn.STORE, workers=8, sleep=lambda s: None)
+    for module in (fn, routes):
+        module.FANOUT = Fanout(client, module.STORE, workers=8, sleep=lambda s: None)
     return client
+
+
+@pytest.fixture
+def with_history(fn, routes, aws):
+    from hermes_notifications.history import History
+
+    fn.HISTORY = routes.HISTORY = History(aws, HISTORY_TABLE, retention_seconds=3600)
+    return fn.HISTORY
 
 
 def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN):

@@ -20,6 +20,7 @@ RUNTIME_MODULES = {
     "__init__.py",
     "batching.py",
     "config.py",
+    "delivery.py",
     "dispatch.py",
     "envelope.py",
     "errors.py",
@@ -29,6 +30,7 @@ RUNTIME_MODULES = {
     "lambda_logging.py",
     "presence.py",
     "poster.py",
+    "routes.py",
     "signing_keys.py",
     "store.py",
     "tokens.py",
@@ -69,12 +71,13 @@ def test_two_builds_are_byte_identical(builds):
 def test_manifest_hashes_are_base64_sha256_of_the_files(builds):
     manifest, out, *_ = builds
     entries = list(manifest["functions"].values()) + list(manifest["layers"].values())
-    assert len(entries) == 6
+    assert len(entries) == 7  # five functions, two layers
     for entry in entries:
         data = (out / entry["file"]).read_bytes()
         assert entry["source_code_hash"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
         assert entry["size"] == len(data)
     assert manifest["functions"]["send_message"]["handler"] == "send_message.handler"
+    assert manifest["functions"]["client_routes"]["handler"] == "client_routes.handler"
 
 
 def test_committed_dist_is_what_the_sources_build(builds):

@@ -47,7 +47,9 @@ def test_connect_stores_a_room_row_and_a_user_row_with_a_ttl(aws, load_function,
     response = connect.handler(connect_event(authorizer=identity(issued)), lambda_context)
     assert response["statusCode"] == 200
     stored = rows(aws)
-    assert set(stored) == {("room#r1", "c-1"), ("user#u1", "c-1")}
+    # the two rows, and the user's set of live connections in the room (the cap, in the same transaction)
+    assert set(stored) == {("room#r1", "c-1"), ("user#u1", "c-1"), ("cap#u1#r1", "cap")}
+    assert stored.pop(("cap#u1#r1", "cap"))["live"]["SS"] == ["c-1"]
     for item in stored.values():
         assert item["room_id"]["S"] == "r1" and item["user_id"]["S"] == "u1"
         connected_at, expires_at = int(item["connected_at"]["N"]), int(item["expires_at"]["N"])
@@ -109,7 +111,7 @@ def test_connections_per_user_and_room_are_capped(aws, load_function, lambda_con
         for i in range(4)
     ]
     assert statuses == [200, 200, 429, 429]
-    assert len(rows(aws)) == 4  # two connections, two rows each
+    assert len(rows(aws)) == 5  # two connections, two rows each, and the user's set
     # another user in the same room is not affected
     other = load_function("connect")
     monkeypatch.setattr(other, "TOKENS", other.TOKENS)

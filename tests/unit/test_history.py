@@ -155,3 +155,24 @@ def test_replay_frames_pack_in_order_under_the_message_limit():
     frames = replay_frames([small[0], big, small[1]])
     assert [json.loads(f).get("type") for f in frames] == ["hermes.replay", None, "hermes.replay"]
     assert json.loads(frames[1])["position"] == 1000
+
+
+def test_a_budgeted_recovery_stops_before_the_envelope_that_would_pass_it(history):
+    # GIVEN 10 kept envelopes of ~1 KB
+    def sized(position):
+        return json.dumps({"position": position.position, "pad": "x" * 1000}).encode()
+
+    for _ in range(10):
+        history.append("room#r1", sized)
+    epoch = history.head("room#r1").epoch
+    size = len(sized(Position("room#r1", epoch, 1)))
+    # WHEN a client 10 behind recovers with room for 3.5 envelopes
+    first = history.recover("room#r1", epoch, 0, max_bytes=int(size * 3.5))
+    # THEN it gets 3, is told there is more, and the next recovery goes on from there
+    assert first.complete and first.more
+    assert [json.loads(e)["position"] for e in first.envelopes] == [1, 2, 3]
+    rest = history.recover("room#r1", epoch, 3, max_bytes=10 * size)
+    assert rest.complete and not rest.more
+    assert [json.loads(e)["position"] for e in rest.envelopes] == list(range(4, 11))
+    # AND a budget smaller than one envelope still moves the client on by one
+    assert len(history.recover("room#r1", epoch, 0, max_bytes=10).envelopes) == 1

@@ -10,14 +10,12 @@ from hermes_notifications.batching import SQS_BATCH_BYTES
 from hermes_notifications.dispatch import Splitter
 from hermes_notifications.envelope import MAX_MESSAGE_BYTES
 from hermes_notifications.fanout import Fanout
-from hermes_notifications.store import Connection
 
 from .conftest import (
     FANOUT_QUEUE_ARN,
     RecordingManagementClient,
     add,
     envelopes,
-    route_event,
     seed_room,
     sqs_event,
 )
@@ -129,105 +127,6 @@ def test_delivery_that_keeps_failing_fails_the_record_for_a_retry(fn, connection
     assert response["batchItemFailures"] == [{"itemIdentifier": "msg-0"}]
 
 
-def test_route_sends_to_the_senders_room_as_the_sender(fn, mgmt, connections, lambda_context):
-    add(connections, "me", "r1", "alice")
-    add(connections, "peer", "r1", "bob")
-    add(connections, "elsewhere", "r2", "carol")
-    response = fn.handler(route_event("me", {"action": "sendMessage", "data": "hi", "type": "chat"}), lambda_context)
-    assert response["statusCode"] == 200
-    answer = json.loads(response["body"])
-    assert (answer["type"], answer["status"], answer["delivered"]) == ("hermes.sent", 200, 2)
-    (peer,) = envelopes(mgmt, "peer")
-    # the answer names the message without an "id" of its own, so clients do not drop the real copy
-    assert answer["message_id"] == peer["id"] and "id" not in answer
-    assert (peer["data"], peer["user_id"], peer["room_id"], peer["type"]) == ("hi", "alice", "r1", "chat")
-    assert peer["source"] == "client"  # set by Hermes: a client cannot pass as the backend
-    assert "elsewhere" not in mgmt.received()
-    assert len(envelopes(mgmt, "me")) == 1
-
-
-def test_route_can_exclude_the_sender(fn, mgmt, connections, lambda_context):
-    add(connections, "me", "r1", "alice")
-    add(connections, "peer", "r1", "bob")
-    fn.handler(route_event("me", {"action": "sendMessage", "data": "hi", "exclude_self": True}), lambda_context)
-    assert sorted(mgmt.received()) == ["peer"]
-
-
-@pytest.mark.parametrize(
-    ("connection", "body", "status", "error"),
-    [
-        ("me", "{broken", 400, "not JSON"),
-        ("me", {"action": "sendMessage"}, 400, "'data'"),
-        ("me", ["a", "list"], 400, "'data'"),
-        ("me", {"action": "sendMessage", "data": "x" * MAX_MESSAGE_BYTES}, 413, "limited to 131072"),
-        ("me", {"action": "sendMessage", "data": 1, "type": ""}, 400, "type must be"),
-        ("me", {"action": "sendMessage", "data": 1, "type": "hermes.sent"}, 400, "reserved"),
-        ("me", {"action": "sendMessage", "data": 1, "type": "hermes.recovery"}, 400, "reserved"),
-        ("me", {"action": "sendMessage", "data": 1, "type": "pong"}, 400, "reserved"),
-        ("me", {"action": "sendMessage", "data": 1, "source": "backend"}, 200, ""),  # ignored: set by Hermes
-        ("me", '{"action":"sendMessage","data":' + "[" * 1100 + "]" * 1100 + "}", 400, "nested too deeply"),
-        ("me", '{"action":"sendMessage","data":"\\ud800"}', 400, "invalid Unicode"),
-        ("me", '{"action":"sendMessage","data":"x","type":"\\udfff"}', 400, "invalid Unicode"),
-        ("stranger", {"action": "sendMessage", "data": 1}, 403, "unknown connection"),
-    ],
-)
-def test_route_refuses_bad_requests_with_a_reason(
-    fn, mgmt, connections, lambda_context, connection, body, status, error
-):
-    add(connections, "me", "r1", "alice")
-    response = fn.handler(route_event(connection, body), lambda_context)
-    assert response["statusCode"] == status
-    answer = json.loads(response["body"])
-    if status == 200:
-        assert [json.loads(d)["source"] for _, d in mgmt.posts] == ["client"]
-        return
-    assert (answer["type"], answer["status"]) == ("hermes.refused", status)
-    assert error in answer["error"]
-    assert mgmt.posts == []
-
-
-def test_route_rate_limits_each_connection(fn, mgmt, connections, lambda_context):
-    # GIVEN a client allowed 3 messages per 60 s
-    fn.ROUTE_SETTINGS = fn.RouteSettings(enabled=True, limit=3, window_seconds=60)
-    add(connections, "me", "r1", "alice")
-    add(connections, "peer", "r1", "bob")
-    # WHEN it sends 6 in a burst
-    statuses = [
-        fn.handler(route_event("me", {"action": "sendMessage", "data": i}), lambda_context)["statusCode"]
-        for i in range(6)
-    ]
-    # THEN the first 3 are delivered and the rest refused with 429 and nothing posted for them
-    assert statuses == [200, 200, 200, 429, 429, 429]
-    assert [json.loads(d)["data"] for d in mgmt.received()["peer"]] == [0, 1, 2]
-    # AND another connection in the room has its own budget
-    assert (
-        fn.handler(route_event("peer", {"action": "sendMessage", "data": "x"}, user="bob"), lambda_context)[
-            "statusCode"
-        ]
-        == 200
-    )
-
-
-def test_route_is_refused_when_client_messages_are_off(fn, mgmt, connections, lambda_context):
-    fn.ROUTE_SETTINGS = fn.RouteSettings(enabled=False)
-    add(connections, "me", "r1", "alice")
-    response = fn.handler(route_event("me", {"action": "sendMessage", "data": 1}), lambda_context)
-    assert response["statusCode"] == 403 and "disabled" in json.loads(response["body"])["error"]
-    assert mgmt.posts == []
-
-
-def test_a_kicked_or_revoked_connection_cannot_send(fn, mgmt, connections, lambda_context):
-    # GIVEN a connection whose rows were removed (revoke / kick), with its socket still open
-    add(connections, "me", "r1", "alice")
-    add(connections, "peer", "r1", "bob")
-    connections.remove(Connection("me", "r1", "alice"))
-    # WHEN it sends, with the same authorizer context as before
-    response = fn.handler(route_event("me", {"action": "sendMessage", "data": 1}), lambda_context)
-    # THEN it is refused and nothing reaches the room
-    assert response["statusCode"] == 403
-    assert mgmt.posts == []
-
-
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
@@ -321,23 +220,6 @@ def test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts(
     assert fn.handler(sqs_event(*jobs, source_arn=FANOUT_QUEUE_ARN), lambda_context)["batchItemFailures"] == []
     assert sorted(mgmt.received()) == sorted(ids)
     assert {len(v) for v in mgmt.received().values()} == {1}
-
-
-@pytest.fixture
-def with_history(fn, aws):
-    from hermes_notifications.history import History
-
-    from .conftest import HISTORY_TABLE
-
-    fn.HISTORY = History(aws, HISTORY_TABLE, retention_seconds=3600)
-    return fn.HISTORY
-
-
-def resume_event(connection_id, streams=None, room="r1", user="alice"):
-    event = route_event(connection_id, {"action": "resume", **({"streams": streams} if streams is not None else {})})
-    event["requestContext"]["routeKey"] = "resume"
-    event["requestContext"]["authorizer"] = {"user_id": user, "room_id": room, "token_id": "0" * 32}
-    return event
 
 
 def test_with_history_every_message_gets_the_next_position_of_its_stream(
@@ -465,67 +347,6 @@ def test_chunk_jobs_carry_the_position_and_do_not_take_new_ones(
         (1, "room#huge")
     }
     assert with_history.head("room#huge").position == 1
-
-
-def test_resume_replays_what_the_client_missed_then_answers_per_stream(
-    fn, mgmt, connections, lambda_context, with_history
-):
-    # GIVEN five messages to r1 and one to alice while her tab was away
-    add(connections, "peer", "r1", "bob")
-    for i in range(5):
-        fn.handler(sqs_event({"room_id": "r1", "data": i}), lambda_context)
-    fn.handler(sqs_event({"target_user_id": "alice", "data": "dm"}), lambda_context)
-    room = with_history.head("room#r1")
-    # WHEN her new connection resumes from room position 2 and a fresh view of her user stream
-    add(connections, "tab", "r1", "alice")
-    response = fn.handler(
-        resume_event(
-            "tab", {"room#r1": {"epoch": room.epoch, "position": 2}, "user#alice": {"epoch": "", "position": 0}}
-        ),
-        lambda_context,
-    )
-    # THEN she got positions 3, 4, 5 of the room and 1 of her stream, in one replay frame, before the answer
-    (frame,) = [json.loads(d) for d in mgmt.received()["tab"]]
-    assert frame["type"] == "hermes.replay"
-    assert [(m["stream"], m["position"]) for m in frame["messages"]] == [
-        ("room#r1", 3),
-        ("room#r1", 4),
-        ("room#r1", 5),
-        ("user#alice", 1),
-    ]
-    answer = json.loads(response["body"])
-    assert answer["type"] == "hermes.recovery"
-    assert answer["streams"]["room#r1"] == {"epoch": room.epoch, "position": 5, "complete": True, "replayed": 3}
-    assert answer["streams"]["user#alice"]["replayed"] == 1
-    assert answer["streams"]["user#alice#r1"] == {"epoch": "", "position": 0, "complete": True, "replayed": 0}
-
-
-def test_resume_reads_only_the_connections_own_streams_and_refuses_bad_input(
-    fn, mgmt, connections, lambda_context, with_history
-):
-    fn.handler(sqs_event({"target_user_id": "bob", "data": "private"}), lambda_context)
-    add(connections, "tab", "r1", "alice")
-    response = fn.handler(resume_event("tab", {"user#bob": {"epoch": "", "position": 0}}), lambda_context)
-    assert "user#bob" not in json.loads(response["body"])["streams"]
-    assert mgmt.posts == []
-    bad = [
-        {"room#r1": {"epoch": 7, "position": 0}},
-        {"room#r1": {"epoch": "e", "position": -1}},
-        {"room#r1": {"epoch": "e", "position": True}},
-        ["not", "an", "object"],
-        {"room#r1": 5},  # crashed send_message (AttributeError: 5xx and the errors alarm) before
-        {"room#r1": "e:5"},
-        {"room#r1": ["e", 5]},
-    ]
-    for streams in bad:
-        refused = fn.handler(resume_event("tab", streams), lambda_context)
-        assert refused["statusCode"] == 400 and json.loads(refused["body"])["type"] == "hermes.refused"
-
-
-def test_resume_without_history_says_so(fn, mgmt, connections, lambda_context):
-    fn.HISTORY = None
-    response = fn.handler(resume_event("tab", {}), lambda_context)
-    assert response["statusCode"] == 404 and "history is off" in json.loads(response["body"])["error"]
 
 
 def test_library_log_lines_are_json_with_the_request_id_and_the_deployments_service(

@@ -14,7 +14,7 @@ import pytest
 from hermes_notifications import cli
 from hermes_notifications.envelope import InvalidMessage, NonFiniteNumber, PublishRequest, build_envelope, parse_json
 
-from .test_send_message import add, envelopes, route_event, sqs_event
+from .conftest import add, envelopes, route_event, sqs_event
 
 POISON = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "[1, 2, 1E400]"]
 
@@ -40,13 +40,13 @@ def test_an_envelope_is_never_built_around_a_non_finite_number(value):
 
 
 @pytest.mark.parametrize("text", POISON)
-def test_the_route_refuses_them_and_nothing_is_posted(fn, mgmt, connections, lambda_context, text):
+def test_the_route_refuses_them_and_nothing_is_posted(routes, mgmt, connections, lambda_context, text):
     # GIVEN a client whose frame is strict JSON to API Gateway (1e999 is valid JSON syntax) but not a double
     add(connections, "me", "r1", "alice")
     add(connections, "peer", "r1", "bob")
     body = '{"action":"sendMessage","data":' + text + "}"
     # WHEN it sends it
-    response = fn.handler(route_event("me", body), lambda_context)
+    response = routes.handler(route_event("me", body), lambda_context)
     # THEN it is refused with the reason, and no tab receives a frame JSON.parse would throw on
     assert response["statusCode"] == 400
     assert "not a JSON number" in json.loads(response["body"])["error"]

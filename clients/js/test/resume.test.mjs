@@ -491,3 +491,41 @@ describe('presence events in the room stream', () => {
     assert.deepEqual(client.positions()[ROOM], { epoch: E, position: 3 });
   });
 });
+
+describe('resume within the server budget', () => {
+  test('an answer that says more is followed at once by a resume from where the replay stopped', async (t) => {
+    const { client, got, errors } = setup(t);
+    const socket = await synced(client, 2); // the room at position 2
+    // a later reconnect missed 3..8; the server's budget replays 3..5 and says more
+    const next = await reconnect(t, socket);
+    next.sent.length = 0;
+    next.serverSend(replay(at(3), at(4), at(5)));
+    next.serverSend(recovery({ [ROOM]: { epoch: E, position: 8, complete: true, replayed: 3, more: true } }));
+    // THEN without waiting for the reorder timer it resumes from 5, and the next replay completes the gap
+    assert.equal(next.sentJson.length, 1);
+    assert.deepEqual(next.sentJson[0].streams[ROOM], { epoch: E, position: 5 });
+    next.serverSend(replay(at(6), at(7), at(8)));
+    next.serverSend(recovery({ [ROOM]: { epoch: E, position: 8, complete: true, replayed: 3 } }));
+    assert.deepEqual(got, ['m3', 'm4', 'm5', 'm6', 'm7', 'm8']);
+    assert.equal(errors.filter((e) => e.kind === 'recovery').length, 0);
+  });
+
+  test('a throttled resume (429) is asked again after retry_after, not counted as a failure', async (t) => {
+    const { client, got, errors } = setup(t);
+    const socket = await synced(client, 2);
+    const next = await reconnect(t, socket);
+    next.sent.length = 0;
+    for (let i = 0; i < 5; i += 1) {
+      // five refusals in a row: more than MAX_RESUME_FAILURES would allow if they counted
+      next.serverSend({ type: 'hermes.refused', status: 429, error: 'at most 10 resumes per 60 s', retry_after: 60 });
+      t.mock.timers.tick(59_000);
+      assert.equal(next.sentJson.length, i, 'not before retry_after');
+      t.mock.timers.tick(1_000);
+      assert.equal(next.sentJson.length, i + 1);
+    }
+    next.serverSend(replay(at(3)));
+    next.serverSend(recovery({ [ROOM]: { epoch: E, position: 3, complete: true, replayed: 1 } }));
+    assert.deepEqual(got, ['m3']);
+    assert.ok(!errors.some((e) => /not retried/.test(e.message)));
+  });
+});

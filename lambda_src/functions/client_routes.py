@@ -1,0 +1,62 @@
+"""client_routes: the WebSocket routes a connected client calls, sendMessage and resume (hermes_notifications.routes).
+
+Its own function, apart from send_message: whatever clients send (a resume replays up to 1 MiB), it runs
+within this function's concurrency and timeout, never the queue's. Identity comes from the authorizer's
+context, which API Gateway passes to every route of a connection.
+"""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from hermes_notifications.config import env_int, env_str
+from hermes_notifications.delivery import delivery_from_env, record_metrics
+from hermes_notifications.history import DEFAULT_MAX_REPLAY
+from hermes_notifications.lambda_logging import handler_logger
+from hermes_notifications.routes import (
+    DEFAULT_MAX_REPLAY_BYTES,
+    ResumeSettings,
+    RouteSettings,
+    handle_resume,
+    handle_route,
+)
+
+logger = handler_logger()
+metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
+
+_delivery = delivery_from_env()
+STORE, FANOUT, SPLITTER, HISTORY = _delivery.store, _delivery.fanout, _delivery.splitter, _delivery.history
+
+ROUTE_SETTINGS = RouteSettings(
+    enabled=env_str("HERMES_CLIENT_MESSAGES", "false") == "true",
+    limit=env_int("HERMES_CLIENT_MESSAGE_LIMIT", 20, minimum=1, maximum=10000),
+    window_seconds=env_int("HERMES_CLIENT_MESSAGE_WINDOW_SECONDS", 10, minimum=1, maximum=3600),
+)
+RESUME_SETTINGS = ResumeSettings(
+    limit=env_int("HERMES_RESUME_LIMIT", 10, minimum=1, maximum=10000),
+    window_seconds=env_int("HERMES_RESUME_WINDOW_SECONDS", 60, minimum=1, maximum=3600),
+    max_replay=env_int("HERMES_MAX_REPLAY", DEFAULT_MAX_REPLAY, minimum=1, maximum=100_000),
+    max_bytes=env_int("HERMES_MAX_REPLAY_BYTES", DEFAULT_MAX_REPLAY_BYTES, minimum=131_072, maximum=16_777_216),
+)
+
+
+@metrics.log_metrics(raise_on_empty_metrics=False)
+@logger.inject_lambda_context(clear_state=True, log_event=False)
+def handler(event: dict, context) -> dict:
+    if (event.get("requestContext") or {}).get("routeKey") == "resume":
+        response, replayed = handle_resume(event, STORE, HISTORY, FANOUT, RESUME_SETTINGS)
+        name = "Resumes" if response["statusCode"] == 200 else "RefusedResumes"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        if replayed:
+            metrics.add_metric(name="ReplayedMessages", unit=MetricUnit.Count, value=replayed)
+        return response
+    response, result = handle_route(event, STORE, FANOUT, SPLITTER, ROUTE_SETTINGS, HISTORY)
+    metrics.add_metric(
+        name="RouteMessages" if response["statusCode"] == 200 else "RefusedRouteMessages",
+        unit=MetricUnit.Count,
+        value=1,
+    )
+    if result is not None:
+        record_metrics(metrics, result)
+    return response
