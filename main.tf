@@ -48,6 +48,9 @@ locals {
     HERMES_PRESENCE_EVENTS        = "true"
     HERMES_PRESENCE_QUEUE_URL     = module.fanout_queue.queue_url
     HERMES_PRESENCE_MAX_ROOM_SIZE = tostring(var.presence_events_max_room_size)
+    # a user's connect/disconnect loop cannot flood the room
+    HERMES_PRESENCE_EVENT_LIMIT          = tostring(var.presence_events_per_user.events)
+    HERMES_PRESENCE_EVENT_WINDOW_SECONDS = tostring(var.presence_events_per_user.window_seconds)
   } : {}
 
   # SSM parameters have an exact name. A Secrets Manager secret the module names itself gets a unique
@@ -184,6 +187,12 @@ module "fanout_queue" {
   max_receive_count          = var.max_receive_count
   kms_key_arn                = var.sqs_kms_key_arn
   function_arn               = module.function["send_message"].function_arn
+  # Chunk jobs name connections and carry positions; presence events pass as Hermes itself: nobody but
+  # Hermes' own roles may write them, whatever else in the account holds sqs:SendMessage.
+  sender_role_arns = [
+    for k in concat(["send_message", "client_routes"], var.presence_events ? ["connect", "disconnect"] : []) :
+    module.function[k].role_arn
+  ]
   # One chunk job per invocation: a batch's records run one after another, so ten jobs in one batch would
   # post 10 × chunk_size in a row while other invocations idle (bench/fanout_model.py: a room of 10,000 in
   # 6.6 s with batches of 10, 1.5 s with 1).

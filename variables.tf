@@ -371,6 +371,22 @@ variable "presence_events_max_room_size" {
   }
 }
 
+variable "presence_events_per_user" {
+  description = "With presence_events: at most this many hermes.join / hermes.leave per user and room per window (a fixed window); past it the user's events are not sent, so a connect/disconnect loop cannot flood the room or push its history past max_replay_messages. Hermes.presence() stays the truth."
+  type = object({
+    events         = optional(number, 10)
+    window_seconds = optional(number, 60)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition = (var.presence_events_per_user.events >= 1 && var.presence_events_per_user.events <= 10000 &&
+    var.presence_events_per_user.window_seconds >= 1 && var.presence_events_per_user.window_seconds <= 3600)
+    error_message = "presence_events_per_user: events 1..10000, window_seconds 1..3600."
+  }
+}
+
 variable "client_message_rate_limit" {
   description = "Per-user limit of client messages (HERMES_CLIENT_MESSAGE_LIMIT per HERMES_CLIENT_MESSAGE_WINDOW_SECONDS, a fixed window shared by all the user's sockets); beyond it the sender gets hermes.refused with status 429 and retry_after."
   type = object({

@@ -234,6 +234,18 @@ run "least_privilege_with_defaults" {
     error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
   }
   assert {
+    # the internal fan-out queue: an explicit Deny of sqs:SendMessage to everyone but Hermes' own roles
+    condition = jsondecode(module.fanout_queue.queue_policy_json).Statement == [{
+      Sid       = "OnlyTheseRolesSend"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:SendMessage"
+      Resource  = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = [module.function["send_message"].role_arn, module.function["client_routes"].role_arn] } }
+    }] && module.message_queue.queue_policy_json == null
+    error_message = "Only send_message and client_routes may write to the internal queue: ${module.fanout_queue.queue_policy_json}"
+  }
+  assert {
     # the clients' routes deliver as send_message does, and consume no queue
     condition = {
       for s in jsondecode(output.function_policies["client_routes"]).Statement : s.Sid => [s.Action, s.Resource]
@@ -685,6 +697,11 @@ run "presence_events_on" {
     presence_events               = true
     presence_events_max_room_size = 250
     sqs_kms_key_arn               = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"
+  }
+
+  assert {
+    condition     = length(jsondecode(module.fanout_queue.queue_policy_json).Statement[0].Condition.ArnNotEquals["aws:PrincipalArn"]) == 4
+    error_message = "With presence events, connect and disconnect may write to the internal queue too."
   }
 
   assert {

@@ -90,6 +90,12 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    |                                       | ValidationException  (moto checks only the 100-item count;       |
 |    |                                       | History.append_many packs a batch's envelopes by size for it).   |
 |    |                                       | Source: DynamoDB API reference, TransactWriteItems               |
+| 24 | sqs SendMessage, SendMessageBatch     | a queue policy's explicit Deny refuses the caller (its principal |
+|    |                                       | from the access key: an assumed role's ARN, a user's, else root) |
+|    |                                       | with AccessDenied  (the Policy attribute is stored, never read). |
+|    |                                       | The local runtime runs each function with its role's assumed-role|
+|    |                                       | credentials, as Lambda does. sqs_policy.py. Source: IAM User     |
+|    |                                       | Guide, "Policy evaluation logic"; aws:PrincipalArn               |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -118,6 +124,8 @@ import urllib.request
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
+
+from hermes_local import sqs_policy
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REGION = "us-east-1"
@@ -203,6 +211,7 @@ def apply_patches() -> None:
         _patch_ssm()
         patch_dynamodb_isolation()
         _patch_lambda_fifo_mappings()
+        sqs_policy.patch()
         _patched = True
 
 

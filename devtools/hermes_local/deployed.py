@@ -162,10 +162,29 @@ class DeployedStack:
             arn=config["FunctionArn"],
         )
         function = LocalFunction(
-            spec, self.work_dir, concurrency=self.concurrency, extra_env=self.runtime_env, log_path=self.log_path
+            spec,
+            self.work_dir,
+            concurrency=self.concurrency,
+            extra_env={**self.runtime_env, **self._role_credentials(config)},
+            log_path=self.log_path,
         )
         self.functions[arn] = function
         return function
+
+    def _role_credentials(self, config: dict) -> dict[str, str]:
+        """The function's own role, as Lambda runs it: its session's credentials in the environment (so the
+        local AWS sees the role as the caller, e.g. for queue policies: harness patch #24)."""
+        role = config.get("Role")
+        if not role:
+            return {}
+        session = self.client("sts").assume_role(
+            RoleArn=role, RoleSessionName=config["FunctionName"][:64], DurationSeconds=43200
+        )["Credentials"]
+        return {
+            "AWS_ACCESS_KEY_ID": session["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": session["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": session["SessionToken"],
+        }
 
     def _execution_arn(self) -> str:
         account = self.client("sts").get_caller_identity()["Account"]

@@ -55,11 +55,19 @@ DEFAULT_MAX_ROOM_SIZE = 100
 MAX_ROOM_SIZE_LIMIT = 10_000
 
 
+DEFAULT_EVENT_LIMIT = 10  # events per user and room per window: 5 reloads of a page a minute
+DEFAULT_EVENT_WINDOW_SECONDS = 60
+
+
 @dataclass(frozen=True)
 class PresenceSettings:
     enabled: bool = False
     queue_url: str | None = None  # the internal fan-out queue
     max_room_size: int = DEFAULT_MAX_ROOM_SIZE  # connections; larger rooms get no events
+    # a user's connect/disconnect loop must not flood the room (and push everyone past max_replay): past this
+    # many events per window for one (user, room), events are not sent (Hermes.presence stays the truth)
+    event_limit: int = DEFAULT_EVENT_LIMIT
+    event_window_seconds: int = DEFAULT_EVENT_WINDOW_SECONDS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PresenceSettings:
@@ -70,7 +78,13 @@ class PresenceSettings:
         size = env_int(
             "HERMES_PRESENCE_MAX_ROOM_SIZE", DEFAULT_MAX_ROOM_SIZE, minimum=1, maximum=MAX_ROOM_SIZE_LIMIT, env=env
         )
-        return cls(enabled=enabled, queue_url=queue_url, max_room_size=size)
+        limit = env_int("HERMES_PRESENCE_EVENT_LIMIT", DEFAULT_EVENT_LIMIT, minimum=1, maximum=10_000, env=env)
+        window = env_int(
+            "HERMES_PRESENCE_EVENT_WINDOW_SECONDS", DEFAULT_EVENT_WINDOW_SECONDS, minimum=1, maximum=3600, env=env
+        )
+        return cls(
+            enabled=enabled, queue_url=queue_url, max_room_size=size, event_limit=limit, event_window_seconds=window
+        )
 
 
 def event_id(kind: str, connection: Connection) -> str:
@@ -147,6 +161,17 @@ class Presence:
                 kind,
                 self.settings.max_room_size,
                 extra={"room_id": connection.room_id},
+            )
+            return None
+        if not self.store.take_presence_slot(
+            connection.user_id, connection.room_id, self.settings.event_limit, self.settings.event_window_seconds
+        ):
+            log.warning(
+                "%s not sent: more than %d events of this user in %d s",
+                kind,
+                self.settings.event_limit,
+                self.settings.event_window_seconds,
+                extra={"room_id": connection.room_id, "user_id": connection.user_id},
             )
             return None
         request = presence_request(kind, connection)

@@ -332,6 +332,11 @@ class ConnectionStore:
         key = {"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}}
         return self._take_slot(key, "rs", limit, window_seconds, now, create=False)
 
+    def take_presence_slot(self, user_id: str, room_id: str, limit: int, window_seconds: int) -> bool:
+        """Count one presence event of (user, room) against its fixed-window limit; False past it."""
+        key = {"pk": {"S": f"presence#{user_id}#{room_id}"}, "connection_id": {"S": "events"}}
+        return self._take_slot(key, "pe", limit, window_seconds, None, create=True) is SendSlot.OK
+
     def _take_slot(
         self, key: dict, counter: str, limit: int, window_seconds: int, now: float | None, create: bool
     ) -> SendSlot:

@@ -51,3 +51,22 @@ resource "aws_lambda_event_source_mapping" "this" {
     }
   }
 }
+
+# Only the named roles may write to this queue: an explicit Deny wins over every Allow, so an administrator, a CI
+# role or a wildcard policy (sqs:SendMessage on hermes-*) in the same account cannot write to it either.
+resource "aws_sqs_queue_policy" "senders" {
+  count = var.sender_role_arns == null ? 0 : 1
+
+  queue_url = aws_sqs_queue.this.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "OnlyTheseRolesSend"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "sqs:SendMessage"
+      Resource  = aws_sqs_queue.this.arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = var.sender_role_arns } }
+    }]
+  })
+}

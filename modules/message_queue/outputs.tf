@@ -35,3 +35,8 @@ output "event_source_mapping_batching" {
     maximum_batching_window_in_seconds = aws_lambda_event_source_mapping.this.maximum_batching_window_in_seconds
   }
 }
+
+output "queue_policy_json" {
+  description = "The queue policy restricting who may send (null when sender_role_arns is null)."
+  value       = try(aws_sqs_queue_policy.senders[0].policy, null)
+}

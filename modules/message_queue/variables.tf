@@ -118,3 +118,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "sender_role_arns" {
+  description = "When set, a queue policy denies sqs:SendMessage to every principal but these roles (aws:PrincipalArn), whatever their own policies allow. null: no queue policy."
+  type        = list(string)
+  default     = null
+}

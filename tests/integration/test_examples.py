@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import record_timing
 
@@ -180,7 +181,7 @@ def test_same_name_and_environment_in_two_regions(applied, local_aws_server):
             assert job.region in role_name and len(role_name) <= 64
             assert iam.get_role(RoleName=role_name)["Role"]["Arn"] == role_arn
             roles[(job.region, name)] = role_arn
-    assert len(set(roles.values())) == 8
+    assert len(set(roles.values())) == 10  # five functions, two regions
     for job in (dev, dev_eu):
         tables = local_aws_server.client("dynamodb", region_name=job.region).list_tables()["TableNames"]
         assert {"hermes-dev-connections", "hermes-dev-tokens"} <= set(tables)
@@ -224,8 +225,9 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, k
     assert f":function:{functions['authorizer']}/" in authorizer["AuthorizerUri"]
     integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api_id)["Items"]}
     targets = {k: integrations[r["Target"].split("/")[1]] for k, r in routes.items()}
-    lambda_routes = [("$connect", "connect"), ("$disconnect", "disconnect"), ("resume", "send_message")]
-    for route_key, function in lambda_routes + [("sendMessage", "send_message")] * len(client_messages):
+    # the clients' routes run in client_routes, never in the function the queue feeds
+    lambda_routes = [("$connect", "connect"), ("$disconnect", "disconnect"), ("resume", "client_routes")]
+    for route_key, function in lambda_routes + [("sendMessage", "client_routes")] * len(client_messages):
         assert targets[route_key]["IntegrationType"] == "AWS_PROXY"
         assert f":function:{functions[function]}/" in targets[route_key]["IntegrationUri"]
     assert targets["ping"]["IntegrationType"] == "MOCK"
@@ -302,6 +304,9 @@ def resources_by_action(policy_json: str) -> dict[str, set[str]]:
     return out
 
 
+CONSUME_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"}
+
+
 def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_aws_server):
     job = ok(applied, "dev")
     iam = local_aws_server.client("iam")
@@ -324,7 +329,8 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     assert policies["connect"]["dynamodb:PutItem"] == {connections}
     assert policies["connect"]["dynamodb:ConditionCheckItem"] == {tokens}  # the token must still exist
     assert {a: r for a, r in policies["disconnect"].items() if not a.startswith("logs:")} == {
-        "dynamodb:BatchWriteItem": {connections}
+        "dynamodb:BatchWriteItem": {connections},  # its two rows
+        "dynamodb:UpdateItem": {connections},  # its place under the cap
     }
     assert policies["authorizer"]["dynamodb:GetItem"] == {tokens}
     assert policies["authorizer"]["secretsmanager:GetSecretValue"] == {outputs["hermes_config"]["jwt_secret_id"]}
@@ -339,6 +345,24 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
         assert all("*" not in r for a in dynamo for r in actions[a]), name
     assert not {a for a in policies["connect"] if a.startswith(("execute-api", "sqs", "ssm", "secretsmanager"))}
     assert not {a for a in policies["send_message"] if a.startswith(("ssm", "secretsmanager"))}
+    # the clients' routes deliver like send_message and consume no queue
+    assert {a: r for a, r in policies["client_routes"].items() if not a.startswith("logs:")} == {
+        a: r for a, r in policies["send_message"].items() if a not in CONSUME_ACTIONS and not a.startswith("logs:")
+    }
+    assert not CONSUME_ACTIONS & set(policies["client_routes"])
+    # the internal queue refuses everyone else, whatever their own policies allow (harness patch 24)
+    sqs = local_aws_server.client("sqs", region_name=job.region)
+    queue_url = sqs.get_queue_url(QueueName="hermes-dev-fanout")["QueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    (deny,) = policy["Statement"]
+    senders = {
+        lambda_.get_function(FunctionName=functions[k])["Configuration"]["Role"]
+        for k in ("send_message", "client_routes")
+    }
+    assert deny["Effect"] == "Deny" and set(deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]) == senders
+    forged = '{"room_id":"r","data":1,"connection_ids":["any"],"source":"hermes","type":"hermes.join","id":"x"}'
+    with pytest.raises(ClientError, match="explicit deny"):
+        sqs.send_message(QueueUrl=queue_url, MessageBody=forged)  # the account's own (admin) keys
 
 
 def test_alarms_and_dashboard_of_the_complete_example(applied, local_aws_server):
@@ -346,7 +370,7 @@ def test_alarms_and_dashboard_of_the_complete_example(applied, local_aws_server)
     cloudwatch = local_aws_server.client("cloudwatch", region_name=job.region)
     names = job.outputs["alarm_names"]
     alarms = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]}
-    assert len(alarms) == len(names) == 12
+    assert len(alarms) == len(names) == 13
     dlq = alarms[names["work-dlq-depth"]]
     assert (dlq["Namespace"], dlq["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": "hermes-prod-messages-dlq"}]

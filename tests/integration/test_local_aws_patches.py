@@ -423,3 +423,68 @@ def test_fifo_queue_mappings_take_no_batching_window_and_at_most_10(local_aws_se
     mapping = lambda_.create_event_source_mapping(EventSourceArn=arn, FunctionName=function, BatchSize=10)
     with pytest.raises(ClientError, match="FIFO"):
         lambda_.update_event_source_mapping(UUID=mapping["UUID"], MaximumBatchingWindowInSeconds=5)
+
+
+def test_a_queue_policys_explicit_deny_refuses_everyone_it_names_not(local_aws_server):
+    """#24: the internal fan-out queue's policy (only Hermes' roles send) is enforced, not just stored."""
+    import boto3
+
+    iam, sts = local_aws_server.client("iam"), local_aws_server.client("sts")
+    trust = json.dumps(
+        {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+            ]
+        }
+    )
+    hermes = iam.create_role(RoleName=_name("hermes-send"), AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    other = iam.create_role(RoleName=_name("ci-admin"), AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+    def sqs_as(role_arn):
+        creds = sts.assume_role(RoleArn=role_arn, RoleSessionName="session")["Credentials"]
+        return boto3.client(
+            "sqs",
+            endpoint_url=local_aws_server.url,
+            region_name="us-east-1",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+        )
+
+    admin = local_aws_server.client("sqs")  # the account's own keys: root
+    url = admin.create_queue(QueueName=_name("fanout"))["QueueUrl"]
+    arn = admin.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OnlyTheseRolesSend",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:SendMessage",
+                "Resource": arn,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [hermes]}},
+            }
+        ],
+    }
+    # GIVEN no policy, everyone sends
+    sqs_as(other).send_message(QueueUrl=url, MessageBody="before")
+    admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    # WHEN the policy is set THEN the named role still sends, alone and in batches
+    sqs_as(hermes).send_message(QueueUrl=url, MessageBody="ok")
+    sqs_as(hermes).send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "ok"}])
+    # AND another role, and the account's root keys, are refused with AccessDenied naming the explicit deny
+    for client in (sqs_as(other), admin):
+        for send in (
+            lambda c: c.send_message(QueueUrl=url, MessageBody="forged"),
+            lambda c: c.send_message_batch(QueueUrl=url, Entries=[{"Id": "1", "MessageBody": "forged"}]),
+        ):
+            with pytest.raises(ClientError) as refused:
+                send(client)
+            assert refused.value.response["Error"]["Code"] == "AccessDenied"
+            assert "explicit deny" in refused.value.response["Error"]["Message"]
+    # AND a Deny the harness cannot evaluate refuses every send rather than pass silently
+    policy["Statement"][0]["Condition"] = {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}
+    admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    with pytest.raises(ClientError, match="cannot evaluate"):
+        sqs_as(hermes).send_message(QueueUrl=url, MessageBody="x")

@@ -166,6 +166,23 @@ def test_last_disconnect_queues_a_leave_and_an_earlier_one_does_not(
     assert body["id"] == event_id(LEAVE, Connection("c-2", "r1", "u1"))
 
 
+def test_a_connect_disconnect_loop_cannot_flood_the_room(
+    load_function, lambda_context, token_store, presence_on, monkeypatch
+):
+    # GIVEN at most 4 events per user and room per minute
+    monkeypatch.setenv("HERMES_PRESENCE_EVENT_LIMIT", "4")
+    connect, disconnect = load_function("connect"), load_function("disconnect")
+    token = issue(token_store)
+    # WHEN u1 connects and disconnects 10 times in a row (20 transitions), and u2 arrives
+    for i in range(10):
+        connect.handler(connect_event(f"c-{i}", token), lambda_context)
+        disconnect.handler(disconnect_event(f"c-{i}"), lambda_context)
+    connect.handler(connect_event("c-u2", issue(token_store, user="u2"), user="u2"), lambda_context)
+    # THEN only u1's first 4 events reach the queue, and u2's join is not held back by u1's loop
+    events = [(b["type"], b["user_id"]) for b in queued(presence_on)]
+    assert events == [("hermes.join", "u1"), ("hermes.leave", "u1")] * 2 + [("hermes.join", "u2")]
+
+
 def test_a_room_above_the_bound_gets_no_events(
     load_function, lambda_context, token_store, presence_on, monkeypatch, connections
 ):

@@ -13,7 +13,7 @@ from hermes_notifications.errors import HermesError
 from hermes_notifications.sdk import Hermes, HermesConfig, PublishError, Revoked
 from hermes_notifications.store import Connection
 
-from .conftest import SECRET, TOKENS_TABLE, FakeManagementApi
+from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, FakeManagementApi
 
 
 def drain(queue_url):
@@ -61,6 +61,66 @@ def test_revoke_deletes_the_tokens_and_closes_the_users_connections_in_that_room
     assert sdk.revoke("alice", "r1") == Revoked(tokens=0, connections=0)
     # AND revoking everywhere takes the rest
     assert sdk.revoke("alice") == Revoked(tokens=1, connections=1)
+
+
+class FlakyManagementApi(FakeManagementApi):
+    """Throttles ``throttled`` twice before closing it, and refuses ``broken`` with a 500 every time."""
+
+    def __init__(self, live, throttled, broken):
+        super().__init__(live)
+        self.throttled, self.broken, self.calls = throttled, broken, []
+
+    def delete_connection(self, ConnectionId):  # noqa: N803
+        from botocore.exceptions import ClientError
+
+        self.calls.append(ConnectionId)
+        if ConnectionId == self.broken:
+            raise ClientError(
+                {"Error": {"Code": "InternalServerError"}, "ResponseMetadata": {"HTTPStatusCode": 500}}, "x"
+            )
+        if ConnectionId == self.throttled and self.calls.count(ConnectionId) <= 2:
+            raise ClientError(
+                {"Error": {"Code": "LimitExceededException"}, "ResponseMetadata": {"HTTPStatusCode": 429}}, "x"
+            )
+        return super().delete_connection(ConnectionId)
+
+
+def test_revoke_carries_on_past_a_connection_it_cannot_close_and_says_so(sdk, monkeypatch):
+    # GIVEN alice with three sockets: one API Gateway keeps failing to close, one it throttles twice
+    import hermes_notifications.sdk as sdk_module
+
+    monkeypatch.setattr(sdk_module.random, "uniform", lambda a, b: 0)  # no real pauses between tries
+    store = sdk._connections()
+    for cid in ("a1", "a2", "a3"):
+        store.add(Connection(cid, "r1", "alice", 1))
+    api = sdk._clients["apigatewaymanagementapi"] = FlakyManagementApi({"a1", "a2", "a3"}, throttled="a2", broken="a1")
+    # WHEN she is revoked (before: the first error ended the call and left the other sockets open)
+    revoked = sdk.revoke("alice", "r1")
+    # THEN the throttled one was retried and closed, the others too, and the one that failed is reported
+    assert sorted(api.deleted) == ["a2", "a3"]
+    assert revoked.connections == 2 and revoked.failed == (("a1", "InternalServerError"),)
+    assert api.calls.count("a1") == sdk_module.CLOSE_ATTEMPTS
+    # AND every row is gone all the same: the unclosed socket receives nothing and may send nothing
+    assert list(store.of_user("alice")) == []
+
+
+def test_the_token_issuer_only_deletes_connection_rows(sdk, aws, monkeypatch):
+    # GIVEN a client that refuses BatchWriteItem (it could also put rows: token_issuer_policy_json omits it)
+    store = sdk._connections()
+    store.add(Connection("a1", "r1", "alice", 1))
+    sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"a1"})
+
+    def refused(**kwargs):
+        if CONNECTIONS_TABLE in kwargs.get("RequestItems", {}):
+            raise AssertionError("BatchWriteItem on the connections table")
+        return aws.batch_write_item(**kwargs)
+
+    monkeypatch.setattr(sdk._client("dynamodb"), "batch_write_item", refused)
+    # WHEN alice is revoked and kicked THEN it works with DeleteItem alone
+    assert sdk.revoke("alice", "r1").connections == 1
+    store.add(Connection("a2", "r1", "alice", 1))
+    sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"a2"})
+    assert sdk.kick("alice") == 1
 
 
 def test_revoke_forgets_a_connection_that_is_still_in_its_handshake(sdk):
