@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gateway import Authorizer, GatewayConfig, Route
+from .gateway import Authorizer, GatewayConfig, Route, TokenBucket
 from .lambdas import FunctionSpec, LocalFunction, unpack
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,16 @@ def _allowed_by_resource_policy(lambda_client, function_arn: str, source_arn: st
         if condition is None or fnmatch.fnmatchcase(source_arn, condition):
             return True
     return False
+
+
+def stage_throttle(stage: dict, route_key: str) -> TokenBucket | None:
+    """The route's throttle: its own route settings, else the stage's default route settings."""
+    for settings in ((stage.get("RouteSettings") or {}).get(route_key), stage.get("DefaultRouteSettings")):
+        if settings and settings.get("ThrottlingRateLimit") is not None:
+            burst = settings.get("ThrottlingBurstLimit")
+            rate = float(settings["ThrottlingRateLimit"])
+            return TokenBucket(rate, float(burst if burst is not None else rate))
+    return None
 
 
 class DeployedStack:
@@ -240,6 +250,8 @@ class DeployedStack:
                 function_arn = function_arn_from_uri(found["AuthorizerUri"])
                 source = f"{execution_arn}/authorizers/{found['AuthorizerId']}"
                 authorizer = Authorizer(self._invoker(function_arn, source), found.get("IdentitySource", []))
+        for key, route in routes.items():
+            route.throttle = stage_throttle(stage, key)
         if "$connect" in routes and authorizer is None:
             log.warning("$connect has no authorizer: anyone can connect")
         return GatewayConfig(

@@ -47,12 +47,33 @@ MAX_FRAME_BYTES = 32 * 1024
 MAX_MESSAGE_BYTES = 128 * 1024
 
 
+class TokenBucket:
+    """API Gateway's throttle: ``rate`` requests a second, bursts of up to ``burst`` ("Protect your WebSocket
+    APIs": the token bucket algorithm, per route when the stage sets route settings)."""
+
+    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.at = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens >= 1:
+                self.tokens -= 1
+                return True
+            return False
+
+
 @dataclass
 class Route:
     key: str
     invoke: Invoke | None = None  # AWS_PROXY Lambda integration
     mock_response: str | None = None  # MOCK integration: its integration response template
     two_way: bool = False  # a route response exists: the integration's answer goes back to the client
+    throttle: TokenBucket | None = None  # the stage's route settings (or its default route settings)
 
 
 @dataclass
@@ -304,6 +325,12 @@ class LocalGateway:
                 connection.id,
                 json.dumps({"message": "Forbidden", "connectionId": connection.id, "requestId": request_id}),
             )
+            return
+        if route.throttle is not None and not route.throttle.take():
+            # over the stage's throttle: API Gateway refuses before any integration runs. The frame's text is
+            # an assumption (AWS documents the 429 "Too Many Requests", not the WebSocket frame's body).
+            error = {"message": "Too Many Requests", "connectionId": connection.id, "requestId": request_id}
+            await self._send(connection.id, json.dumps(error))
             return
         if route.mock_response is not None:
             if route.two_way:

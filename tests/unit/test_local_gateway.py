@@ -169,6 +169,33 @@ def test_every_frame_gets_an_answer_even_one_nested_too_deep_to_parse(gateway):
     assert second == {"type": "pong"}
 
 
+def test_a_throttled_route_is_refused_before_its_integration_runs(gateway):
+    # GIVEN the stage throttles sendMessage to bursts of 3 (and a slow refill)
+    from hermes_local.deployed import stage_throttle
+
+    gw, recorder = gateway
+    stage = {
+        "DefaultRouteSettings": {"ThrottlingRateLimit": 1000.0, "ThrottlingBurstLimit": 1000},
+        "RouteSettings": {"sendMessage": {"ThrottlingRateLimit": 0.01, "ThrottlingBurstLimit": 3}},
+    }
+    gw.config.routes["sendMessage"].throttle = stage_throttle(stage, "sendMessage")
+    gw.config.routes["ping"].throttle = stage_throttle(stage, "ping")
+
+    async def scenario():
+        async with connect(gw.url + "?token=good") as ws:
+            answers = []
+            for i in range(5):
+                await ws.send(json.dumps({"action": "sendMessage", "data": i}))
+                answers.append(json.loads(await asyncio.wait_for(ws.recv(), 5)))
+            await ws.send(json.dumps({"action": "ping"}))
+            return answers, json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+    # WHEN 5 are sent at once THEN 3 reach the function, 2 get the throttle's error frame, other routes are not hit
+    answers, pong = run(scenario())
+    assert [a.get("message") for a in answers] == [None, None, None, "Too Many Requests", "Too Many Requests"]
+    assert len(recorder.of("sendMessage")) == 3 and pong == {"type": "pong"}
+
+
 def test_frames_over_32kb_and_messages_over_128kb_close_the_connection(gateway):
     gw, _ = gateway
 

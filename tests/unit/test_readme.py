@@ -64,3 +64,27 @@ def test_the_readme_links_only_to_files_that_exist():
     for doc in (ROOT / "docs").glob("*.md"):
         for target in re.findall(r"\]\(([^)#:]+)\)", doc.read_text()):
             assert (doc.parent / target).exists(), f"{doc.name}: {target}"
+
+
+def test_every_test_docs_security_names_exists():
+    """docs/security.md says which test covers each attack: each named test (file::name, or ::name after a
+    file in the same cell, or a tftest run) must exist, so the page cannot point at a test that was renamed."""
+    text = (ROOT / "docs" / "security.md").read_text()
+    sources = {p.name: p.read_text() for p in ROOT.glob("tests/**/*.py")}
+    sources |= {p.name: p.read_text() for p in ROOT.glob("clients/js/test/*.mjs")}
+    tftest = (ROOT / "tests" / "hermes.tftest.hcl").read_text()
+    missing, checked = [], 0
+    for cell in re.findall(r"\|([^|\n]*(?:test_|tftest)[^|\n]*)\|\s*$", text, flags=re.MULTILINE):
+        current = None
+        for file, name in re.findall(r"`(?:([\w.]+\.(?:py|mjs)))?(?:::)?(test_\w+)?[^`]*`", cell):
+            current = file or current
+            if name:
+                checked += 1
+                if current is None or f"def {name}(" not in sources.get(current, ""):
+                    missing.append(f"{current}::{name}")
+        for run in re.findall(r"tftest `([a-z_]+)`(?:, `([a-z_]+)`)?", cell):
+            for name in filter(None, run):
+                checked += 1
+                if f'run "{name}"' not in tftest:
+                    missing.append(f"tftest {name}")
+    assert checked > 30 and not missing, missing
