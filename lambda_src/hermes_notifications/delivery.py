@@ -76,3 +76,5 @@ def record_metrics(metrics, result: Result) -> None:
             metrics.add_metric(name="PostsToConnecting", unit=MetricUnit.Count, value=result.report.connecting)
     if result.chunk_jobs:
         metrics.add_metric(name="ChunkJobs", unit=MetricUnit.Count, value=result.chunk_jobs)
+    if result.retry_jobs:
+        metrics.add_metric(name="RetryJobs", unit=MetricUnit.Count, value=result.retry_jobs)

@@ -14,7 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from .batching import sqs_batches
-from .envelope import InvalidMessage, PublishRequest, build_envelope, new_message_id, utc_now_iso
+from .envelope import (
+    MAX_DELIVERY_ATTEMPTS,
+    InvalidMessage,
+    PublishRequest,
+    build_envelope,
+    new_message_id,
+    utc_now_iso,
+)
 from .errors import HermesError
 from .fanout import DeliveryReport, Fanout
 from .history import MAX_APPEND, MAX_APPEND_BYTES, History, HistoryConflict, room_stream, user_stream
@@ -28,7 +35,7 @@ DEFAULT_CHUNK_SIZE = 500
 
 
 class DeliveryFailed(HermesError):
-    """Some posts failed after retries; the SQS record is retried (clients de-duplicate by id)."""
+    """Some posts failed after retries and no retry job could take them: the SQS record is retried."""
 
     def __init__(self, reason: str, report: DeliveryReport | None = None):
         super().__init__(reason)
@@ -64,6 +71,24 @@ class Splitter:
                 raise DeliveryFailed(f"could not enqueue {len(response['Failed'])} chunk jobs")
         return len(jobs)
 
+    def retry(self, request: PublishRequest, connection_ids: list[str]) -> int:
+        """A retry job for the connections whose posts failed, and only those: a redelivery of the whole
+        record would post to the whole room again. Delayed 2, 4, 8, 16, 32 s (SQS DelaySeconds); past
+        ``MAX_DELIVERY_ATTEMPTS`` the caller fails the record instead (then the DLQ)."""
+        attempt = (request.attempt or 1) + 1
+        jobs = [
+            replace(request, connection_ids=chunk, exclude_connection_id=None, attempt=attempt).to_json()
+            for chunk in balanced_chunks(connection_ids, self.chunk_size)
+        ]
+        for batch in sqs_batches(jobs):
+            entries = [
+                {"Id": str(i), "MessageBody": jobs[i], "DelaySeconds": min(900, 2 ** (attempt - 1))} for i in batch
+            ]
+            response = self.sqs_client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            if response.get("Failed"):
+                raise DeliveryFailed(f"could not enqueue {len(response['Failed'])} retry jobs")
+        return len(jobs)
+
 
 def history_stream(request: PublishRequest) -> str:
     """The one stream a request belongs to (hermes.history)."""
@@ -92,6 +117,7 @@ class Result:
     message_id: str
     report: DeliveryReport | None = None
     chunk_jobs: int = 0
+    retry_jobs: int = 0  # jobs queued for the connections whose posts failed
 
 
 def with_id(request: PublishRequest, default_id: str | None = None) -> PublishRequest:
@@ -129,7 +155,9 @@ def position_batch(requests: dict[str, PublishRequest], history: History) -> dic
                 return lambda p: build_envelope(replace(request, stream=p.stream, epoch=p.epoch, position=p.position))
 
             try:
-                kept = history.append_many(stream, [builder(request) for _, request, _ in pack])
+                kept = history.append_many(
+                    stream, [builder(request) for _, request, _ in pack], [request.id for _, request, _ in pack]
+                )
             except (InvalidMessage, HistoryConflict) as exc:
                 log.warning(
                     "batch append to %s failed (%s): its %d messages are appended one by one", stream, exc, len(pack)
@@ -164,7 +192,8 @@ def dispatch(
                 replace(request, stream=position.stream, epoch=position.epoch, position=position.position)
             )
 
-        position, payload = history.append(history_stream(request), positioned)
+        # idempotent by the message's id: a redelivered record keeps the position (and envelope) it was given
+        position, payload = history.append(history_stream(request), positioned, request.id)
         request = replace(request, stream=position.stream, epoch=position.epoch, position=position.position)
     else:
         payload = build_envelope(request)  # refuses oversize before any recipient is looked up
@@ -179,5 +208,9 @@ def dispatch(
     report = fanout.deliver(targets, payload, stream_key(request))
     log.info("message %s: %s", request.id, report.as_dict())
     if report.failed:
+        if splitter is not None and (request.attempt or 1) < MAX_DELIVERY_ATTEMPTS:
+            jobs = splitter.retry(request, report.failed_ids)
+            log.info("message %s: %d failed posts go to %d retry jobs", request.id, report.failed, jobs)
+            return Result(request.id, report=report, retry_jobs=jobs)
         raise DeliveryFailed(f"{report.failed} of {report.total} posts failed", report)
     return Result(request.id, report=report)

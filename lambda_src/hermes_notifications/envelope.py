@@ -36,7 +36,8 @@ SYSTEM_TYPES = ("hermes.join", "hermes.leave")
 RESERVED_TYPE_PREFIX = "hermes."
 RESERVED_TYPES = ("pong",)
 # Fields only Hermes sets: on the public queue they are refused (chunk jobs travel on the internal queue).
-INTERNAL_FIELDS = ("connection_ids", "source", "stream", "epoch", "position")
+INTERNAL_FIELDS = ("connection_ids", "source", "stream", "epoch", "position", "attempt")
+MAX_DELIVERY_ATTEMPTS = 6  # a message's posts that keep failing: retried by retry jobs 5 times, then the DLQ
 
 
 class InvalidMessage(HermesError, ValueError):
@@ -90,6 +91,8 @@ class PublishRequest:
     stream: str | None = None
     epoch: str | None = None
     position: int | None = None
+    # a retry job's attempt (chunk jobs naming only the connections whose posts failed), set by Hermes
+    attempt: int | None = None
 
     def __post_init__(self) -> None:
         if self.room_id is None and self.target_user_id is None and self.connection_ids is None:
@@ -120,6 +123,10 @@ class PublishRequest:
             and self.epoch
         ):
             raise InvalidMessage("position needs a stream and an epoch, and is a positive integer")
+        if self.attempt is not None and not (
+            isinstance(self.attempt, int) and not isinstance(self.attempt, bool) and 1 <= self.attempt
+        ):
+            raise InvalidMessage("attempt is a positive integer")
         if self.connection_ids is not None and (
             not self.connection_ids
             or len(self.connection_ids) > MAX_CHUNK_CONNECTIONS

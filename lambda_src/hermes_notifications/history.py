@@ -28,10 +28,15 @@ HEAD = 0
 HEAD_MARGIN_SECONDS = 24 * 3600
 DEFAULT_MAX_REPLAY = 1000
 MAX_EPOCH_LENGTH = 32
-# TransactWriteItems: at most 100 items (the head + 99 envelopes) and 4 MB in all; an envelope is at most
-# 128 KB (API Gateway's message limit), so 24 of them stay within 3 MB whatever their size.
-MAX_APPEND = 99
+# TransactWriteItems: at most 100 items (the head + 49 envelopes + their 49 id items) and 4 MB in all; an
+# envelope is at most 128 KB (API Gateway's message limit), so 24 of them stay within 3 MB whatever their size.
+MAX_APPEND = 49
 MAX_APPEND_BYTES = 3 * 1024 * 1024
+
+
+def id_key(stream: str, message_id: str) -> dict:
+    """The item that holds where a message was kept (ids never contain '/', streams never do either)."""
+    return {"stream": {"S": f"{stream}/{message_id}"}, "position": {"N": str(HEAD)}}
 
 
 def room_stream(room_id: str) -> str:
@@ -95,26 +100,62 @@ class History:
             return Position(stream, "", 0)
         return Position(stream, item["epoch"]["S"], int(item["head"]["N"]))
 
-    def append(self, stream: str, build: Callable[[Position], bytes]) -> tuple[Position, bytes]:
+    def append(
+        self, stream: str, build: Callable[[Position], bytes], message_id: str | None = None
+    ) -> tuple[Position, bytes]:
         """Give the message the next position of ``stream`` and keep it; ``build`` makes the envelope for
-        a position (it may raise, e.g. for an oversize message: then nothing is written)."""
-        return self.append_many(stream, [build])[0]
+        a position (it may raise, e.g. for an oversize message: then nothing is written). With ``message_id``
+        the append is idempotent: a message already kept (an SQS record delivered again) keeps its position
+        and its envelope, which are returned as they were kept."""
+        return self.append_many(stream, [build], None if message_id is None else [message_id])[0]
 
-    def append_many(self, stream: str, builds: Sequence[Callable[[Position], bytes]]) -> list[tuple[Position, bytes]]:
-        """The next ``len(builds)`` positions of ``stream``, kept in one transaction (the head moves once):
-        the messages of one SQS batch for one stream contend for the head once, not once each. At most
-        ``MAX_APPEND`` at a time (TransactWriteItems takes 100 items: the head and 99 envelopes)."""
+    def append_many(
+        self,
+        stream: str,
+        builds: Sequence[Callable[[Position], bytes]],
+        message_ids: Sequence[str] | None = None,
+    ) -> list[tuple[Position, bytes]]:
+        """The next positions of ``stream`` for the messages not kept yet, in one transaction (the head moves
+        once): the messages of one SQS batch for one stream contend for the head once, not once each. At most
+        ``MAX_APPEND`` at a time (TransactWriteItems takes 100 items: the head, 49 envelopes, 49 id items).
+
+        ``message_ids``: each message's id is written with it, on condition that it is not kept yet (within
+        the retention). One that is (a redelivered record, a publisher's retry) is not given a second
+        position: its kept position and envelope are returned instead, in its place."""
         if not 1 <= len(builds) <= MAX_APPEND:
             raise ValueError(f"append 1..{MAX_APPEND} messages at a time, not {len(builds)}")
+        if message_ids is not None and len(message_ids) != len(builds):
+            raise ValueError("one message id per message")
+        kept: list[tuple[Position, bytes] | None] = [None] * len(builds)
+        pending = list(range(len(builds)))
+        first: dict[str, int] = {}  # one id twice in one call (a publisher's retry in the same batch): one message
+        copies: dict[int, int] = {}
+        for index, message_id in enumerate(message_ids or []):
+            if message_id in first:
+                copies[index] = first[message_id]
+            else:
+                first[message_id] = index
+        pending = [index for index in pending if index not in copies]
         for attempt in range(self.max_attempts):
             current = self._heads.get(stream) or self.head(stream)
             epoch = current.epoch or secrets.token_hex(8)
-            positions = [Position(stream, epoch, current.position + 1 + i) for i in range(len(builds))]
-            envelopes = [build(position) for build, position in zip(builds, positions, strict=True)]
+            positions = [Position(stream, epoch, current.position + 1 + i) for i in range(len(pending))]
+            envelopes = [builds[index](position) for index, position in zip(pending, positions, strict=True)]
+            ids = [message_ids[index] for index in pending] if message_ids is not None else None
             now = int(self.clock())
             try:
-                self.client.transact_write_items(TransactItems=self._write(positions, current, envelopes, now))
+                self.client.transact_write_items(TransactItems=self._write(positions, current, envelopes, now, ids))
             except self.client.exceptions.TransactionCanceledException as refused:
+                reasons = getattr(refused, "response", {}).get("CancellationReasons") or []
+                found = self._kept_already(stream, pending, reasons, len(positions), now)
+                for index, entry in found.items():
+                    kept[index] = entry
+                pending = [index for index in pending if kept[index] is None]
+                head_refused = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
+                if found and not head_refused:
+                    if not pending:
+                        return self._with_copies(kept, copies)
+                    continue  # only duplicates stopped it: the head is where it was, try the others at once
                 moved = self._head_in(refused, stream)
                 if moved is not None and moved.position > current.position:
                     self._heads[stream] = moved  # another writer moved it: the refusal says where to (no read)
@@ -128,8 +169,37 @@ class History:
                 self.sleep(random.uniform(0, min(0.05, 0.005 * 2**attempt)))
                 continue
             self._heads[stream] = positions[-1]
-            return list(zip(positions, envelopes, strict=True))
+            for index, position, envelope in zip(pending, positions, envelopes, strict=True):
+                kept[index] = (position, envelope)
+            return self._with_copies(kept, copies)
         raise HistoryConflict(f"could not append to {stream} after {self.max_attempts} attempts")
+
+    @staticmethod
+    def _with_copies(kept: list[tuple[Position, bytes] | None], copies: dict[int, int]) -> list[tuple[Position, bytes]]:
+        for index, original in copies.items():
+            kept[index] = kept[original]
+        return [entry for entry in kept if entry is not None]
+
+    def _kept_already(
+        self, stream: str, pending: list[int], reasons: list[dict], count: int, now: int
+    ) -> dict[int, tuple[Position, bytes]]:
+        """From a refused append: the messages whose id item was there (kept before), with their kept
+        position and envelope (index in the batch → entry). Items: head, ``count`` envelopes, ``count`` ids."""
+        found: dict[int, tuple[Position, bytes]] = {}
+        for offset, index in enumerate(pending):
+            reason = reasons[1 + count + offset] if len(reasons) > 1 + count + offset else {}
+            item = reason.get("Item") if reason.get("Code") == "ConditionalCheckFailed" else None
+            if not item or "at" not in item:
+                continue
+            position = Position(stream, item["epoch"]["S"], int(item["at"]["N"]))
+            row = self.client.get_item(
+                TableName=self.table,
+                Key={"stream": {"S": stream}, "position": {"N": str(position.position)}},
+                ConsistentRead=True,
+            ).get("Item")
+            if row and int(row.get("expires_at", {}).get("N", now + 1)) >= now:
+                found[index] = (position, row["envelope"]["S"].encode())
+        return found
 
     @staticmethod
     def _head_in(refused: Exception, stream: str) -> Position | None:
@@ -140,7 +210,14 @@ class History:
             return None
         return Position(stream, item["epoch"]["S"], int(item["head"]["N"]))
 
-    def _write(self, positions: list[Position], current: Position, envelopes: list[bytes], now: int) -> list[dict]:
+    def _write(
+        self,
+        positions: list[Position],
+        current: Position,
+        envelopes: list[bytes],
+        now: int,
+        message_ids: list[str] | None = None,
+    ) -> list[dict]:
         last = positions[-1]
         head_values = {
             ":p": {"N": str(last.position)},
@@ -178,7 +255,26 @@ class History:
             }
             for position, envelope in zip(positions, envelopes, strict=True)
         ]
-        return [head, *kept]
+        ids = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": {
+                        **id_key(position.stream, message_id),
+                        "at": {"N": str(position.position)},
+                        "epoch": {"S": position.epoch},
+                        "expires_at": {"N": str(now + self.retention)},
+                    },
+                    # kept already (within the retention): the message keeps the position it has
+                    "ConditionExpression": "attribute_not_exists(#s) OR expires_at < :now",
+                    "ExpressionAttributeNames": {"#s": "stream"},
+                    "ExpressionAttributeValues": {":now": {"N": str(now)}},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for position, message_id in zip(positions, message_ids or [], strict=False)
+        ]
+        return [head, *kept, *ids]
 
     def read(self, stream: str, after: int, upto: int, page_items: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped),

@@ -185,11 +185,25 @@ def with_history(fn, routes, aws):
     return fn.HISTORY
 
 
-def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN):
+_events_in_test = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_message_ids():
+    """SQS message ids are unique; a test's first event numbers its records msg-0, msg-1, ..., later events
+    msg-<k>.<i>, so a test that publishes one record at a time never sends the same id twice by accident
+    (with history, a repeated id is a redelivery: it keeps its first position)."""
+    global _events_in_test
+    _events_in_test = itertools.count()
+
+
+def sqs_event(*bodies, source_arn=PUBLIC_QUEUE_ARN, ids=None):
+    k = next(_events_in_test)
+    ids = ids or [f"msg-{i}" if k == 0 else f"msg-{k}.{i}" for i in range(len(bodies))]
     return {
         "Records": [
             {
-                "messageId": f"msg-{i}",
+                "messageId": ids[i],
                 "receiptHandle": f"rh-{i}",
                 "body": body if isinstance(body, str) else json.dumps(body),
                 "attributes": {"ApproximateReceiveCount": "1"},

@@ -270,9 +270,10 @@ def test_a_batchs_messages_of_one_stream_take_their_positions_in_one_transaction
     # WHEN the batch is handled
     response = fn.handler(sqs_event(*bodies), lambda_context)
     # THEN only the malformed record fails; r1's five messages took positions 1..5 in one transaction (the
-    # head and five envelopes), r2's single message its own (head + envelope), and each arrived in order
+    # head, five envelopes and their five id items), r2's single message its own (head, envelope, id), and
+    # each arrived in order
     assert response["batchItemFailures"] == [{"itemIdentifier": "msg-5"}]
-    assert sorted(counted.transactions) == [2, 6]
+    assert sorted(counted.transactions) == [3, 11]
     got = [(e["position"], e["data"], e["id"]) for e in envelopes(mgmt, "tab1")]
     assert got == [(1, 0, "msg-0"), (2, 1, "msg-1"), (3, 2, "msg-2"), (4, 3, "msg-3"), (5, 4, "msg-6")]
     assert [(e["stream"], e["position"]) for e in envelopes(mgmt, "tab2")] == [("room#r2", 1)]
@@ -291,7 +292,7 @@ def test_a_batch_append_that_keeps_losing_falls_back_to_one_append_per_message(
     # GIVEN a client whose every multi-message transaction is refused (the head moved each time)
     class RefusesBatches(CountingTransactions):
         def transact_write_items(self, **kwargs):
-            if len(kwargs["TransactItems"]) > 2:
+            if len(kwargs["TransactItems"]) > 3:  # one message: its head, envelope and id item
                 raise self.inner.exceptions.TransactionCanceledException(
                     {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": [{"Code": "None"}]},
                     "TransactWriteItems",
@@ -324,9 +325,10 @@ def test_batch_appends_are_packed_within_transactwriteitems_limits(aws):
     # WHEN they are positioned
     positioned = position_batch({**small, **large}, history)
     # THEN every one is positioned, in transactions within 100 items and 4 MB (TransactWriteItems' limits):
-    # the small ones 99 + 99 + 52 (each with the head), the large ones in two transactions of at most 3 MiB
-    assert len(positioned) == 290 and len(counted.transactions) == 5
-    assert sorted(counted.transactions)[-3:] == [53, MAX_APPEND + 1, MAX_APPEND + 1]
+    # the small ones 5 x 49 + 5 (each with the head and its id items), the large ones in two transactions of at
+    # most 3 MiB
+    assert len(positioned) == 290 and len(counted.transactions) == 8
+    assert sorted(counted.transactions)[-5:] == [2 * MAX_APPEND + 1] * 5 and max(counted.transactions) <= 100
     assert max(counted.bytes) <= MAX_APPEND_BYTES + 64 * 1024 < 4_000_000
     # AND positions are contiguous per stream
     assert sorted(positioned[k].position for k in small) == list(range(1, 251))
