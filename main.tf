@@ -193,6 +193,7 @@ module "fanout_queue" {
     for k in concat(["send_message", "client_routes"], var.presence_events ? ["connect", "disconnect"] : []) :
     module.function[k].role_arn
   ]
+  consumer_role_arns = [module.function["send_message"].role_arn] # its event source mapping reads as the role
   # One chunk job per invocation: a batch's records run one after another, so ten jobs in one batch would
   # post 10 × chunk_size in a row while other invocations idle (bench/fanout_model.py: a room of 10,000 in
   # 6.6 s with batches of 10, 1.5 s with 1).

@@ -242,6 +242,13 @@ run "least_privilege_with_defaults" {
       Action    = "sqs:SendMessage"
       Resource  = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"
       Condition = { ArnNotEquals = { "aws:PrincipalArn" = [module.function["send_message"].role_arn, module.function["client_routes"].role_arn] } }
+      }, {
+      Sid       = "OnlyTheseRolesConsume"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"]
+      Resource  = "arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = [module.function["send_message"].role_arn] } }
     }] && module.message_queue.queue_policy_json == null
     error_message = "Only send_message and client_routes may write to the internal queue: ${module.fanout_queue.queue_policy_json}"
   }

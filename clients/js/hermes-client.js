@@ -482,6 +482,7 @@ export function createHermesClient(options) {
   let historyOff = false; // the stage refused resume as history off (404, or no resume route): never again
   let resumePending = false; // a resume was sent on this socket and has no answer yet
   let resumeNeeded = false; // a resume failed: send one again at the next check
+  let throttled = false; // the last resume was refused with 429: its retry does not count against a gap
   let resumeFailures = 0; // on this socket
   let positionsMoved = false; // since the last save
   /** @type {Timer} */
@@ -730,11 +731,14 @@ export function createHermesClient(options) {
       return;
     }
     if (message.type === 'hermes.refused') {
-      // the resume route's refusal when nothing else awaits an answer (404, history off, is only resume's)
-      if (resumePending && (unanswered === 0 || message.status === 404)) {
-        resumeRefused(message.status, message.error, false, message.retry_after);
-      }
-      else {
+      // answers name their route; without one (an older stack): the resume's when nothing else awaits an
+      // answer (404, history off, is only resume's)
+      const resumes =
+        message.route === 'resume' ||
+        (message.route === undefined && resumePending && (unanswered === 0 || message.status === 404));
+      if (resumes) {
+        if (resumePending) resumeRefused(message.status, message.error, false, message.retry_after);
+      } else {
         answered();
         refused(message);
       }
@@ -961,8 +965,11 @@ export function createHermesClient(options) {
       for (const [stream, track] of gaps) giveUp(stream, track, 'history is off: nothing can replay it');
     } else if (state === States.OPEN && !resumePending && (gaps.length || resumeNeeded)) {
       let ask = resumeNeeded;
+      const again = throttled; // the last resume was throttled: this one is its retry, not a new attempt
+      throttled = false;
       for (const [stream, track] of gaps) {
-        if (track.attempts < MAX_GAP_RESUMES) {
+        if (again) ask = true;
+        else if (track.attempts < MAX_GAP_RESUMES) {
           track.attempts += 1;
           ask = true;
         } else giveUp(stream, track, `still missing after ${MAX_GAP_RESUMES} resumes`);
@@ -1041,12 +1048,15 @@ export function createHermesClient(options) {
     resumePending = false;
     resumeTimer = clear(resumeTimer);
     if (status === 429) {
-      // over this connection's resume budget or the stage's throttle: not a failure, ask again later
+      // over this connection's resume budget or the stage's throttle: not a failure, and not an attempt at
+      // a gap either; ask again later, with jitter (the stage's throttle is shared by every client)
       const seconds = typeof retryAfter === 'number' && retryAfter > 0 && retryAfter <= 3600 ? retryAfter : 10;
-      report('recovery', `resume throttled (${error}); again in ${seconds} s`);
+      const waitMs = Math.round(seconds * 1000 * (1 + random() * 0.5));
+      report('recovery', `resume throttled (${error}); again in ${Math.round(waitMs / 1000)} s`);
       resumeNeeded = true;
+      throttled = true;
       gapTimer = clear(gapTimer);
-      gapTimer = setTimeout(checkGaps, seconds * 1000);
+      gapTimer = setTimeout(checkGaps, waitMs);
       return;
     }
     if (status === 404 || (gateway && status === 403)) {

@@ -181,6 +181,21 @@ class DeployedStack:
         self.functions[arn] = function
         return function
 
+    def role_client(self, function_arn: str, service: str):
+        """A client of the local AWS acting as the function's role (what Lambda's own pollers use)."""
+        import boto3
+
+        config = self.lambda_.get_function(FunctionName=function_arn)["Configuration"]
+        env = self._role_credentials(config)
+        return boto3.client(
+            service,
+            endpoint_url=self.runtime_env["AWS_ENDPOINT_URL"],
+            region_name=self.region,
+            aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", "test"),
+            aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", "test"),
+            aws_session_token=env.get("AWS_SESSION_TOKEN"),
+        )
+
     def _role_credentials(self, config: dict) -> dict[str, str]:
         """The function's own role, as Lambda runs it: its session's credentials in the environment (so the
         local AWS sees the role as the caller, e.g. for queue policies: harness patch #24)."""

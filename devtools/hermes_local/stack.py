@@ -192,7 +192,8 @@ class LocalStack:
                 raise DeploymentError(f"the event source mapping of {queue_arn} is {mapping.get('State')}")
             scaling = int((mapping.get("ScalingConfig") or {}).get("MaximumConcurrency") or POLLERS)
             poller = SqsPoller(
-                sqs,
+                # Lambda's poller reads the queue as the function's role (a queue policy may allow only it)
+                self.deployed.role_client(mapping["FunctionArn"], "sqs"),
                 queue_url,
                 queue_arn,
                 self.deployed.function(mapping["FunctionArn"]).invoke,

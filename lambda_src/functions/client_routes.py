@@ -36,6 +36,7 @@ ROUTE_SETTINGS = RouteSettings(
 RESUME_SETTINGS = ResumeSettings(
     limit=env_int("HERMES_RESUME_LIMIT", 10, minimum=1, maximum=10000),
     window_seconds=env_int("HERMES_RESUME_WINDOW_SECONDS", 60, minimum=1, maximum=3600),
+    user_limit=env_int("HERMES_RESUME_USER_LIMIT", 30, minimum=1, maximum=100000),
     max_replay=env_int("HERMES_MAX_REPLAY", DEFAULT_MAX_REPLAY, minimum=1, maximum=100_000),
     max_bytes=env_int("HERMES_MAX_REPLAY_BYTES", DEFAULT_MAX_REPLAY_BYTES, minimum=131_072, maximum=16_777_216),
 )

@@ -21,6 +21,7 @@ from hermes_notifications.store import (
     ConnectionStore,
     TokenRevoked,
     TokenStore,
+    TransactionFailed,
 )
 
 logger = json_logger()
@@ -64,6 +65,9 @@ def connect(
     except TokenRevoked:
         logger.warning("connect refused: token revoked", extra={"room_id": room_id, "user_id": user_id})
         return {"statusCode": 403, "body": "Forbidden"}
+    except TransactionFailed:  # concurrent connects of the same user kept conflicting: the client retries
+        logger.warning("connect refused: conflicting writes", extra={"room_id": room_id, "user_id": user_id})
+        return {"statusCode": 503, "body": "try again"}
     except CapReached:
         logger.warning("connect refused: too many connections", extra={"room_id": room_id, "user_id": user_id})
         return {"statusCode": 429, "body": f"at most {max_per_user_room} connections per user and room"}

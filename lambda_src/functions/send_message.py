@@ -22,7 +22,7 @@ from hermes_notifications.dispatch import DeliveryFailed, dispatch, position_bat
 from hermes_notifications.envelope import InvalidMessage, PublishRequest
 from hermes_notifications.history import History, HistoryConflict
 from hermes_notifications.lambda_logging import handler_logger
-from hermes_notifications.presence import is_presence_event, still_holds
+from hermes_notifications.presence import is_presence_event, settled, still_holds
 
 logger = handler_logger()
 metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
@@ -61,7 +61,10 @@ def handle_record(record: SQSRecord, positioned: dict[str, PublishRequest] | Non
         request = (positioned or {}).get(record.message_id) or parse_record(record)
         # not a chunk job (only presence events use it, and they are never positioned ahead: position_records)
         original = request.position is None and request.connection_ids is None
-        if is_presence_event(request) and original and not still_holds(request, STORE):
+        if is_presence_event(request) and original and isinstance(request.data, dict) and "settled" in request.data:
+            # deferred by the per-user limit: delivered as the room's state is now
+            request = settled(request, STORE.count_of_user(request.user_id, request.room_id) > 0)
+        elif is_presence_event(request) and original and not still_holds(request, STORE):
             # overtaken by a later event of the same user (the queue does not keep order): not delivered
             logger.info("presence event outdated", extra={"message_id": request.id, "type": request.type})
             metrics.add_metric(name="PresenceEventsOutdated", unit=MetricUnit.Count, value=1)

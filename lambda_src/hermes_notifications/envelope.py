@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,19 @@ class NonFiniteNumber(InvalidMessage):
 
 def _refuse_constant(name: str):
     raise NonFiniteNumber(name)
+
+
+_MAX_DOUBLE = int(sys.float_info.max)
+_LONG_INTEGER = re.compile(rb"\d{309}")  # at least 1e308: the only integers that may pass a double's range
+
+
+def _bounded_int(text: str) -> int:
+    """An integer a double can hold (a browser's JSON.parse turns a larger one into Infinity, which
+    JSON.stringify then writes as null)."""
+    value = int(text)
+    if abs(value) > _MAX_DOUBLE:
+        raise NonFiniteNumber(f"an integer of {len(text.lstrip('-'))} digits")
+    return value
 
 
 def _finite_float(text: str) -> float:
@@ -183,9 +197,9 @@ def parse_json(body: str | bytes | None) -> Any:
     """Strict JSON (RFC 8259): every bad body is an InvalidMessage (deep nesting, bad UTF-8, and the NaN /
     Infinity / 1e999 that Python's json accepts by default: they could not be sent on as JSON)."""
     try:
-        return (
-            json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float) if body is not None else None
-        )
+        if body is None:
+            return None
+        return json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int)
     except NonFiniteNumber:
         raise
     except (ValueError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -198,7 +212,12 @@ def encode_json(value: Any) -> bytes:
     """Compact UTF-8 strict JSON; data that cannot be sent (a lone surrogate, too deep, NaN or Infinity) is
     an InvalidMessage."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        if _LONG_INTEGER.search(encoded):  # rare: read it back strictly, which refuses an integer past a double
+            parse_json(encoded)
+        return encoded
+    except NonFiniteNumber:
+        raise
     except UnicodeEncodeError:
         raise InvalidMessage("message contains invalid Unicode (a lone surrogate such as \\ud800)") from None
     except ValueError as exc:

@@ -276,9 +276,12 @@ class History:
         ]
         return [head, *kept, *ids]
 
-    def read(self, stream: str, after: int, upto: int, page_items: int | None = None) -> Iterator[tuple[int, bytes]]:
-        """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped),
-        one Query page at a time: a reader that stops early reads no further page."""
+    def read(
+        self, stream: str, after: int, upto: int, page_items: int | None = None, expired: bool = False
+    ) -> Iterator[tuple[int, bytes | None]]:
+        """Positions ``after + 1`` .. ``upto`` still kept (TTL deletion is lazy: expired rows are skipped, or
+        with ``expired`` yielded with None), one Query page at a time: a reader that stops early reads no
+        further page."""
         if upto <= after:
             return
         now = int(self.clock())
@@ -300,6 +303,8 @@ class History:
             for item in page.get("Items", []):
                 if int(item.get("expires_at", {}).get("N", now + 1)) > now:
                     yield int(item["position"]["N"]), item["envelope"]["S"].encode()
+                elif expired:
+                    yield int(item["position"]["N"]), None
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -330,10 +335,11 @@ class History:
             return Recovery(head, False, [])
         envelopes: list[bytes] = []
         size, expected = 0, position + 1
-        # with a budget, pages of about half of it at ~1 KB an envelope (a page is at most 1 MB anyway)
-        page_items = max(1, max_bytes // 2048) if max_bytes else None
-        for at, envelope in self.read(stream, position, head.position, page_items):
-            if at != expected:  # a hole: expired by its TTL, so the gap reaches past the retention
+        # with a budget, pages of about half of it at ~1 KB an envelope (a page is at most 1 MB anyway), and
+        # never tiny: a small leftover budget must not turn into one Query per row
+        page_items = max(100, max_bytes // 2048) if max_bytes else None
+        for at, envelope in self.read(stream, position, head.position, page_items, expired=True):
+            if at != expected or envelope is None:  # a hole, or past its TTL: the gap reaches past the retention
                 return Recovery(head, False, [])
             if max_bytes is not None and envelopes and size + len(envelope) > max_bytes:
                 return Recovery(head, True, envelopes, more=True)

@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import ConfigError, env_int, env_str
 from .envelope import SYSTEM, SYSTEM_TYPES, PublishRequest
@@ -105,6 +106,15 @@ def presence_request(kind: str, connection: Connection) -> PublishRequest:
     )
 
 
+def settled(request: PublishRequest, present: bool) -> PublishRequest:
+    """A deferred event (one the per-user limit held back) as the room's state is at delivery: a join if
+    the user is here, else a leave, with an id of its own per (kind, user, room, window)."""
+    kind = JOIN if present else LEAVE
+    window = request.data.get("settled")
+    key = "\0".join(("settled", kind, request.room_id, request.user_id, str(window)))
+    return replace(request, type=kind, id=hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
 def _order(connection: Connection) -> tuple[int, str]:
     return connection.connected_at, connection.connection_id
 
@@ -163,14 +173,26 @@ class Presence:
                 extra={"room_id": connection.room_id},
             )
             return None
-        if not self.store.take_presence_slot(
-            connection.user_id, connection.room_id, self.settings.event_limit, self.settings.event_window_seconds
-        ):
+        window = self.settings.event_window_seconds
+        if not self.store.take_presence_slot(connection.user_id, connection.room_id, self.settings.event_limit, window):
+            # held back; so that the room still learns the final state, one event per window is deferred to its
+            # end and delivered as the state is then (send_message: presence.settled)
+            now = time.time()
+            end = (int(now // window) + 1) * window
+            if self.store.defer_presence(connection.user_id, connection.room_id, end, now):
+                request = replace(
+                    presence_request(kind, connection), data={"user_id": connection.user_id, "settled": end}
+                )
+                self.sqs.send_message(
+                    QueueUrl=self.settings.queue_url,
+                    MessageBody=request.to_json(),
+                    DelaySeconds=min(900, max(0, int(end - now) + 1)),
+                )
             log.warning(
                 "%s not sent: more than %d events of this user in %d s",
                 kind,
                 self.settings.event_limit,
-                self.settings.event_window_seconds,
+                window,
                 extra={"room_id": connection.room_id, "user_id": connection.user_id},
             )
             return None

@@ -33,18 +33,20 @@ class RouteSettings:
 class ResumeSettings:
     limit: int = 10  # resumes per connection per window
     window_seconds: int = 60
+    user_limit: int = 30  # resumes per user per window, all sockets and reconnects together
     max_replay: int = DEFAULT_MAX_REPLAY  # messages per stream: a longer gap is complete: false
     max_bytes: int = DEFAULT_MAX_REPLAY_BYTES  # envelopes replayed by one resume, all streams together
 
 
-def respond(status: int, **fields) -> dict:
+def respond(status: int, route: str = "sendMessage", **fields) -> dict:
     """The route's answer, which API Gateway sends back to the sender (the route has a route response).
 
     ``hermes.sent`` carries ``message_id`` (not ``id``: clients de-duplicate envelopes by ``id``, and the
     sender's own copy of the message has that id); ``hermes.refused`` carries the status and the reason.
+    Every answer names its ``route``, so a client with a send and a resume in flight knows which one it is.
     """
     kind = "hermes.sent" if status == 200 else "hermes.refused"
-    return {"statusCode": status, "body": json.dumps({"type": kind, "status": status, **fields})}
+    return {"statusCode": status, "body": json.dumps({"type": kind, "status": status, "route": route, **fields})}
 
 
 def _identity(event: dict) -> tuple[str | None, str | None, str | None]:
@@ -132,20 +134,23 @@ def handle_resume(
     and ``more`` when the byte budget stopped it. Returns the answer and the number of messages replayed.
     """
     if history is None:
-        return respond(404, error="history is off for this deployment"), 0
+        return respond(404, "resume", error="history is off for this deployment"), 0
     connection_id, room_id, user_id = _identity(event)
     if not (connection_id and room_id and user_id):
-        return respond(403, error="unknown connection"), 0
+        return respond(403, "resume", error="unknown connection"), 0
     try:
         states = stream_states(parse_json(event.get("body") or "{}"))
     except InvalidMessage as exc:
-        return respond(400, error=str(exc)), 0
-    slot = store.take_resume_slot(room_id, connection_id, settings.limit, settings.window_seconds)
+        return respond(400, "resume", error=str(exc)), 0
+    slot = store.take_resume_slot(
+        room_id, connection_id, user_id, settings.limit, settings.window_seconds, settings.user_limit
+    )
     if slot is SendSlot.UNKNOWN_CONNECTION:  # revoked or kicked (maybe in its handshake): nothing to read
-        return respond(403, error="unknown connection"), 0
+        return respond(403, "resume", error="unknown connection"), 0
     if slot is SendSlot.RATE_LIMITED:
         window = settings.window_seconds
-        return respond(429, error=f"at most {settings.limit} resumes per {window} s", retry_after=window), 0
+        error = f"at most {settings.limit} resumes per {window} s per connection, {settings.user_limit} per user"
+        return respond(429, "resume", error=error, retry_after=window), 0
     answer: dict[str, dict] = {}
     envelopes: list[bytes] = []
     budget = settings.max_bytes
@@ -172,6 +177,6 @@ def handle_resume(
             budget = 0
     for frame in replay_frames(envelopes):
         if fanout.post(connection_id, frame, room_key(room_id)) is not Outcome.DELIVERED:
-            return respond(502, error="replay could not be delivered; resume again"), 0
-    body = {"type": "hermes.recovery", "status": 200, "streams": answer}
+            return respond(502, "resume", error="replay could not be delivered; resume again"), 0
+    body = {"type": "hermes.recovery", "status": 200, "route": "resume", "streams": answer}
     return {"statusCode": 200, "body": json.dumps(body)}, len(envelopes)

@@ -41,6 +41,13 @@ class CapReached(HermesError):
     """$connect: the user has ``cap`` live connections in the room already."""
 
 
+class TransactionFailed(HermesError):
+    """$connect's transaction kept conflicting with others on the user's set."""
+
+
+CONFLICT_ATTEMPTS = 5
+
+
 def cap_key(user_id: str, room_id: str) -> dict:
     """The item holding the set of a user's live connections in a room (ids never contain '#')."""
     return {"pk": {"S": f"cap#{user_id}#{room_id}"}, "connection_id": {"S": "cap"}}
@@ -146,7 +153,8 @@ class ConnectionStore:
             items.append({"ConditionCheck": token_check})
         if cap:
             items.append({"Update": self._cap_update(connection, cap, ttl_seconds)})
-        for attempt in range(2):
+        healed = False
+        for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=items)
                 return
@@ -154,13 +162,20 @@ class ConnectionStore:
                 reasons = exc.response.get("CancellationReasons") or []
                 if len(reasons) != len(items):
                     raise
+                if any(r.get("Code") == "TransactionConflict" for r in reasons) and attempt < CONFLICT_ATTEMPTS - 1:
+                    # another connect or a release touched the user's set at the same moment (DynamoDB cancels
+                    # one of two transactions on one item): try again shortly
+                    time.sleep(random.uniform(0, 0.02 * 2**attempt))
+                    continue
                 if token_check is not None and reasons[2].get("Code") == "ConditionalCheckFailed":
                     raise TokenRevoked("the connect token was revoked") from None
                 if not (cap and reasons[-1].get("Code") == "ConditionalCheckFailed"):
                     raise
                 live = set((reasons[-1].get("Item") or {}).get("live", {}).get("SS", []))
-                if attempt or not self._release_stale(connection, live, now):
+                if healed or not self._release_stale(connection, live, now):
                     raise CapReached(f"at most {cap} connections per user and room") from None
+                healed = True
+        raise TransactionFailed("the connection could not be written: its user's set kept being changed")
 
     def _cap_update(self, connection: Connection, cap: int, ttl_seconds: int) -> dict:
         return {
@@ -199,16 +214,22 @@ class ConnectionStore:
         ids = sorted(connection_ids)
         if not (ids and self.caps):
             return
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key=cap_key(user_id, room_id),
-                UpdateExpression="DELETE live :gone",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":gone": {"SS": ids}},
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            pass
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=cap_key(user_id, room_id),
+                    UpdateExpression="DELETE live :gone",
+                    ConditionExpression="attribute_exists(pk)",
+                    ExpressionAttributeValues={":gone": {"SS": ids}},
+                )
+                return
+            except self.client.exceptions.ConditionalCheckFailedException:
+                return
+            except self.client.exceptions.TransactionConflictException:
+                # a connect's transaction holds the set: try again; if it keeps failing, the next connect
+                # at the cap finds the id without a row and drops it (a lost release never locks anyone out)
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
     def remove(self, connection: Connection, release: bool = True) -> None:
         """Delete both rows and (``release``) free the connection's place under the cap. Idempotent.
@@ -320,55 +341,93 @@ class ConnectionStore:
         """Count one client message against its *user's* fixed-window budget (all the user's sockets share
         it: a new socket brings no fresh budget). A connection without a row (unknown, disconnected, kicked,
         revoked) is refused first."""
-        if self.get(room_id, connection_id) is None:
+        row = self.get(room_id, connection_id)
+        if row is None or row.user_id != user_id:  # the row must be this user's (never trust the event alone)
             return SendSlot.UNKNOWN_CONNECTION
         return self._take_slot(rate_key(user_id), "rl", limit, window_seconds, now, create=True)
 
     def take_resume_slot(
-        self, room_id: str, connection_id: str, limit: int, window_seconds: int, now: float | None = None
+        self,
+        room_id: str,
+        connection_id: str,
+        user_id: str,
+        limit: int,
+        window_seconds: int,
+        user_limit: int | None = None,
+        now: float | None = None,
     ) -> SendSlot:
-        """Count one resume against the connection's own budget, on its room row: one conditional write
-        that also refuses a connection whose row is gone (revoked, kicked, or never connected)."""
+        """Count one resume against the connection's own budget, on its room row: one conditional write that
+        also refuses a connection whose row is gone (revoked, kicked, never connected) or is another user's.
+        With ``user_limit``, then against the user's budget too (reconnecting brings no fresh one)."""
         key = {"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}}
-        return self._take_slot(key, "rs", limit, window_seconds, now, create=False)
+        slot = self._take_slot(key, "rs", limit, window_seconds, now, create=False, owner=user_id)
+        if slot is SendSlot.OK and user_limit:
+            user = {"pk": {"S": f"resume#{user_id}"}, "connection_id": {"S": "resumes"}}
+            slot = self._take_slot(user, "rs", user_limit, window_seconds, now, create=True)
+        return slot
 
     def take_presence_slot(self, user_id: str, room_id: str, limit: int, window_seconds: int) -> bool:
         """Count one presence event of (user, room) against its fixed-window limit; False past it."""
         key = {"pk": {"S": f"presence#{user_id}#{room_id}"}, "connection_id": {"S": "events"}}
         return self._take_slot(key, "pe", limit, window_seconds, None, create=True) is SendSlot.OK
 
+    def defer_presence(self, user_id: str, room_id: str, until: int, now: float) -> bool:
+        """Claim the one deferred presence event of (user, room) until ``until``; False if one is pending."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"presence#{user_id}#{room_id}"}, "connection_id": {"S": "events"}},
+                UpdateExpression="SET pe_deferred = :until",
+                ConditionExpression="attribute_not_exists(pe_deferred) OR pe_deferred <= :now",
+                ExpressionAttributeValues={":until": {"N": str(until)}, ":now": {"N": str(int(now))}},
+            )
+            return True
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+
     def _take_slot(
-        self, key: dict, counter: str, limit: int, window_seconds: int, now: float | None, create: bool
+        self,
+        key: dict,
+        counter: str,
+        limit: int,
+        window_seconds: int,
+        now: float | None,
+        create: bool,
+        owner: str | None = None,
     ) -> SendSlot:
         """A fixed-window counter (attributes ``<counter>_window`` / ``<counter>_count``) on the item ``key``.
-        ``create``: the item may not exist yet (a counter item); otherwise its absence means UNKNOWN."""
+        ``create``: the item may not exist yet (a counter item); otherwise its absence means UNKNOWN, and so
+        does an ``owner`` other than the item's ``user_id``."""
         moment = now if now is not None else time.time()
         window = int(moment // window_seconds)
         names = {"#w": f"{counter}_window", "#c": f"{counter}_count"}
+        mine = " AND user_id = :u" if owner is not None else ""
+        owned = {":u": {"S": owner}} if owner is not None else {}
         for _ in range(3):  # a new window can race with a concurrent message of the same budget
             try:
                 self.client.update_item(
                     TableName=self.table,
                     Key=key,
                     UpdateExpression="SET #c = #c + :one",
-                    ConditionExpression="#w = :w AND #c < :limit",
+                    ConditionExpression=f"#w = :w AND #c < :limit{mine}",
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={
                         ":one": {"N": "1"},
                         ":w": {"N": str(window)},
                         ":limit": {"N": str(limit)},
+                        **owned,
                     },
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return SendSlot.OK
             except self.client.exceptions.ConditionalCheckFailedException as exc:
                 old = exc.response.get("Item")
-            if not old and not create:
+            if not create and (not old or (owner is not None and old.get("user_id", {}).get("S") != owner)):
                 return SendSlot.UNKNOWN_CONNECTION
             if old and int(old.get(names["#w"], {}).get("N", -1)) >= window:
                 return SendSlot.RATE_LIMITED
-            exists = "" if create else "attribute_exists(pk) AND "
-            values = {":one": {"N": "1"}, ":w": {"N": str(window)}}
+            exists = "" if create else f"attribute_exists(pk){mine} AND "
+            values = {":one": {"N": "1"}, ":w": {"N": str(window)}, **owned}
             update = "SET #w = :w, #c = :one"
             if create:  # a counter item outlives its window by one window, then TTL sweeps it
                 update += ", expires_at = :x"

@@ -60,13 +60,20 @@ resource "aws_sqs_queue_policy" "senders" {
   queue_url = aws_sqs_queue.this.id
   policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
+    Statement = concat([{
       Sid       = "OnlyTheseRolesSend"
       Effect    = "Deny"
       Principal = "*"
       Action    = "sqs:SendMessage"
       Resource  = aws_sqs_queue.this.arn
       Condition = { ArnNotEquals = { "aws:PrincipalArn" = var.sender_role_arns } }
-    }]
+      }], length(var.consumer_role_arns) == 0 ? [] : [{
+      Sid       = "OnlyTheseRolesConsume"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:PurgeQueue"]
+      Resource  = aws_sqs_queue.this.arn
+      Condition = { ArnNotEquals = { "aws:PrincipalArn" = var.consumer_role_arns } }
+    }])
   })
 }

@@ -124,3 +124,10 @@ variable "sender_role_arns" {
   type        = list(string)
   default     = null
 }
+
+variable "consumer_role_arns" {
+  description = "With sender_role_arns: the queue policy also denies receiving, deleting, changing the visibility of and purging messages to every principal but these roles (the consuming function's), so nobody else can read or drop what travels on the queue."
+  type        = list(string)
+  default     = []
+  nullable    = false
+}

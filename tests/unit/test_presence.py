@@ -385,3 +385,36 @@ def test_an_overtaken_event_is_not_delivered(send_message, connections, lambda_c
     assert response["batchItemFailures"] == []
     assert send_message.MGMT.posts == []
     assert send_message.HISTORY.head("room#r1").position == 0
+
+
+def test_a_held_back_event_still_leaves_the_room_with_the_final_state(
+    load_function, lambda_context, token_store, presence_on, monkeypatch, send_message, connections
+):
+    # GIVEN at most 4 events per user and room per minute, and a recorder for what is queued (with its delay)
+    monkeypatch.setenv("HERMES_PRESENCE_EVENT_LIMIT", "4")
+    connect, disconnect = load_function("connect"), load_function("disconnect")
+    sent = []
+
+    class Recorder:
+        def send_message(self, **kwargs):
+            sent.append(kwargs)
+
+    for module in (connect, disconnect):
+        module.PRESENCE.sqs = Recorder()
+    token = issue(token_store)
+    # WHEN u1 loops 5 times and then stays connected (the last events, incl. the final join, are held back)
+    for i in range(5):
+        connect.handler(connect_event(f"c-{i}", token), lambda_context)
+        disconnect.handler(disconnect_event(f"c-{i}"), lambda_context)
+    connect.handler(connect_event("final", token), lambda_context)
+    # THEN 4 events went at once and exactly one more was deferred to the end of the window
+    immediate = [json.loads(k["MessageBody"]) for k in sent if "DelaySeconds" not in k]
+    deferred = [k for k in sent if "DelaySeconds" in k]
+    assert len(immediate) == 4 and len(deferred) == 1 and 1 <= deferred[0]["DelaySeconds"] <= 61
+    # AND delivered at the end of the window, it says what is true then: u1 is here (a join), whatever kind
+    # of event was held back first
+    add(connections, "c-u2", "r1", "u2")
+    event = sqs_event(deferred[0]["MessageBody"], source_arn=FANOUT_QUEUE_ARN)
+    assert send_message.handler(event, lambda_context)["batchItemFailures"] == []
+    (delivered,) = [e for e in envelopes(send_message.MGMT, "c-u2")]
+    assert (delivered["type"], delivered["user_id"]) == ("hermes.join", "u1")

@@ -16,7 +16,8 @@ from hermes_notifications.envelope import InvalidMessage, NonFiniteNumber, Publi
 
 from .conftest import add, envelopes, route_event, sqs_event
 
-POISON = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "[1, 2, 1E400]"]
+# the last two: integers past a double, which JSON.parse turns into Infinity (and JSON.stringify into null)
+POISON = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "[1, 2, 1E400]", "1" + "0" * 400, "-" + "9" * 4000]
 
 
 @pytest.mark.parametrize("text", POISON)
@@ -33,7 +34,7 @@ def test_parse_json_still_reads_ordinary_and_large_finite_numbers():
     }
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, {"deep": [1, math.nan]}])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, {"deep": [1, math.nan]}, 10**400])
 def test_an_envelope_is_never_built_around_a_non_finite_number(value):
     with pytest.raises(NonFiniteNumber):
         build_envelope(PublishRequest(data=value, room_id="r1"))

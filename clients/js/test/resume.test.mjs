@@ -518,7 +518,7 @@ describe('resume within the server budget', () => {
     for (let i = 0; i < 5; i += 1) {
       // five refusals in a row: more than MAX_RESUME_FAILURES would allow if they counted
       next.serverSend({ type: 'hermes.refused', status: 429, error: 'at most 10 resumes per 60 s', retry_after: 60 });
-      t.mock.timers.tick(59_000);
+      t.mock.timers.tick(74_000); // retry_after 60 s with its jitter: 1.25 × at random() = 0.5
       assert.equal(next.sentJson.length, i, 'not before retry_after');
       t.mock.timers.tick(1_000);
       assert.equal(next.sentJson.length, i + 1);
@@ -527,5 +527,38 @@ describe('resume within the server budget', () => {
     next.serverSend(recovery({ [ROOM]: { epoch: E, position: 3, complete: true, replayed: 1 } }));
     assert.deepEqual(got, ['m3']);
     assert.ok(!errors.some((e) => /not retried/.test(e.message)));
+  });
+});
+
+describe('answers name their route', () => {
+  test('a resume refused while a send awaits its answer is the resume’s, and the send’s answer stays the send’s', async (t) => {
+    const { client, errors } = setup(t);
+    const socket = await synced(client, 2);
+    const next = await reconnect(t, socket);
+    const refusals = [];
+    client.on('refused', (r) => refusals.push(r.status));
+    client.sendMessage('hello'); // awaits its answer
+    next.sent.length = 0;
+    next.serverSend({ type: 'hermes.refused', status: 429, route: 'resume', error: 'budget', retry_after: 60 });
+    assert.deepEqual(refusals, [], 'not reported as the send’s refusal');
+    assert.ok(errors.some((e) => /resume throttled/.test(e.message)));
+    next.serverSend({ type: 'hermes.sent', status: 200, route: 'sendMessage', message_id: 'm', delivered: 1 });
+    t.mock.timers.tick(91_000); // retry_after with its jitter (at most 1.5 ×)
+    assert.equal(next.resumes.length, 1);
+  });
+
+  test('throttled retries do not use up a gap’s attempts', async (t) => {
+    const { client, got, recoveries } = setup(t);
+    const socket = await synced(client, 2);
+    socket.serverSend(at(4)); // 3 is missing: a gap
+    for (let i = 0; i < 6; i += 1) {
+      t.mock.timers.tick(100_000);
+      socket.serverSend({ type: 'hermes.refused', status: 429, route: 'resume', error: 'budget', retry_after: 60 });
+    }
+    assert.ok(!recoveries.some((r) => r.complete === false), 'never gave up on the gap because of throttling');
+    t.mock.timers.tick(100_000);
+    socket.serverSend(replay(at(3)));
+    socket.serverSend(recovery({ [ROOM]: { epoch: E, position: 4, complete: true, replayed: 1 } }));
+    assert.deepEqual(got, ['m3', 'm4']);
   });
 });
