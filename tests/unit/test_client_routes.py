@@ -243,3 +243,32 @@ def test_one_resume_replays_at_most_its_byte_budget_then_says_more(
     assert [p for s, p in replayed if s == "room#r1"] == list(range(1, 41))
     assert [p for s, p in replayed if s == "user#alice"] == list(range(1, 6))
     assert all(s["complete"] for s in answers[-1]["streams"].values())
+
+
+def test_a_route_event_claiming_another_user_is_refused(fn, routes, mgmt, connections, lambda_context, with_history):
+    # GIVEN alice's private stream, and mallory's own connection
+    fn.handler(sqs_event({"target_user_id": "alice", "data": "alice's private DM"}), lambda_context)
+    mine = with_history.head("user#alice")
+    add(connections, "mallory-tab", "r1", "mallory")
+    # WHEN an event (e.g. a direct invoke) claims to be alice on mallory's connection
+    resume = resume_event("mallory-tab", {"user#alice": {"epoch": mine.epoch, "position": 0}}, user="alice")
+    send = route_event("mallory-tab", {"action": "sendMessage", "data": "as alice"}, user="alice")
+    # THEN both routes refuse it, and nothing of alice's reaches mallory's socket
+    assert routes.handler(resume, lambda_context)["statusCode"] == 403
+    assert routes.handler(send, lambda_context)["statusCode"] == 403
+    assert mgmt.posts == []
+
+
+def test_reconnecting_brings_no_fresh_resume_budget(fn, routes, mgmt, connections, lambda_context, with_history):
+    # GIVEN 3 resumes per connection and 5 per user per minute
+    routes.RESUME_SETTINGS = routes.ResumeSettings(limit=3, window_seconds=60, user_limit=5)
+    statuses = []
+    # WHEN alice reconnects 3 times, resuming 3 times on each socket
+    for i in range(3):
+        add(connections, f"tab-{i}", "r1", "alice")
+        statuses += [routes.handler(resume_event(f"tab-{i}", {}), lambda_context)["statusCode"] for _ in range(3)]
+        connections.remove(Connection(f"tab-{i}", "r1", "alice"))
+    # THEN only 5 of the 9 pass (before: 9 of 9, a fresh budget per socket), and bob keeps his own
+    assert statuses.count(200) == 5 and statuses.count(429) == 4
+    add(connections, "bob-tab", "r1", "bob")
+    assert routes.handler(resume_event("bob-tab", {}, user="bob"), lambda_context)["statusCode"] == 200

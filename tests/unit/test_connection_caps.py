@@ -140,3 +140,28 @@ def test_a_rowless_connection_is_refused_before_its_users_budget_is_touched(conn
         ).get("Item")
         is None
     )
+
+
+def test_a_transaction_conflict_on_the_users_set_is_retried(aws, connections, monkeypatch):
+    # GIVEN DynamoDB cancels the first two connect transactions with TransactionConflict (another transaction
+    # held the user's set: moto never does this, AWS does)
+    import hermes_notifications.store as store_module
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    calls = []
+    real = connections.client.transact_write_items
+
+    def conflicting(**kwargs):
+        calls.append(1)
+        if len(calls) <= 2:
+            reasons = [{"Code": "None"}] * (len(kwargs["TransactItems"]) - 1) + [{"Code": "TransactionConflict"}]
+            raise connections.client.exceptions.TransactionCanceledException(
+                {"Error": {"Code": "TransactionCanceledException"}, "CancellationReasons": reasons},
+                "TransactWriteItems",
+            )
+        return real(**kwargs)
+
+    monkeypatch.setattr(connections.client, "transact_write_items", conflicting)
+    # WHEN a connection is added under the cap THEN it is written on the third try
+    connections.add(Connection("c-1", "r1", "u1", int(time.time())), cap=2)
+    assert len(calls) == 3 and live_set(aws) == {"c-1"}

@@ -176,3 +176,32 @@ def test_a_budgeted_recovery_stops_before_the_envelope_that_would_pass_it(histor
     assert [json.loads(e)["position"] for e in rest.envelopes] == list(range(4, 11))
     # AND a budget smaller than one envelope still moves the client on by one
     assert len(history.recover("room#r1", epoch, 0, max_bytes=10).envelopes) == 1
+
+
+def test_an_expired_row_ends_a_recovery_at_once_and_pages_are_never_tiny(aws):
+    # GIVEN 300 rows past their TTL (DynamoDB deletes lazily: they are still there) and a live one after them
+    now = [1_000_000.0]
+    queries = []
+
+    class Counting:
+        def __init__(self, inner):
+            self.inner, self.exceptions = inner, inner.exceptions
+
+        def query(self, **kwargs):
+            queries.append(kwargs.get("Limit"))
+            return self.inner.query(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    history = History(Counting(aws), HISTORY_TABLE, retention_seconds=60, clock=lambda: now[0])
+    for _ in range(300):
+        history.append("room#r1", envelope_for)
+    now[0] += 120
+    history.append("room#r1", envelope_for)
+    epoch = history.head("room#r1").epoch
+    # WHEN a client at 0 recovers with a budget smaller than one page of envelopes
+    recovery = history.recover("room#r1", epoch, 0, max_bytes=3000)
+    # THEN it is told at once that the gap is past the retention, after one Query of at least 100 rows
+    assert not recovery.complete and recovery.envelopes == []
+    assert queries == [100]
