@@ -247,7 +247,8 @@ locals {
     disconnect = merge(local.common_env, local.cap_env, {
       HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
     }, local.presence_env)
-    send_message = local.delivery_env
+    # FIFO: a record that can never be delivered goes to the DLQ at once (a failing head blocks its stream)
+    send_message = merge(local.delivery_env, var.queue_fifo ? { HERMES_WORK_DLQ_URL = module.message_queue.dlq_url } : {})
     client_routes = merge(local.delivery_env, {
       HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
       HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
@@ -349,6 +350,11 @@ locals {
         actions   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
         resources = [module.message_queue.queue_arn, module.fanout_queue.queue_arn]
       }],
+      var.queue_fifo ? [{
+        sid       = "ParkUndeliverableRecords"
+        actions   = ["sqs:SendMessage"]
+        resources = [module.message_queue.dlq_arn]
+      }] : [],
     )
     # sendMessage and resume: no queue to consume
     client_routes = local.delivery_statements

@@ -644,9 +644,9 @@ variable "queue_message_retention_seconds" {
 }
 
 variable "queue_fifo" {
-  description = "Make the work queue FIFO (MessageGroupId = the message's stream, set by the SDK): a stream's positions then follow publish order, at FIFO's throughput (300 sends/s per API action without high throughput mode). Off: positions follow processing order, which may differ from publish order by what SQS and parallel invocations reorder. Clients see positions in order either way."
+  description = "The work queue is FIFO by default: a publisher sets MessageGroupId to the message's stream (room#<room>, user#<user> or user#<user>#<room>; the SDK does), so each stream's positions follow its publish order, each stream has one writer of its history at a time, and a publisher's retry within SQS's 5-minute window is de-duplicated (the SDK sets MessageDeduplicationId to the message id; otherwise the body's hash is used). High throughput mode (per message group). A malformed record goes to the DLQ at once instead of blocking its stream. false: a standard queue; positions then follow processing order, which may differ from publish order (clients still see positions in order, without holes)."
   type        = bool
-  default     = false
+  default     = true
 }
 
 variable "queue_visibility_timeout_seconds" {

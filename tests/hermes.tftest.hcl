@@ -117,8 +117,8 @@ run "an_environment_named_default_must_be_asked_for" {
     error_message = "Table names must be <name>-<environment>-<table>."
   }
   assert {
-    condition     = module.message_queue.queue_name == "hermes-default-messages"
-    error_message = "Queue name must be <name>-<environment>-messages."
+    condition     = module.message_queue.queue_name == "hermes-default-messages.fifo"
+    error_message = "Queue name must be <name>-<environment>-messages, FIFO by default."
   }
 
   assert {
@@ -141,6 +141,7 @@ run "explicit_environment_name_and_sizing" {
     name                               = "chat"
     environment                        = "prod"
     function_config                    = { send_message = { timeout = 45 } }
+    queue_fifo                         = false # a batching window needs a standard queue
     maximum_batching_window_in_seconds = 5
   }
 
@@ -217,6 +218,8 @@ run "least_privilege_with_defaults" {
       # chunk jobs only on the internal queue: never on the queue publishers write to
       EnqueueChunkJobs     = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-fanout"]
       KeepAndReplayHistory = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-history"]
+      # FIFO by default: a record that can never be delivered is parked in the work queue's DLQ at once
+      ParkUndeliverableRecords = ["arn:aws:sqs:eu-west-1:123456789012:hermes-test-messages-dlq"]
     }
     error_message = "send_message statements/resources differ: ${output.function_policies["send_message"]}"
   }
@@ -224,12 +227,13 @@ run "least_privilege_with_defaults" {
     condition = {
       for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => s.Action
       } == {
-      WriteOwnLogGroup      = ["logs:CreateLogStream", "logs:PutLogEvents"]
-      ReadDeleteConnections = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
-      PostToConnections     = ["execute-api:ManageConnections"]
-      ConsumeQueues         = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
-      EnqueueChunkJobs      = ["sqs:SendMessage"]
-      KeepAndReplayHistory  = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      WriteOwnLogGroup         = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      ReadDeleteConnections    = ["dynamodb:Query", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"]
+      PostToConnections        = ["execute-api:ManageConnections"]
+      ConsumeQueues            = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"]
+      EnqueueChunkJobs         = ["sqs:SendMessage"]
+      KeepAndReplayHistory     = ["dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+      ParkUndeliverableRecords = ["sqs:SendMessage"]
     }
     error_message = "send_message actions differ: ${output.function_policies["send_message"]}"
   }
@@ -258,7 +262,7 @@ run "least_privilege_with_defaults" {
       for s in jsondecode(output.function_policies["client_routes"]).Statement : s.Sid => [s.Action, s.Resource]
       } == {
       for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => [s.Action, s.Resource]
-      if s.Sid != "ConsumeQueues"
+      if !contains(["ConsumeQueues", "ParkUndeliverableRecords"], s.Sid)
     }
     error_message = "client_routes statements differ: ${output.function_policies["client_routes"]}"
   }
@@ -1016,6 +1020,7 @@ run "chunk_jobs_run_one_per_invocation" {
   command = plan
 
   variables {
+    queue_fifo                         = false
     batch_size                         = 10
     maximum_batching_window_in_seconds = 2
   }

@@ -104,7 +104,9 @@ module "hermes" {
   create_dashboard = true
   alarm_actions    = [aws_sns_topic.oncall.arn]
 
-  # Queue consumption.
+  # Queue consumption: a standard work queue (the default is FIFO, one message group per stream: publish
+  # order per room) for batches of 20 gathered for up to 1 s; positions then follow processing order.
+  queue_fifo                         = false
   batch_size                         = 20
   maximum_batching_window_in_seconds = 1
   maximum_concurrency                = 10

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import functools
 
+import boto3
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    SqsFifoPartialProcessor,
+    process_partial_response,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from hermes_notifications.config import env_str
@@ -27,6 +33,11 @@ from hermes_notifications.presence import is_presence_event, settled, still_hold
 logger = handler_logger()
 metrics = Metrics(namespace=env_str("POWERTOOLS_METRICS_NAMESPACE", "Hermes"))
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A FIFO work queue: once a record of a stream (message group) fails, the rest of that stream's records in the
+# batch fail with it, so the stream's order holds on redelivery; other streams go on.
+fifo_processor = SqsFifoPartialProcessor(skip_group_on_error=True)
+WORK_DLQ_URL = env_str("HERMES_WORK_DLQ_URL")
+_dlq = boto3.client("sqs") if WORK_DLQ_URL else None
 
 _delivery = delivery_from_env()
 STORE, FANOUT, SPLITTER, HISTORY = _delivery.store, _delivery.fanout, _delivery.splitter, _delivery.history
@@ -70,7 +81,13 @@ def handle_record(record: SQSRecord, positioned: dict[str, PublishRequest] | Non
             metrics.add_metric(name="PresenceEventsOutdated", unit=MetricUnit.Count, value=1)
             return request.id or record.message_id
         result = dispatch(request, STORE, FANOUT, SPLITTER, default_id=record.message_id, history=HISTORY)
-    except (InvalidMessage, DeliveryFailed, HistoryConflict) as exc:
+    except InvalidMessage as exc:
+        if park(record, str(exc)):
+            return record.message_id
+        metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=1)
+        logger.warning("record failed", extra={"message_id": record.message_id, "reason": str(exc)})
+        raise
+    except (DeliveryFailed, HistoryConflict) as exc:
         metrics.add_metric(name="FailedRecords", unit=MetricUnit.Count, value=1)
         logger.warning("record failed", extra={"message_id": record.message_id, "reason": str(exc)})
         raise
@@ -78,13 +95,37 @@ def handle_record(record: SQSRecord, positioned: dict[str, PublishRequest] | Non
     return result.message_id
 
 
+def park(record: SQSRecord, reason: str) -> bool:
+    """A FIFO work queue's record that can never be delivered goes to the DLQ now, with its reason: failing it
+    would block its stream (message group) for max_receive_count visibility timeouts. False: not parked (a
+    standard queue, or the DLQ refused it): the record fails as usual and SQS moves it later."""
+    if _dlq is None or not (record.event_source_arn or "").endswith(".fifo"):
+        return False
+    try:
+        _dlq.send_message(
+            QueueUrl=WORK_DLQ_URL,
+            MessageBody=record.body,
+            MessageGroupId=record.attributes.message_group_id or "undeliverable",
+            MessageDeduplicationId=record.message_id,
+            MessageAttributes={"hermes_error": {"DataType": "String", "StringValue": reason[:1024] or "invalid"}},
+        )
+    except Exception:  # noqa: BLE001 - the record then fails as usual and reaches the DLQ by redrive
+        logger.warning("record could not be parked in the DLQ", extra={"message_id": record.message_id}, exc_info=True)
+        return False
+    metrics.add_metric(name="ParkedRecords", unit=MetricUnit.Count, value=1)
+    logger.warning("record parked in the DLQ", extra={"message_id": record.message_id, "reason": reason})
+    return True
+
+
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @logger.inject_lambda_context(clear_state=True, log_event=False)
 def handler(event: dict, context) -> dict:
-    positioned = position_records(event.get("Records") or [], HISTORY)
+    records = event.get("Records") or []
+    positioned = position_records(records, HISTORY)
+    fifo = bool(records) and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
     return process_partial_response(
         event=event,
         record_handler=functools.partial(handle_record, positioned=positioned),
-        processor=processor,
+        processor=fifo_processor if fifo else processor,
         context=context,
     )

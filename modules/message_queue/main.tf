@@ -19,8 +19,13 @@ resource "aws_sqs_queue" "dlq" {
 }
 
 resource "aws_sqs_queue" "this" {
-  name                              = "${var.name}${local.suffix}"
-  fifo_queue                        = var.fifo
+  name       = "${var.name}${local.suffix}"
+  fifo_queue = var.fifo
+  # FIFO: a publisher need not set MessageDeduplicationId (the body's hash is used; the SDK sets the message
+  # id); high throughput mode (per message group: every stream its own group) instead of 300 sends/s a queue
+  content_based_deduplication       = var.fifo ? true : null
+  deduplication_scope               = var.fifo ? "messageGroup" : null
+  fifo_throughput_limit             = var.fifo ? "perMessageGroupId" : null
   visibility_timeout_seconds        = var.visibility_timeout_seconds
   message_retention_seconds         = var.message_retention_seconds
   receive_wait_time_seconds         = 20
