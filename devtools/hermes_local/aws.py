@@ -96,6 +96,8 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    |                                       | The local runtime runs each function with its role's assumed-role|
 |    |                                       | credentials, as Lambda does. sqs_policy.py. Source: IAM User     |
 |    |                                       | Guide, "Policy evaluation logic"; aws:PrincipalArn               |
+| 25 | dynamodb item requests (chaos mode)   | off unless `--chaos`: a fraction answered throttled, as DynamoDB |
+|    |                                       | does under load. chaos.py lists every fault and its AWS source   |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -125,7 +127,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from hermes_local import sqs_policy
+from hermes_local import chaos, sqs_policy
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REGION = "us-east-1"
@@ -212,6 +214,7 @@ def apply_patches() -> None:
         patch_dynamodb_isolation()
         _patch_lambda_fifo_mappings()
         sqs_policy.patch()
+        chaos.patch_dynamodb()  # off until a stack turns chaos on (hermes local up --chaos)
         _patched = True
 
 

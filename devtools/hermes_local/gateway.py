@@ -40,6 +40,8 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from . import chaos
+
 log = logging.getLogger(__name__)
 
 Invoke = Callable[[dict], object]
@@ -477,6 +479,13 @@ def _management_handler(gateway: LocalGateway):
                 return None
             if connection_id is None:
                 return self._reply(404, {"message": "Not Found"}, "NotFoundException")
+            faults = chaos.current()  # off unless the stack runs with --chaos (chaos.py: what AWS documents)
+            if faults.roll("mgmt_slow"):
+                time.sleep(faults.uniform(0.2, 0.8))
+            if faults.roll("mgmt_429"):
+                return self._reply(429, {"message": "Rate exceeded"}, "LimitExceededException")
+            if faults.roll("mgmt_500"):
+                return self._reply(500, {"message": "Internal server error"}, "InternalServerErrorException")
             try:
                 delivered = gateway.management_post(connection_id, data)
             except ValueError:

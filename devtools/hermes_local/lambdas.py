@@ -143,10 +143,12 @@ class _Worker:
                 self.responses.put(json.loads(line))
         self.responses.put(None)  # the worker exited
 
-    def invoke(self, request_id: str, event: dict, timeout: float) -> dict:
+    def invoke(self, request_id: str, event: dict, timeout: float, kill_after: float | None = None) -> dict:
         deadline = time.time() + timeout
         self.process.stdin.write(json.dumps({"id": request_id, "event": event, "deadline": deadline}) + "\n")
         self.process.stdin.flush()
+        if kill_after is not None:  # chaos: the sandbox dies mid-invocation (a crash, or past its timeout)
+            threading.Timer(kill_after, self.stop).start()
         try:
             response = self.responses.get(timeout=timeout + 0.5)
         except queue.Empty:
@@ -219,11 +221,13 @@ class LocalFunction:
         with self._slots:
             self._idle.put(self._worker())
 
-    def invoke(self, event: dict) -> object:
+    def invoke(self, event: dict, kill_after: float | None = None) -> object:
+        """``kill_after`` (chaos mode): the worker is killed that many seconds in, as a crashing or timed-out
+        sandbox is; the invocation then fails like one (the poller leaves its batch for redelivery)."""
         next(self.invocations)
         with self._slots:
             worker = self._worker()
-            response = worker.invoke(str(uuid.uuid4()), event, self.spec.timeout)
+            response = worker.invoke(str(uuid.uuid4()), event, self.spec.timeout, kill_after)
             if worker.alive:
                 self._idle.put(worker)
         if "error" in response:

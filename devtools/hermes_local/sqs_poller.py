@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import chaos
+
 log = logging.getLogger(__name__)
 
 
@@ -100,14 +102,25 @@ class SqsPoller:
                 time.sleep(0.05)
         event = {"Records": [to_record(m, self.queue_arn, self.region) for m in messages]}
         batch_ids = {m["MessageId"] for m in messages}
+        faults = chaos.current()
         try:
-            result = self.invoke(event)
+            if faults.roll("crash") or faults.roll("timeout"):  # killed at a random moment, after some posts
+                result = self.invoke(event, kill_after=faults.uniform(0.05, 1.0))
+            else:
+                result = self.invoke(event)
             # without ReportBatchItemFailures a successful invocation deletes the whole batch
             keep = failed_ids(result, batch_ids) if self.report_batch_item_failures else set()
         except Exception as exc:  # noqa: BLE001 - a function error leaves the whole batch for a retry
             log.warning("send_message failed for a batch of %d: %s", len(messages), exc)
             keep = batch_ids
         done = [m for m in messages if m["MessageId"] not in keep]
+        if faults.on and not self.queue_arn.endswith(".fifo"):
+            # at-least-once: a standard queue delivers a record it handed over already, now and then
+            again = [m for m in done if faults.roll("duplicate")]
+            done = [m for m in done if m not in again]
+            self._visible_soon([m for m in again], faults.redelivery_seconds)
+        if faults.on:  # the failed ones come back after a (scaled-down) visibility timeout
+            self._visible_soon([m for m in messages if m["MessageId"] in keep], faults.redelivery_seconds)
         for start in range(0, len(done), 10):
             chunk = done[start : start + 10]
             self.sqs.delete_message_batch(
@@ -119,6 +132,17 @@ class SqsPoller:
             self.stats.deleted += len(done)
             self.stats.failed += len(keep)
         return len(messages)
+
+    def _visible_soon(self, messages: list[dict], seconds: float) -> None:
+        for start in range(0, len(messages), 10):
+            chunk = messages[start : start + 10]
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": int(seconds)}
+                    for i, m in enumerate(chunk)
+                ],
+            )
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from .chaos import OFF, Chaos, set_current
 from .deployed import ArtifactIndex, DeployedStack, DeploymentError
 from .gateway import GatewayConfig, LocalGateway
 from .sqs_poller import SqsPoller
@@ -83,6 +84,7 @@ class LocalStack:
         max_duration: float = 7200.0,
         example: str = "minimal",
         module_inputs: Mapping[str, bool | int] | None = None,
+        chaos: Chaos | None = None,
         log: Callable[[str], None] = print,
     ):
         self.root = root
@@ -92,6 +94,7 @@ class LocalStack:
         self.example = root / "examples" / example
         self.override = local_override(module_inputs)  # checked now, not after moto has started
         self.log = log
+        self.chaos = chaos or OFF  # turned on once the stack serves (Terraform's apply sees no fault)
         self.aws = None
         self.terraform = None
         self.deployed: DeployedStack | None = None
@@ -244,6 +247,9 @@ class LocalStack:
             self.deployed.warm()
             self.log(f"{len(self.deployed.functions)} functions started in {time.monotonic() - started:.1f} s")
             self.log(f"outputs written to {self._write_outputs()}")
+            if self.chaos.on:
+                set_current(self.chaos)
+                self.log(f"chaos on: {self.chaos}")
         except BaseException:
             self.stop()
             raise
@@ -261,6 +267,7 @@ class LocalStack:
 
         # Stop taking work first, then kill the Lambda workers (which ends any invocation in flight at
         # once), and only then wait for the threads that were running those invocations.
+        set_current(OFF)
         for poller in self.pollers:
             poller.stop()
         if self.gateway and self._loop:
@@ -353,7 +360,17 @@ def up(argv: list[str] | None = None) -> int:
     parser.add_argument("--management-port", type=int, default=0, help="Management API port (default: any)")
     parser.add_argument("--aws-port", type=int, default=0, help="moto server port (default: any)")
     parser.add_argument("--page-port", type=int, default=8766, help="demo page port (default 8766; 0 = none)")
+    parser.add_argument(
+        "--chaos",
+        metavar="SPEC",
+        help="inject the faults AWS documents: 'all', or kind=rate,... (kinds: crash, timeout, dynamodb, "
+        "mgmt_429, mgmt_500, mgmt_slow, duplicate; redelivery_seconds). Sources: hermes_local/chaos.py",
+    )
     args = parser.parse_args(argv)
+    try:
+        chaos = Chaos.parse(args.chaos)
+    except ValueError as exc:
+        parser.error(str(exc))
     if not (ROOT / "main.tf").is_file() or not (ROOT / "examples" / "minimal").is_dir():
         # installed from a wheel: the stack applies the module and its example from a checkout
         print(
@@ -374,6 +391,7 @@ def up(argv: list[str] | None = None) -> int:
         port=args.port,
         aws_port=args.aws_port,
         management_port=args.management_port,
+        chaos=chaos,
         log=lambda line: print(line, flush=True),
     )
     page = None

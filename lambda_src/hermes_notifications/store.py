@@ -162,9 +162,10 @@ class ConnectionStore:
                 reasons = exc.response.get("CancellationReasons") or []
                 if len(reasons) != len(items):
                     raise
-                if any(r.get("Code") == "TransactionConflict" for r in reasons) and attempt < CONFLICT_ATTEMPTS - 1:
+                retryable = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+                if any(r.get("Code") in retryable for r in reasons) and attempt < CONFLICT_ATTEMPTS - 1:
                     # another connect or a release touched the user's set at the same moment (DynamoDB cancels
-                    # one of two transactions on one item): try again shortly
+                    # one of two transactions on one item), or the table throttled it: try again shortly
                     time.sleep(random.uniform(0, 0.02 * 2**attempt))
                     continue
                 if token_check is not None and reasons[2].get("Code") == "ConditionalCheckFailed":

@@ -1,0 +1,25 @@
+"""Each end-to-end module gets its own LocalStack (moto + `terraform apply` of examples/minimal + gateway +
+pollers); every Lambda runs from dist/ as deployed, so a wiring mistake in Terraform fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from hermes_local.stack import LocalStack
+from hermes_notifications.sdk import Hermes, HermesConfig
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    with LocalStack(state_dir=tmp_path_factory.mktemp("local"), log=lambda line: print(line, flush=True)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def hermes(stack):
+    return Hermes(HermesConfig.from_terraform_outputs(stack.state_dir / "outputs.json"))
+
+
+@pytest.fixture(scope="module")
+def sqs(stack):
+    return stack.aws.client("sqs")
