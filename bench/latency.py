@@ -35,9 +35,10 @@ def percentile(values: list[float], q: float) -> float:
 
 async def measure(
     websocket_url: str, hermes: Hermes, count: int, rate: float, prefix: str = "lat"
-) -> tuple[list[float], float, int]:
+) -> tuple[list[float], float, int, int]:
     """(latencies in ms, seconds from the first publish to the last receipt, messages that carried a
-    stream position: all of them with history on, none with it off)."""
+    stream position: all of them with history on, none with it off, and messages positioned before one
+    published earlier: out of publish order)."""
     from websockets.asyncio.client import connect
 
     # a fresh token for every connect, as the JS client does: tokens live 5 minutes by default (sdk.py)
@@ -46,6 +47,7 @@ async def measure(
     sent: dict[str, float] = {}
     latencies: list[float] = []
     positioned = 0
+    places: dict[int, int] = {}  # publish index → position
 
     def publish() -> None:
         interval = 1.0 / rate
@@ -67,7 +69,11 @@ async def measure(
             if message.get("id") in sent:
                 latencies.append((arrived - sent.pop(message["id"])) * 1000)
                 positioned += isinstance(message.get("position"), int)
-        return latencies, time.perf_counter() - started, positioned
+                if isinstance(message.get("position"), int):
+                    places[message["data"]["i"]] = message["position"]
+        in_publish_order = [places[i] for i in sorted(places)]
+        late = sum(1 for a, b in zip(in_publish_order, in_publish_order[1:], strict=False) if b < a)
+        return latencies, time.perf_counter() - started, positioned, late
 
 
 class TransactionProbe:
@@ -114,7 +120,7 @@ def run_rate(stack: LocalStack, hermes: Hermes, count: int, rate: float, probe: 
     """``count`` messages at ``rate`` per second; prints the percentiles, returns the raw figures."""
     batches = stack.poller.stats.batches
     mark = probe.snapshot()
-    latencies, seconds, positioned = asyncio.run(
+    latencies, seconds, positioned, out_of_publish_order = asyncio.run(
         measure(stack.websocket_url, hermes, count, rate, prefix=f"at-{rate:g}-{time.monotonic_ns()}")
     )
     batches = stack.poller.stats.batches - batches
@@ -123,7 +129,8 @@ def run_rate(stack: LocalStack, hermes: Hermes, count: int, rate: float, probe: 
     # rate, so the rate it reached is printed too
     print(
         f"publish-to-receive over {len(latencies)} of {count} messages (asked {rate:g}/s, reached "
-        f"{count / seconds:.1f}/s over {seconds:.1f} s, {batches} SQS batches, {positioned} with a stream position):"
+        f"{count / seconds:.1f}/s over {seconds:.1f} s, {batches} SQS batches, {positioned} with a stream position, "
+        f"{out_of_publish_order} positioned before a message published earlier):"
     )
     print(
         f"  p50 {percentile(latencies, 50):.1f} ms  p90 {percentile(latencies, 90):.1f} ms  "
@@ -145,6 +152,7 @@ def run_rate(stack: LocalStack, hermes: Hermes, count: int, rate: float, probe: 
         "latencies_ms": latencies,
         "batches": batches,
         "positioned": positioned,
+        "out_of_publish_order": out_of_publish_order,
     }
 
 
@@ -162,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the module input history_retention_seconds (0 = history off; default: the module's)",
     )
     parser.add_argument(
+        "--queue-fifo",
+        choices=["true", "false"],
+        default=None,
+        help="the module input queue_fifo (default: the module's, FIFO)",
+    )
+    parser.add_argument(
         "--stdin",
         action="store_true",
         help="once up, print 'UP {...}' and take steps from stdin, one a line: 'warm-up', a rate (prints "
@@ -174,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     module_inputs = {}
     if args.history_retention_seconds is not None:
         module_inputs["history_retention_seconds"] = args.history_retention_seconds
+    if args.queue_fifo is not None:
+        module_inputs["queue_fifo"] = args.queue_fifo == "true"
     with LocalStack(
         state_dir=args.state_dir, module_inputs=module_inputs, log=lambda line: print(f"  {line}", flush=True)
     ) as stack:

@@ -98,6 +98,11 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    |                                       | Guide, "Policy evaluation logic"; aws:PrincipalArn               |
 | 25 | dynamodb item requests (chaos mode)   | off unless `--chaos`: a fraction answered throttled, as DynamoDB |
 |    |                                       | does under load. chaos.py lists every fault and its AWS source   |
+| 26 | sqs ReceiveMessage                    | atomic: one receiver at a time picks messages, so a FIFO message |
+|    |                                       | group is never in two batches at once (moto chose without a lock:|
+|    |                                       | concurrent pollers took one group's messages side by side and    |
+|    |                                       | lost its order). Source: SQS developer guide, "FIFO delivery     |
+|    |                                       | logic"                                                           |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -331,6 +336,30 @@ def _patch_sqs() -> None:
         self.lambda_event_source_mappings = MappingsPolledElsewhere()
 
     Queue.__init__ = init
+
+    # #26: ReceiveMessage is atomic. moto picks the messages to hand over without a lock, so two concurrent
+    # receivers (the pollers play Lambda's several concurrent batches) both saw a FIFO message group as free
+    # and each took messages of it: one group in two batches at once, and its order lost. SQS hands a group's
+    # messages to one receiver until they are deleted or time out (SQS developer guide, "FIFO queue delivery
+    # logic"). Here the choice is made under a lock per queue, and long polling waits outside it.
+    from moto.sqs.models import SQSBackend
+
+    receive = SQSBackend.receive_message
+    locks: dict[str, threading.Lock] = {}
+    locks_lock = threading.Lock()
+
+    def atomic_receive(self: Any, queue_name: str, count: int, wait_seconds_timeout: int, *args: Any, **kw: Any):
+        with locks_lock:
+            lock = locks.setdefault(f"{self.account_id}/{self.region_name}/{queue_name}", threading.Lock())
+        deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        while True:
+            with lock:
+                result = receive(self, queue_name, count, 0, *args, **kw)
+            if result or time.monotonic() >= deadline:
+                return result
+            time.sleep(0.05)
+
+    SQSBackend.receive_message = atomic_receive
 
 
 _dynamodb_isolated = False

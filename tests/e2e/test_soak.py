@@ -324,7 +324,11 @@ def test_js_clients_get_every_message_exactly_once_in_order_through_drops_and_an
     for stream in streams:
         published_order = [i for s, i in published if s == stream]
         positioned = [i for i in expected_ids(kept.get(stream, [])) if i in set(published_order)]
-        out_of_publish_order += sum(1 for a, b in zip(positioned, published_order, strict=False) if a != b)
+        wrong = sum(1 for a, b in zip(positioned, published_order, strict=False) if a != b)
+        out_of_publish_order += wrong
+        if wrong:
+            where = [e.get("position") for e in kept.get(stream, [])]
+            print(f"{stream}: published {published_order}, positioned {positioned} (positions {where})")
     totals["out_of_publish_order"] = out_of_publish_order
     (tmp_path / "js-resume.json").write_text(json.dumps({"published_at": published_at, "report": report}))
     drops = {name: sum(1 for _, code in report[name]["closes"] if code == 1000) for name in users}

@@ -283,9 +283,20 @@ def test_queue_dlq_and_event_source_mapping(applied, local_aws_server):
     dlq_arn = sqs.get_queue_attributes(QueueUrl=outputs["dlq_url"], AttributeNames=["QueueArn"])["Attributes"]
     assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"] == dlq_arn["QueueArn"]
     assert attributes.get("SqsManagedSseEnabled") == "true" or attributes.get("KmsMasterKeyId")
+    # the default work queue: FIFO, one group per stream, high throughput mode, content-based de-duplication
+    assert outputs["queue_url"].endswith(".fifo")
+    assert {
+        k: attributes.get(k)
+        for k in ("FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit")
+    } == {
+        "FifoQueue": "true",
+        "ContentBasedDeduplication": "true",
+        "DeduplicationScope": "messageGroup",
+        "FifoThroughputLimit": "perMessageGroupId",
+    }
     send_message = lambda_.get_function(FunctionName=outputs["function_names"]["send_message"])["Configuration"]
     assert int(attributes["VisibilityTimeout"]) >= 6 * send_message["Timeout"]
-    fanout_url = outputs["queue_url"].replace("-messages", "-fanout")
+    fanout_url = outputs["queue_url"].replace("-messages.fifo", "-fanout").replace("-messages", "-fanout")
     fanout_arn = sqs.get_queue_attributes(QueueUrl=fanout_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     # both the work queue and the internal fan-out queue feed send_message, with partial batch responses
     for queue_arn in (attributes["QueueArn"], fanout_arn):
@@ -338,7 +349,11 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     assert policies["send_message"]["dynamodb:Query"] == {connections, history}
     assert policies["send_message"]["dynamodb:PutItem"] == {history}  # it never writes connections or tokens
     fanout_queue = f"arn:aws:sqs:{job.region}:123456789012:hermes-dev-fanout"
-    assert policies["send_message"]["sqs:SendMessage"] == {fanout_queue}  # never the publishers' queue
+    # never the publishers' queue: the internal one (chunk and retry jobs), and the work queue's DLQ (FIFO, the
+    # default: an undeliverable record is parked there at once)
+    work_dlq = f"arn:aws:sqs:{job.region}:123456789012:hermes-dev-messages-dlq.fifo"
+    assert policies["send_message"]["sqs:SendMessage"] == {fanout_queue, work_dlq}
+    assert policies["client_routes"]["sqs:SendMessage"] == {fanout_queue}
     for name, actions in policies.items():
         dynamo = {a for a in actions if a.startswith("dynamodb:")}
         assert "dynamodb:Scan" not in dynamo, name

@@ -488,3 +488,35 @@ def test_a_queue_policys_explicit_deny_refuses_everyone_it_names_not(local_aws_s
     admin.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     with pytest.raises(ClientError, match="cannot evaluate"):
         sqs_as(hermes).send_message(QueueUrl=url, MessageBody="x")
+
+
+def test_concurrent_receivers_never_hold_one_fifo_group_at_once(local_aws_server):
+    """#26: a FIFO message group is handed to one receiver until its messages are deleted or time out, also to
+    receivers that were long polling when the group's messages came (moto judged them by which groups were
+    busy when their poll began: the second of two waiting pollers took m1 while m0 was still with the first)."""
+    import threading
+
+    sqs = local_aws_server.client("sqs")
+    url = sqs.create_queue(
+        QueueName=_name("order") + ".fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "60"},
+    )["QueueUrl"]
+    received: dict[int, list[str]] = {}
+
+    def poller(n):
+        got = local_aws_server.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=4)
+        received[n] = [m["Body"] for m in got.get("Messages", [])]
+
+    # GIVEN two pollers waiting on the empty queue
+    threads = [threading.Thread(target=poller, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    # WHEN two messages of one group arrive, one after the other
+    sqs.send_message(QueueUrl=url, MessageBody="m0", MessageGroupId="room#r1")
+    time.sleep(0.5)
+    sqs.send_message(QueueUrl=url, MessageBody="m1", MessageGroupId="room#r1")
+    for t in threads:
+        t.join()
+    # THEN one poller got m0 and the other nothing: m1 waits until m0 is deleted
+    assert sorted(received.values()) == [[], ["m0"]], received
