@@ -85,6 +85,7 @@ class LocalStack:
         example: str = "minimal",
         module_inputs: Mapping[str, bool | int] | None = None,
         chaos: Chaos | None = None,
+        workspace: str = WORKSPACE,
         log: Callable[[str], None] = print,
     ):
         self.root = root
@@ -94,6 +95,9 @@ class LocalStack:
         self.example = root / "examples" / example
         self.override = local_override(module_inputs)  # checked now, not after moto has started
         self.log = log
+        # the environment's name: stacks started one after another in one process share moto's in-process
+        # state, so each needs names of its own
+        self.workspace = workspace
         self.chaos = chaos or OFF  # turned on once the stack serves (Terraform's apply sees no fault)
         self.aws = None
         self.terraform = None
@@ -125,8 +129,8 @@ class LocalStack:
             vars={"artifacts_dir": str(self.root / "dist"), "region": REGION},
         )
         started = time.monotonic()
-        self.log("terraform init + apply (workspace local) ...")
-        self.terraform.prepare(WORKSPACE)
+        self.log(f"terraform init + apply (workspace {self.workspace}) ...")
+        self.terraform.prepare(self.workspace)
         self.terraform.apply()
         self.outputs = json.loads(self.terraform.run("output", "-json", "-no-color").stdout)
         self.log(f"applied in {time.monotonic() - started:.0f} s")

@@ -10,8 +10,13 @@ from hermes_notifications.sdk import Hermes, HermesConfig
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    with LocalStack(state_dir=tmp_path_factory.mktemp("local"), log=lambda line: print(line, flush=True)) as running:
+def stack(request, tmp_path_factory):
+    # a workspace (so names) per module: two modules' stacks may run one after the other in one process, whose
+    # in-process moto keeps the first one's resources
+    workspace = "e" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "")[:10]
+    with LocalStack(
+        state_dir=tmp_path_factory.mktemp("local"), workspace=workspace, log=lambda line: print(line, flush=True)
+    ) as running:
         yield running
 
 
