@@ -101,8 +101,9 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 | 26 | sqs ReceiveMessage                    | atomic: one receiver at a time picks messages, so a FIFO message |
 |    |                                       | group is never in two batches at once (moto chose without a lock:|
 |    |                                       | concurrent pollers took one group's messages side by side and    |
-|    |                                       | lost its order). Source: SQS developer guide, "FIFO delivery     |
-|    |                                       | logic"                                                           |
+|    |                                       | lost its order; after a failed batch timed out it handed out its |
+|    |                                       | last message first, then later ones). Source: SQS developer      |
+|    |                                       | guide, "FIFO delivery logic"                                     |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
@@ -337,11 +338,14 @@ def _patch_sqs() -> None:
 
     Queue.__init__ = init
 
-    # #26: ReceiveMessage is atomic. moto picks the messages to hand over without a lock, so two concurrent
-    # receivers (the pollers play Lambda's several concurrent batches) both saw a FIFO message group as free
-    # and each took messages of it: one group in two batches at once, and its order lost. SQS hands a group's
-    # messages to one receiver until they are deleted or time out (SQS developer guide, "FIFO queue delivery
-    # logic"). Here the choice is made under a lock per queue, and long polling waits outside it.
+    # #26: a FIFO group's messages are handed out in order, to one receiver at a time. moto (a) judged a long
+    # poll by the groups that were busy when it began, so a waiting receiver took a group's next message
+    # while another held its previous ones, and (b) after a failed batch became visible again it released the
+    # batch's messages from "in flight" one by one while choosing, skipping all but the last of them and
+    # handing that one out first, followed by the group's later messages. SQS hands a group's messages to one
+    # receiver until they are deleted or time out, in order (SQS developer guide, "FIFO queue delivery
+    # logic"). Here each choice is made afresh under a lock per queue, timed-out messages are released before
+    # it, and long polling waits outside the lock.
     from moto.sqs.models import SQSBackend
 
     receive = SQSBackend.receive_message
@@ -352,8 +356,13 @@ def _patch_sqs() -> None:
         with locks_lock:
             lock = locks.setdefault(f"{self.account_id}/{self.region_name}/{queue_name}", threading.Lock())
         deadline = time.monotonic() + (wait_seconds_timeout or 0)
+        queue = self.get_queue(queue_name)
         while True:
             with lock:
+                # messages whose visibility ended (a failed batch) are in flight no more: moto let them go one at
+                # a time while choosing, so that a group's first ones were skipped and a later one handed out
+                for message in [m for m in queue.pending_messages if m.visible]:
+                    queue.pending_messages.discard(message)
                 result = receive(self, queue_name, count, 0, *args, **kw)
             if result or time.monotonic() >= deadline:
                 return result

@@ -369,7 +369,7 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     sqs = local_aws_server.client("sqs", region_name=job.region)
     queue_url = sqs.get_queue_url(QueueName="hermes-dev-fanout")["QueueUrl"]
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["Policy"])["Attributes"]["Policy"])
-    (deny,) = policy["Statement"]
+    (deny,) = [st for st in policy["Statement"] if st["Sid"] == "OnlyTheseRolesSend"]
     senders = {
         lambda_.get_function(FunctionName=functions[k])["Configuration"]["Role"]
         for k in ("send_message", "client_routes")
@@ -378,6 +378,8 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     forged = '{"room_id":"r","data":1,"connection_ids":["any"],"source":"hermes","type":"hermes.join","id":"x"}'
     with pytest.raises(ClientError, match="explicit deny"):
         sqs.send_message(QueueUrl=queue_url, MessageBody=forged)  # the account's own (admin) keys
+    with pytest.raises(ClientError, match="explicit deny"):
+        sqs.receive_message(QueueUrl=queue_url)  # nor read what travels on it
 
 
 def test_alarms_and_dashboard_of_the_complete_example(applied, local_aws_server):

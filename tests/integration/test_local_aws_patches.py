@@ -520,3 +520,31 @@ def test_concurrent_receivers_never_hold_one_fifo_group_at_once(local_aws_server
         t.join()
     # THEN one poller got m0 and the other nothing: m1 waits until m0 is deleted
     assert sorted(received.values()) == [[], ["m0"]], received
+
+
+def test_a_failed_fifo_batch_comes_back_first_and_in_order(local_aws_server):
+    """#26: after a batch of a group timed out (a failed invocation), the group resumes at its first message."""
+    sqs = local_aws_server.client("sqs")
+    url = sqs.create_queue(
+        QueueName=_name("retry") + ".fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true", "VisibilityTimeout": "60"},
+    )["QueueUrl"]
+    for start in (0, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"m{i}", "MessageGroupId": "g"} for i in range(start, start + 10)],
+        )
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in first] == [f"m{i}" for i in range(10)]
+    # WHEN the batch fails: visible again in 1 s (as a failed invocation's batch after its visibility timeout)
+    sqs.change_message_visibility_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 1} for i, m in enumerate(first)
+        ],
+    )
+    assert sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []) == []  # still in flight
+    time.sleep(1.5)
+    again = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    # THEN the same ten come back, first and in order (moto handed out m9, then m10..m18)
+    assert [m["Body"] for m in again] == [f"m{i}" for i in range(10)]
