@@ -111,7 +111,10 @@ class SqsPoller:
             # without ReportBatchItemFailures a successful invocation deletes the whole batch
             keep = failed_ids(result, batch_ids) if self.report_batch_item_failures else set()
         except Exception as exc:  # noqa: BLE001 - a function error leaves the whole batch for a retry
-            log.warning("send_message failed for a batch of %d: %s", len(messages), exc)
+            trace = getattr(exc, "payload", {}).get("stackTrace") if hasattr(exc, "payload") else None
+            log.warning(
+                "send_message failed for a batch of %d: %s%s", len(messages), exc, f"\n{trace}" if trace else ""
+            )
             keep = batch_ids
         done = [m for m in messages if m["MessageId"] not in keep]
         if faults.on and not self.queue_arn.endswith(".fifo"):

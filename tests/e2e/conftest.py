@@ -15,7 +15,10 @@ def stack(request, tmp_path_factory):
     # in-process moto keeps the first one's resources
     workspace = "e" + request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "")[:10]
     with LocalStack(
-        state_dir=tmp_path_factory.mktemp("local"), workspace=workspace, log=lambda line: print(line, flush=True)
+        state_dir=tmp_path_factory.mktemp("local"),
+        workspace=workspace,
+        module_inputs=getattr(request.module, "STACK_INPUTS", None),  # a module's own module inputs
+        log=lambda line: print(line, flush=True),
     ) as running:
         yield running
 
