@@ -1599,10 +1599,10 @@ class TimedAppend:
         self.history = history
         self.seconds: list[float] = []
 
-    def append(self, stream, build):
+    def append(self, stream, build, message_id=None):
         t = time.perf_counter()
         try:
-            return self.history.append(stream, build)
+            return self.history.append(stream, build, message_id)
         finally:
             self.seconds.append(time.perf_counter() - t)
 
