@@ -134,6 +134,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from hermes_local import chaos, sqs_policy
+from hermes_local.throttle import TokenBucket
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_REGION = "us-east-1"
@@ -550,39 +551,19 @@ def _patch_lambda_fifo_mappings() -> None:
 SSM_GET_TPS = 40.0  # Parameter Store's default throughput for GetParameter(s) per account and region
 
 
-class _TokenBucket:
-    """``rate`` requests per second with bursts of up to ``rate`` (as AWS API throttles behave)."""
-
-    def __init__(self, rate: float):
-        self.rate = rate
-        self.tokens = rate
-        self.updated = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
-            self.updated = now
-            if self.tokens < 1:
-                return False
-            self.tokens -= 1
-            return True
-
-
 def _patch_ssm() -> None:
     """#19: throttle the GetParameter family at Parameter Store's default 40 TPS per account and region."""
     from moto.core.exceptions import JsonRESTError
     from moto.ssm.responses import SimpleSystemManagerResponse as R
 
-    buckets: dict[tuple[str, str], _TokenBucket] = {}
+    buckets: dict[tuple[str, str], TokenBucket] = {}
     buckets_lock = threading.Lock()
 
     def throttled(original: Any) -> Any:
         def call(self: Any) -> Any:
             key = (self.current_account, self.region)
             with buckets_lock:
-                bucket = buckets.setdefault(key, _TokenBucket(SSM_GET_TPS))
+                bucket = buckets.setdefault(key, TokenBucket(SSM_GET_TPS, SSM_GET_TPS))
             if not bucket.take():
                 raise JsonRESTError("ThrottlingException", "Rate exceeded")
             return original(self)

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .gateway import Authorizer, GatewayConfig, Route, TokenBucket
+from .gateway import Authorizer, GatewayConfig, Route
+from .throttle import TokenBucket
 from .lambdas import FunctionSpec, LocalFunction, unpack
 
 log = logging.getLogger(__name__)

@@ -41,32 +41,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from . import chaos
+from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
 
 Invoke = Callable[[dict], object]
 MAX_FRAME_BYTES = 32 * 1024
 MAX_MESSAGE_BYTES = 128 * 1024
-
-
-class TokenBucket:
-    """API Gateway's throttle: ``rate`` requests a second, bursts of up to ``burst`` ("Protect your WebSocket
-    APIs": the token bucket algorithm, per route when the stage sets route settings)."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic):
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens, self.at = float(burst), clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = self.clock()
-            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-            self.at = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return True
-            return False
 
 
 @dataclass
