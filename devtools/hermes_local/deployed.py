@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .gateway import Authorizer, GatewayConfig, Route
-from .throttle import TokenBucket
 from .lambdas import FunctionSpec, LocalFunction, unpack
+from .throttle import TokenBucket
 
 log = logging.getLogger(__name__)
 
