@@ -56,6 +56,7 @@ class Chaos:
     duplicate: float = 0.0
     redelivery_seconds: float = 2.0
     seed: int | None = None
+    first_call_hits: bool = False  # each kind's first call gets its fault: a bounded test sees every kind
     injected: Counter = field(default_factory=Counter)  # faults injected, per kind
 
     def __post_init__(self) -> None:
@@ -65,6 +66,7 @@ class Chaos:
                 raise ValueError(f"chaos {kind}: a rate between 0 and 1, not {rate}")
         self._random = random.Random(self.seed)
         self._lock = threading.Lock()
+        self._called: set[str] = set()
 
     @classmethod
     def parse(cls, spec: str | None) -> Chaos:
@@ -75,7 +77,7 @@ class Chaos:
                 values.update(DEFAULTS)
                 continue
             name, _, rate = part.partition("=")
-            known = {f.name for f in fields(cls)} - {"injected", "seed"}
+            known = {f.name for f in fields(cls)} - {"injected", "seed", "first_call_hits"}
             if name not in known or not rate:
                 raise ValueError(f"chaos: {part!r} is not kind=rate (kinds: {', '.join(KINDS)}, redelivery_seconds)")
             values[name] = float(rate)
@@ -91,7 +93,8 @@ class Chaos:
         if not rate:
             return False
         with self._lock:
-            hit = self._random.random() < rate
+            hit = self._random.random() < rate or (self.first_call_hits and kind not in self._called)
+            self._called.add(kind)
             if hit:
                 self.injected[kind] += 1
         return hit

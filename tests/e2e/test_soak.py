@@ -254,7 +254,7 @@ def test_js_clients_get_every_message_exactly_once_in_order_through_drops_and_an
                 published_at[published[-1][1]] = time.time()
 
     collector = PositionsCollector(stack, hermes, rooms[1]) if faults == "chaos" else None
-    chaos = Chaos(**CHAOS_DEFAULTS, seed=18) if faults == "chaos" else OFF
+    chaos = Chaos(**CHAOS_DEFAULTS, seed=18, first_call_hits=True) if faults == "chaos" else OFF
     set_current(chaos)
     t0 = time.monotonic()
     threads = [threading.Thread(target=kicker, args=(t0,)), threading.Thread(target=publisher, args=(t0,))]

@@ -37,6 +37,16 @@ def test_rolls_follow_the_rate_and_are_counted():
     assert not any(faults.roll("dynamodb") for _ in range(100))
 
 
+def test_first_call_hits_makes_every_kind_fire_in_a_short_run_and_only_kinds_that_are_on():
+    # GIVEN low rates (a bounded soak may otherwise never roll a crash) and first_call_hits
+    faults = Chaos(crash=0.001, timeout=0.001, seed=3, first_call_hits=True)
+    # WHEN each kind is rolled a few times
+    rolls = {kind: [faults.roll(kind) for _ in range(5)] for kind in ("crash", "timeout", "dynamodb")}
+    # THEN the first roll of each kind that is on hit, later ones follow the rate, a kind that is off never hits
+    assert rolls["crash"][0] and rolls["timeout"][0] and not any(rolls["dynamodb"])
+    assert faults.injected["crash"] == sum(rolls["crash"]) and sum(rolls["crash"][1:]) == 0
+
+
 def queue(sqs, name, **attributes):
     return sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30", **attributes})["QueueUrl"]
 
