@@ -74,3 +74,4 @@ clean:
 # Benchmarks (issues 5, 12): ~8 min on 2 cores; writes bench/results.md
 bench: setup
 	$(PY) bench/run.py
+	$(PY) bench/rooms_cost.py --out bench/rooms_cost.md

@@ -31,7 +31,7 @@ locals {
     connect       = "Hermes $connect: registers the connection"
     disconnect    = "Hermes $disconnect: removes the connection"
     send_message  = "Hermes fan-out: the work queue and the internal fan-out queue"
-    client_routes = "Hermes clients' routes: sendMessage and resume"
+    client_routes = "Hermes clients' routes: sendMessage, resume, join and leave"
   }
 
   # --- derived settings ---
@@ -225,31 +225,38 @@ locals {
     POWERTOOLS_LOG_LEVEL         = var.log_level
   })
 
+  # How the authorizer (tokens) and client_routes (grants) read and check the signing key.
+  jwt_env = merge(
+    {
+      HERMES_JWT_SECRET_SOURCE    = local.secret_via_env ? "env" : module.secret.source
+      HERMES_JWT_LEEWAY_SECONDS   = tostring(var.jwt_leeway_seconds)
+      HERMES_SECRET_CACHE_SECONDS = tostring(var.secret_cache_seconds)
+    },
+    # A provided value only (preconditions below): a generated one is never known to Terraform.
+    local.secret_via_env ? { HERMES_JWT_SECRET = var.jwt_secret_value } : { HERMES_JWT_SECRET_ID = module.secret.id },
+    var.jwt_issuer == null ? {} : { HERMES_JWT_ISSUER = var.jwt_issuer },
+    var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
+  )
+
   environment_variables = {
-    authorizer = merge(
-      local.common_env,
-      {
-        HERMES_TOKENS_TABLE         = module.connection_store.tokens_table_name
-        HERMES_JWT_SECRET_SOURCE    = local.secret_via_env ? "env" : module.secret.source
-        HERMES_JWT_LEEWAY_SECONDS   = tostring(var.jwt_leeway_seconds)
-        HERMES_SECRET_CACHE_SECONDS = tostring(var.secret_cache_seconds)
-      },
-      # A provided value only (preconditions below): a generated one is never known to Terraform.
-      local.secret_via_env ? { HERMES_JWT_SECRET = var.jwt_secret_value } : { HERMES_JWT_SECRET_ID = module.secret.id },
-      var.jwt_issuer == null ? {} : { HERMES_JWT_ISSUER = var.jwt_issuer },
-      var.jwt_audience == null ? {} : { HERMES_JWT_AUDIENCE = var.jwt_audience },
-    )
+    authorizer = merge(local.common_env, local.jwt_env, {
+      HERMES_TOKENS_TABLE = module.connection_store.tokens_table_name
+    })
     connect = merge(local.common_env, local.cap_env, {
-      HERMES_CONNECTIONS_TABLE      = module.connection_store.connections_table_name
-      HERMES_TOKENS_TABLE           = module.connection_store.tokens_table_name
-      HERMES_CONNECTION_TTL_SECONDS = tostring(var.connection_ttl_seconds)
+      HERMES_CONNECTIONS_TABLE        = module.connection_store.connections_table_name
+      HERMES_TOKENS_TABLE             = module.connection_store.tokens_table_name
+      HERMES_CONNECTION_TTL_SECONDS   = tostring(var.connection_ttl_seconds)
+      HERMES_MAX_ROOMS_PER_CONNECTION = tostring(var.max_rooms_per_connection)
     }, local.presence_env)
     disconnect = merge(local.common_env, local.cap_env, {
       HERMES_CONNECTIONS_TABLE = module.connection_store.connections_table_name
     }, local.presence_env)
     # FIFO: a record that can never be delivered goes to the DLQ at once (a failing head blocks its stream)
     send_message = merge(local.delivery_env, var.queue_fifo ? { HERMES_WORK_DLQ_URL = module.message_queue.dlq_url } : {})
-    client_routes = merge(local.delivery_env, {
+    # the join route verifies grants: the signing key's source, as the authorizer's
+    client_routes = merge(local.delivery_env, local.jwt_env, {
+      HERMES_TOKENS_TABLE                  = module.connection_store.tokens_table_name
+      HERMES_MAX_ROOMS_PER_CONNECTION      = tostring(var.max_rooms_per_connection)
       HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
       HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
       HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
@@ -259,8 +266,8 @@ locals {
     })
   }
 
-  # the cap on connections per user and room: connect enforces it, disconnect and the 410 clean-up free places
-  cap_env = { HERMES_MAX_CONNECTIONS_PER_USER_ROOM = tostring(var.max_connections_per_user_room) }
+  # the cap on connections per user: connect enforces it, disconnect and the 410 clean-up free places
+  cap_env = { HERMES_MAX_CONNECTIONS_PER_USER = tostring(var.max_connections_per_user) }
 
   # What send_message and client_routes both deliver with (hermes_notifications/delivery.py).
   delivery_env = merge(
@@ -324,23 +331,26 @@ locals {
     )
     connect = concat([
       {
-        # PutItem: both rows, in one transaction with UpdateItem: the user's set of live connections (the cap);
-        # Query: at the cap, which of the set's connections still have rows...
+        # PutItem: the user row and a row per room, in one transaction with UpdateItem: the user's set of live
+        # connections (the cap); ConditionCheckItem: the user row, for room rows past the first transaction;
+        # Query: at the cap, which of the set's connections still have rows; DeleteItem/BatchWriteItem: the
+        # rows again when a room was revoked between two transactions...
         sid       = "PutConnection"
-        actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"]
+        actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
         resources = [module.connection_store.connections_table_arn]
       },
       {
-        # ... with a check that the token was not revoked meanwhile.
+        # ... the token's rooms (GetItem), with a check that it was not revoked or changed meanwhile.
         sid       = "CheckTokenStillIssued"
-        actions   = ["dynamodb:ConditionCheckItem"]
+        actions   = ["dynamodb:GetItem", "dynamodb:ConditionCheckItem"]
         resources = [module.connection_store.tokens_table_arn]
       },
     ], local.presence_statements, local.dynamodb_kms_statements)
     disconnect = concat([{
-      # BatchWriteItem: both rows; UpdateItem: the connection's place under the cap
+      # DeleteItem: the user row (returning its rooms); BatchWriteItem: the rooms' rows; UpdateItem: the
+      # connection's place under the cap
       sid       = "DeleteConnection"
-      actions   = concat(["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
+      actions   = concat(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
       resources = [module.connection_store.connections_table_arn]
     }], local.presence_statements, local.dynamodb_kms_statements)
     send_message = concat(
@@ -356,8 +366,29 @@ locals {
         resources = [module.message_queue.dlq_arn]
       }] : [],
     )
-    # sendMessage and resume: no queue to consume
-    client_routes = local.delivery_statements
+    # sendMessage, resume, join and leave: no queue to consume
+    client_routes = concat(
+      local.delivery_statements,
+      [
+        {
+          # join: a room row (PutItem) and the user row's set (UpdateItem) in one transaction with ...
+          sid       = "JoinRooms"
+          actions   = ["dynamodb:PutItem"]
+          resources = [module.connection_store.connections_table_arn]
+        },
+        {
+          # ... a check that the grant exists, matches and has not expired (never a read of the token rows)
+          sid       = "CheckGrants"
+          actions   = ["dynamodb:ConditionCheckItem"]
+          resources = [module.connection_store.tokens_table_arn]
+        },
+      ],
+      local.secret_via_env ? [] : concat([{
+        sid       = "ReadJwtSecret"
+        actions   = module.secret.read_actions
+        resources = [module.secret.arn]
+      }], local.secret_kms_statements),
+    )
   }
 
   delivery_statements = concat(
@@ -436,6 +467,7 @@ module "websocket_api" {
   resume_enabled           = local.history_enabled
   client_message_throttle  = var.client_message_route_throttle
   resume_throttle          = var.resume_route_throttle
+  join_throttle            = var.join_route_throttle
   throttling_burst_limit   = var.throttling_burst_limit
   throttling_rate_limit    = var.throttling_rate_limit
   access_logs_enabled      = local.access_logs_enabled

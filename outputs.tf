@@ -203,29 +203,45 @@ output "publisher_policy_json" {
 }
 
 output "token_issuer_policy_json" {
-  description = "IAM policy JSON for the backend part that issues and revokes connect tokens: write/query/delete on the tokens table, read of the JWT signing secret, and for revocation the user's connection rows and DeleteConnection on this stage (plus KMS keys when set). Keep it apart from publishers."
+  description = "IAM policy JSON for the backend part that issues connect tokens and grants and revokes them: write/query/delete on the tokens table, read of the JWT signing secret, and for revocation the user's connection rows (a room taken out of a live socket: UpdateItem on user rows only), DeleteConnection and the hermes.left notice on this stage (plus KMS keys when set). Keep it apart from publishers."
   value = try(jsonencode({
     Version = "2012-10-17"
     Statement = concat(
       [
         {
+          # UpdateItem/DeleteItem: a room revoked out of a token that names others, or out of its last one
           Sid      = "IssueAndRevokeTokens"
           Effect   = "Allow"
-          Action   = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"]
+          Action   = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
           Resource = [module.connection_store.tokens_table_arn]
         },
         {
           # DeleteItem, not BatchWriteItem: a batch write may also put items, and an issuer adds no rows
           Sid      = "FindAndForgetConnections"
           Effect   = "Allow"
-          Action   = ["dynamodb:Query", "dynamodb:DeleteItem"]
+          Action   = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:GetItem"]
           Resource = [module.connection_store.connections_table_arn]
         },
         {
-          Sid      = "CloseConnections"
+          # a room revoked out of a live socket: the room out of its user row's set; never the cap's, the
+          # budgets' or a room's items
+          Sid      = "TakeRoomsOffConnections"
           Effect   = "Allow"
-          Action   = ["execute-api:ManageConnections"]
-          Resource = ["${local.execution_arn}/${local.environment}/DELETE/@connections/*"]
+          Action   = ["dynamodb:UpdateItem"]
+          Resource = [module.connection_store.connections_table_arn]
+          Condition = {
+            "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["user#*"] }
+          }
+        },
+        {
+          # DELETE closes a socket; POST tells one that stays open which room it left (hermes.left)
+          Sid    = "CloseConnections"
+          Effect = "Allow"
+          Action = ["execute-api:ManageConnections"]
+          Resource = [
+            "${local.execution_arn}/${local.environment}/DELETE/@connections/*",
+            "${local.execution_arn}/${local.environment}/POST/@connections/*",
+          ]
         },
         {
           Sid      = "ReadJwtSecret"

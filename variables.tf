@@ -273,14 +273,40 @@ variable "connection_ttl_seconds" {
   }
 }
 
-variable "max_connections_per_user_room" {
-  description = "HERMES_MAX_CONNECTIONS_PER_USER_ROOM: live connections one user may hold in one room (tabs, devices); a connect beyond it is refused with 429. Atomic: the user's live connection ids are a set written in $connect's transaction (concurrent connects cannot all pass), freed by $disconnect and by the 410 clean-up, and ids whose rows are gone are dropped at the cap (a lost release never locks a user out). 0 = no cap."
+variable "max_connections_per_user" {
+  description = "HERMES_MAX_CONNECTIONS_PER_USER: live connections (sockets) one user may hold, all rooms together (tabs, devices: one socket carries every room); a connect beyond it is refused with 429. Atomic: the user's live connection ids are a set written in $connect's transaction (concurrent connects cannot all pass), freed by $disconnect and by the 410 clean-up, and ids whose rows are gone are dropped at the cap (a lost release never locks a user out). 0 = no cap. Replaces 0.2's max_connections_per_user_room."
   type        = number
-  default     = 10
+  default     = 20
 
   validation {
-    condition     = var.max_connections_per_user_room >= 0 && var.max_connections_per_user_room <= 1000
-    error_message = "max_connections_per_user_room must be between 0 and 1000."
+    condition     = var.max_connections_per_user >= 0 && var.max_connections_per_user <= 1000
+    error_message = "max_connections_per_user must be between 0 and 1000."
+  }
+}
+
+variable "max_rooms_per_connection" {
+  description = "HERMES_MAX_ROOMS_PER_CONNECTION: rooms one socket may be in, those of its token and those joined with grants together. A token naming more is refused by the SDK; a join beyond it is refused with 429 and a reason. At most 100 (as AWS AppSync Events' subscriptions per connection)."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.max_rooms_per_connection >= 1 && var.max_rooms_per_connection <= 100
+    error_message = "max_rooms_per_connection must be between 1 and 100."
+  }
+}
+
+variable "join_route_throttle" {
+  description = "API Gateway throttle of the join and leave routes for the whole stage (all clients together), each: requests per second and burst. A join verifies a grant (HS512) and writes three items in one transaction; every socket re-joins its granted rooms after a reconnect."
+  type = object({
+    rate_limit  = optional(number, 100)
+    burst_limit = optional(number, 200)
+  })
+  default  = {}
+  nullable = false
+
+  validation {
+    condition     = var.join_route_throttle.rate_limit >= 0 && var.join_route_throttle.burst_limit >= 0
+    error_message = "join_route_throttle limits must be >= 0."
   }
 }
 

@@ -278,18 +278,18 @@ run "least_privilege_with_defaults" {
       for s in jsondecode(output.function_policies["connect"]).Statement : s.Sid => [s.Action, s.Resource]
       if s.Sid != "WriteOwnLogGroup"
       } == {
-      PutConnection         = [["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
-      CheckTokenStillIssued = [["dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
+      PutConnection         = [["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
+      CheckTokenStillIssued = [["dynamodb:GetItem", "dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
     }
-    error_message = "connect may write connection rows and check (not read) its token: ${output.function_policies["connect"]}"
+    error_message = "connect may write connection rows, read its token's rooms and check it is unchanged: ${output.function_policies["connect"]}"
   }
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
-    error_message = "disconnect may only delete its rows (BatchWriteItem) and free its cap place (UpdateItem)."
+    error_message = "disconnect may only delete its rows (DeleteItem: the user row with its rooms, BatchWriteItem: the rooms' rows) and free its cap place (UpdateItem)."
   }
   assert {
     condition = {
@@ -314,9 +314,11 @@ run "least_privilege_with_defaults" {
     condition = output.token_issuer_policy_json == jsonencode({
       Version = "2012-10-17"
       Statement = [
-        { Sid = "IssueAndRevokeTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
-        { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:DeleteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
-        { Sid = "CloseConnections", Effect = "Allow", Action = ["execute-api:ManageConnections"], Resource = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/DELETE/@connections/*"] },
+        { Sid = "IssueAndRevokeTokens", Effect = "Allow", Action = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"] },
+        { Sid = "FindAndForgetConnections", Effect = "Allow", Action = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:GetItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"] },
+        # a room revoked out of a live socket: UpdateItem on user rows only (never the cap, budgets or room rows)
+        { Sid = "TakeRoomsOffConnections", Effect = "Allow", Action = ["dynamodb:UpdateItem"], Resource = ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"], Condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["user#*"] } } },
+        { Sid = "CloseConnections", Effect = "Allow", Action = ["execute-api:ManageConnections"], Resource = ["arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/DELETE/@connections/*", "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/POST/@connections/*"] },
         { Sid = "ReadJwtSecret", Effect = "Allow", Action = ["secretsmanager:GetSecretValue"], Resource = ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"] },
       ]
     })
@@ -334,6 +336,9 @@ run "least_privilege_with_defaults" {
       disconnect = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/$disconnect"
       # history is on by default: clients resume through a two-way route to client_routes
       resume = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/resume"
+      # rooms on a live socket (always)
+      join  = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/join"
+      leave = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/test/leave"
     }
     error_message = "Unexpected source ARNs: ${jsonencode(module.websocket_api.lambda_permission_source_arns)}"
   }
@@ -660,6 +665,8 @@ run "client_messages_are_opt_in" {
       } == {
       sendMessage = [100, 50]
       resume      = [100, 200]
+      join        = [100, 200]
+      leave       = [100, 200]
     }
     error_message = "Both clients' routes are throttled for the whole stage: ${jsonencode(module.websocket_api.stage_route_settings)}"
   }
@@ -672,8 +679,19 @@ run "client_messages_are_opt_in" {
     error_message = "Resumes are metered per connection and bounded in bytes by default."
   }
   assert {
-    condition     = module.function["connect"].environment_variables["HERMES_MAX_CONNECTIONS_PER_USER_ROOM"] == "10"
-    error_message = "connect caps connections per user and room (default 10)."
+    condition     = module.function["connect"].environment_variables["HERMES_MAX_CONNECTIONS_PER_USER"] == "20"
+    error_message = "connect caps connections per user (default 20)."
+  }
+  assert {
+    condition = (
+      module.function["connect"].environment_variables["HERMES_MAX_ROOMS_PER_CONNECTION"] == "100" &&
+      module.function["client_routes"].environment_variables["HERMES_MAX_ROOMS_PER_CONNECTION"] == "100"
+    )
+    error_message = "connect and the join route bound the rooms of a socket (default 100)."
+  }
+  assert {
+    condition     = contains(keys(module.websocket_api.route_ids), "join") && contains(keys(module.websocket_api.route_ids), "leave")
+    error_message = "The join and leave routes always exist: rooms are subscriptions on a live socket."
   }
 }
 
@@ -689,7 +707,7 @@ run "presence_events_are_off_by_default" {
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => s.Action if s.Sid != "WriteOwnLogGroup"
-    } == { DeleteConnection = ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
+    } == { DeleteConnection = ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
     error_message = "Without presence_events, disconnect only deletes: ${output.function_policies["disconnect"]}"
   }
   assert {
@@ -741,7 +759,7 @@ run "presence_events_on" {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
     error_message = "disconnect also queries the user's other connections and the room's size."
   }
@@ -751,6 +769,16 @@ run "presence_events_on" {
     ])
     error_message = "Presence events never go to the public work queue."
   }
+}
+
+run "rooms_per_connection_are_at_most_100" {
+  command = plan
+
+  variables {
+    max_rooms_per_connection = 101
+  }
+
+  expect_failures = [var.max_rooms_per_connection]
 }
 
 run "presence_room_size_is_bounded" {

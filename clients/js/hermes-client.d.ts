@@ -101,7 +101,7 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  */
 /**
  * @typedef {'malformed' | 'gateway' | 'callback' | 'refused' | 'token' | 'auth' | 'socket' | 'timeout' | 'send'
- *   | 'recovery'} ErrorKind
+ *   | 'recovery' | 'join'} ErrorKind
  */
 /**
  * @typedef {object} HermesError
@@ -149,16 +149,25 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
  * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
+ * @property {(detail: RoomDetail) => void} joined  this socket joined a room (join(), or a re-join after a reconnect)
+ * @property {(detail: RoomDetail) => void} left  this socket left a room: leave(), or `reason: 'revoked'` by the backend
  * @property {(error: HermesError) => void} error
+ */
+/**
+ * @typedef {object} RoomDetail
+ * @property {string} room
+ * @property {string} [reason]  left: 'left' (leave()) or 'revoked' (the backend revoked the room)
  */
 /**
  * @typedef {object} SubscribeOptions
  * @property {SourceFilter} [source='any']  `'backend'`: only what your backend published
+ * @property {string} [room]  only messages of this room (a socket carries every room of its user)
  */
 /**
  * @typedef {object} SendOptions
  * @property {string} [type]  the message type (the server's default when omitted); not `pong` or `hermes.*`
  * @property {boolean} [excludeSelf=false]  not to this connection itself
+ * @property {string} [room]  the room to send to: required when the socket is in more than one
  */
 /**
  * @typedef {object} BackoffOptions
@@ -170,7 +179,10 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @typedef {object} HermesClientOptions
  * @property {string} url  the stage URL, e.g. wss://ws.example.com/prod (the token is added as ?token=)
  * @property {() => (string | Promise<string>)} getToken  called for a FRESH token before every (re)connect;
- *   throw HermesAuthError when nobody is signed in (the client stops), any other error is retried
+ *   throw HermesAuthError when nobody is signed in (the client stops), any other error is retried. The token
+ *   names the rooms the socket is in from its connect (your backend's `issue_token(user, rooms)`)
+ * @property {(room: string) => (string | Promise<string>)} [getGrant]  a grant for one room more (your
+ *   backend's `Hermes.grant(user, room)`), for join(room); a grant is reused for re-joins until it expires
  * @property {number} [keepAliveMs=300000]  ping after this long without sending anything; 0 disables
  * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
  * @property {BackoffOptions} [backoff]
@@ -216,6 +228,10 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  *   (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
  * @property {() => boolean} ping  send a keep-alive ping now (normally automatic); whether it was sent
  * @property {() => PositionsState} positions  where the client stands in each stream it knows (a copy)
+ * @property {(room: string) => Promise<boolean>} join  this socket joins `room` (a grant from getGrant), now
+ *   and after every reconnect until leave(room); true when joined, false when refused (see 'refused')
+ * @property {(room: string) => boolean} leave  stop receiving `room` (and re-joining it); whether it was sent
+ * @property {() => string[]} rooms  the rooms join() added (the token's own rooms are the backend's choice)
  */
 /**
  * Connection states, in the order a healthy client goes through them.
@@ -394,7 +410,7 @@ export type RefusedAnswer = {
     connectionId?: string | undefined;
     requestId?: string | undefined;
 };
-export type ErrorKind = "malformed" | "gateway" | "callback" | "refused" | "token" | "auth" | "socket" | "timeout" | "send" | "recovery";
+export type ErrorKind = "malformed" | "gateway" | "callback" | "refused" | "token" | "auth" | "socket" | "timeout" | "send" | "recovery" | "join";
 export type HermesError = {
     kind: ErrorKind;
     message: string;
@@ -481,13 +497,32 @@ export type HermesEvents = {
      * a user joined or left the room (presence_events on)
      */
     presence: (detail: PresenceDetail) => void;
+    /**
+     * this socket joined a room (join(), or a re-join after a reconnect)
+     */
+    joined: (detail: RoomDetail) => void;
+    /**
+     * this socket left a room: leave(), or `reason: 'revoked'` by the backend
+     */
+    left: (detail: RoomDetail) => void;
     error: (error: HermesError) => void;
+};
+export type RoomDetail = {
+    room: string;
+    /**
+     * left: 'left' (leave()) or 'revoked' (the backend revoked the room)
+     */
+    reason?: string | undefined;
 };
 export type SubscribeOptions = {
     /**
      * `'backend'`: only what your backend published
      */
     source?: SourceFilter | undefined;
+    /**
+     * only messages of this room (a socket carries every room of its user)
+     */
+    room?: string | undefined;
 };
 export type SendOptions = {
     /**
@@ -498,6 +533,10 @@ export type SendOptions = {
      * not to this connection itself
      */
     excludeSelf?: boolean | undefined;
+    /**
+     * the room to send to: required when the socket is in more than one
+     */
+    room?: string | undefined;
 };
 export type BackoffOptions = {
     baseMs?: number | undefined;
@@ -514,9 +553,15 @@ export type HermesClientOptions = {
     url: string;
     /**
      * called for a FRESH token before every (re)connect;
-     * throw HermesAuthError when nobody is signed in (the client stops), any other error is retried
+     * throw HermesAuthError when nobody is signed in (the client stops), any other error is retried. The token
+     * names the rooms the socket is in from its connect (your backend's `issue_token(user, rooms)`)
      */
     getToken: () => (string | Promise<string>);
+    /**
+     * a grant for one room more (your
+     * backend's `Hermes.grant(user, room)`), for join(room); a grant is reused for re-joins until it expires
+     */
+    getGrant?: ((room: string) => (string | Promise<string>)) | undefined;
     /**
      * ping after this long without sending anything; 0 disables
      */
@@ -621,4 +666,17 @@ export type HermesClientMethods = {
      * where the client stands in each stream it knows (a copy)
      */
     positions: () => PositionsState;
+    /**
+     * this socket joins `room` (a grant from getGrant), now
+     * and after every reconnect until leave(room); true when joined, false when refused (see 'refused')
+     */
+    join: (room: string) => Promise<boolean>;
+    /**
+     * stop receiving `room` (and re-joining it); whether it was sent
+     */
+    leave: (room: string) => boolean;
+    /**
+     * the rooms join() added (the token's own rooms are the backend's choice)
+     */
+    rooms: () => string[];
 };

@@ -112,7 +112,7 @@
 
 /**
  * @typedef {'malformed' | 'gateway' | 'callback' | 'refused' | 'token' | 'auth' | 'socket' | 'timeout' | 'send'
- *   | 'recovery'} ErrorKind
+ *   | 'recovery' | 'join'} ErrorKind
  */
 
 /**
@@ -165,18 +165,28 @@
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
  * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
+ * @property {(detail: RoomDetail) => void} joined  this socket joined a room (join(), or a re-join after a reconnect)
+ * @property {(detail: RoomDetail) => void} left  this socket left a room: leave(), or `reason: 'revoked'` by the backend
  * @property {(error: HermesError) => void} error
+ */
+
+/**
+ * @typedef {object} RoomDetail
+ * @property {string} room
+ * @property {string} [reason]  left: 'left' (leave()) or 'revoked' (the backend revoked the room)
  */
 
 /**
  * @typedef {object} SubscribeOptions
  * @property {SourceFilter} [source='any']  `'backend'`: only what your backend published
+ * @property {string} [room]  only messages of this room (a socket carries every room of its user)
  */
 
 /**
  * @typedef {object} SendOptions
  * @property {string} [type]  the message type (the server's default when omitted); not `pong` or `hermes.*`
  * @property {boolean} [excludeSelf=false]  not to this connection itself
+ * @property {string} [room]  the room to send to: required when the socket is in more than one
  */
 
 /**
@@ -190,7 +200,10 @@
  * @typedef {object} HermesClientOptions
  * @property {string} url  the stage URL, e.g. wss://ws.example.com/prod (the token is added as ?token=)
  * @property {() => (string | Promise<string>)} getToken  called for a FRESH token before every (re)connect;
- *   throw HermesAuthError when nobody is signed in (the client stops), any other error is retried
+ *   throw HermesAuthError when nobody is signed in (the client stops), any other error is retried. The token
+ *   names the rooms the socket is in from its connect (your backend's `issue_token(user, rooms)`)
+ * @property {(room: string) => (string | Promise<string>)} [getGrant]  a grant for one room more (your
+ *   backend's `Hermes.grant(user, room)`), for join(room); a grant is reused for re-joins until it expires
  * @property {number} [keepAliveMs=300000]  ping after this long without sending anything; 0 disables
  * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
  * @property {BackoffOptions} [backoff]
@@ -240,6 +253,10 @@
  *   (or dropped after close()); throws RangeError over the frame limit, TypeError for data that is not JSON
  * @property {() => boolean} ping  send a keep-alive ping now (normally automatic); whether it was sent
  * @property {() => PositionsState} positions  where the client stands in each stream it knows (a copy)
+ * @property {(room: string) => Promise<boolean>} join  this socket joins `room` (a grant from getGrant), now
+ *   and after every reconnect until leave(room); true when joined, false when refused (see 'refused')
+ * @property {(room: string) => boolean} leave  stop receiving `room` (and re-joining it); whether it was sent
+ * @property {() => string[]} rooms  the rooms join() added (the token's own rooms are the backend's choice)
  */
 
 /**
@@ -406,6 +423,7 @@ export function createHermesClient(options) {
   const {
     url,
     getToken,
+    getGrant,
     keepAliveMs = DEFAULTS.keepAliveMs,
     pongTimeoutMs = DEFAULTS.pongTimeoutMs,
     connectTimeoutMs = DEFAULTS.connectTimeoutMs,
@@ -424,6 +442,9 @@ export function createHermesClient(options) {
   const backoff = { ...DEFAULTS.backoff, ...((options && options.backoff) || {}) };
   if (typeof url !== 'string' || !url) throw new TypeError('createHermesClient: `url` is required');
   if (typeof getToken !== 'function') throw new TypeError('createHermesClient: `getToken` must be a function');
+  if (getGrant !== undefined && typeof getGrant !== 'function') {
+    throw new TypeError('createHermesClient: `getGrant` must be a function');
+  }
   if (typeof WebSocketImpl !== 'function') throw new TypeError('createHermesClient: no WebSocket implementation');
   if (
     positionsStore !== undefined &&
@@ -432,7 +453,7 @@ export function createHermesClient(options) {
     throw new TypeError('createHermesClient: `positions` must have load() and save(state)');
   }
 
-  /** @typedef {{callback: (message: HermesMessage) => void, source: SourceFilter}} Subscription */
+  /** @typedef {{callback: (message: HermesMessage) => void, source: SourceFilter, room?: string}} Subscription */
   /** @type {Map<string, Set<Subscription>>} type or '*' → subscriptions */
   const subscribers = new Map();
   /** @type {Map<string, Set<(...args: any[]) => void>>} event name → listeners */
@@ -622,8 +643,10 @@ export function createHermesClient(options) {
       resumeFailures = 0;
       resumeNeeded = false;
       setState(States.OPEN, { connection: connectionCount });
-      // before the queued messages and the app's `open` listeners: ask for what was missed
-      if (resuming()) sendResume();
+      // before the queued messages and the app's `open` listeners: ask for what was missed (after the joined
+      // rooms are joined again, so that the resume covers them too)
+      if (joined.size) rejoin(ws);
+      else if (resuming()) sendResume();
       emit('open', { connection: connectionCount });
       settleWaiters(true);
       flush();
@@ -695,6 +718,96 @@ export function createHermesClient(options) {
     retryTimer = setTimeout(attempt, delay);
   }
 
+  // --- rooms joined with grants ------------------------------------------------------------------------
+  /** @type {Map<string, {grant: string | null, expiresAt: number}>} room → its grant (reused until it expires) */
+  const joined = new Map();
+  /** @type {Map<string, Array<(ok: boolean) => void>>} room → join() promises awaiting its answer */
+  const joinWaiters = new Map();
+  /** @type {Map<string, () => void>} room → what the answer to its join in flight calls (rejoin's count) */
+  const joinsInFlight = new Map();
+
+  /** @param {string} room @param {boolean} ok */
+  function settleJoin(room, ok) {
+    const waiting = joinWaiters.get(room) ?? [];
+    joinWaiters.delete(room);
+    for (const resolve of waiting) resolve(ok);
+    const done = joinsInFlight.get(room);
+    joinsInFlight.delete(room);
+    if (done) done();
+  }
+
+  /** When a grant expires (its JWT's `exp`, in ms), or 0 when it cannot be read. @param {string} grant */
+  function grantExpiry(grant) {
+    try {
+      const part = grant.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const claims = JSON.parse(atob(part + '='.repeat((4 - (part.length % 4)) % 4)));
+      return Number.isFinite(claims.exp) ? claims.exp * 1000 : 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  /**
+   * Send one join on `ws` (a grant of the room's reused while it has 30 s left, else a fresh one).
+   * @param {string} room @param {WebSocketLike} ws @returns {Promise<void>} once answered (or abandoned)
+   */
+  function sendJoin(room, ws) {
+    return new Promise((done) => {
+      const entry = joined.get(room);
+      if (!entry) return done();
+      joinsInFlight.set(room, done);
+      const fresh = entry.grant && entry.expiresAt - Date.now() > 30 * 1000;
+      Promise.resolve(fresh ? entry.grant : getGrant?.(room))
+        .then((grant) => {
+          if (typeof grant !== 'string' || !grant) throw new Error('getGrant() did not return a non-empty string');
+          if (socket !== ws || !joined.has(room)) return settleJoin(room, false);
+          entry.grant = grant;
+          entry.expiresAt = grantExpiry(grant);
+          if (!rawSend({ action: 'join', grant })) settleJoin(room, false);
+        })
+        .catch((error) => {
+          report('join', `getGrant(${JSON.stringify(room)}) failed: ${error?.message ?? error}`);
+          settleJoin(room, false);
+        });
+    });
+  }
+
+  /** After an open: join every joined room again, then resume (so the resume covers their streams). @param {WebSocketLike} ws */
+  function rejoin(ws) {
+    Promise.all([...joined.keys()].map((room) => sendJoin(room, ws))).then(() => {
+      if (socket === ws && state === States.OPEN && resuming()) sendResume();
+    });
+  }
+
+  /** `hermes.joined` / `hermes.left` (a leave's answer, or the backend revoking a room). @param {any} message */
+  function roomAnswer(message) {
+    const room = typeof message.room === 'string' ? message.room : null;
+    if (!room) return report('malformed', `${message.type} without a room`);
+    if (message.type === 'hermes.left') {
+      if (message.route !== 'leave') joined.delete(room); // revoked: never joined again
+      emit('left', { room, reason: message.route === 'leave' ? 'left' : (message.reason ?? 'revoked') });
+      return;
+    }
+    // the heads of the room's streams, read after the room's row was written: later messages come live
+    const streams = message.streams !== null && typeof message.streams === 'object' ? message.streams : {};
+    for (const [stream, info] of Object.entries(streams)) {
+      const track = resume && isStreamPosition(info) ? trackOf(stream) : null;
+      if (track && !track.known) start(stream, track, info);
+    }
+    emit('joined', { room });
+    settleJoin(room, true);
+  }
+
+  /** A join or leave refused. @param {any} message */
+  function roomRefused(message) {
+    const room = typeof message.room === 'string' ? message.room : [...joinsInFlight.keys()][0];
+    refused(message);
+    if (message.route === 'join' && room !== undefined) {
+      joined.delete(room); // not re-joined after a reconnect: the app may join() again
+      settleJoin(room, false);
+    }
+  }
+
   // --- receiving ------------------------------------------------------------------------------------
   /** @param {unknown} raw a frame's data */
   function receive(raw) {
@@ -728,6 +841,14 @@ export function createHermesClient(options) {
     if (message.type === 'hermes.sent') {
       answered();
       emit('sent', message);
+      return;
+    }
+    if (message.type === 'hermes.joined' || message.type === 'hermes.left') {
+      roomAnswer(message);
+      return;
+    }
+    if (message.type === 'hermes.refused' && (message.route === 'join' || message.route === 'leave')) {
+      roomRefused(message);
       return;
     }
     if (message.type === 'hermes.refused') {
@@ -823,6 +944,7 @@ export function createHermesClient(options) {
       if (!set) continue;
       // `source` decided once, above: a subscriber that changes message.source cannot fool the next one
       for (const entry of [...set]) {
+        if (entry.room !== undefined && entry.room !== message.room_id) continue;
         if (entry.source === 'any' || entry.source === source) safeCall(entry.callback, message);
       }
     }
@@ -1212,7 +1334,10 @@ export function createHermesClient(options) {
 
   // --- sending --------------------------------------------------------------------------------------
   /** Send a ping or a resume (an object) or a sendMessage frame (its JSON text, which then awaits an answer). */
-  /** @param {string | {action: 'ping'} | {action: 'resume', streams?: PositionsState}} body */
+  /**
+   * @param {string | {action: 'ping'} | {action: 'resume', streams?: PositionsState} | {action: 'join', grant: string}
+   *   | {action: 'leave', room: string}} body
+   */
   function rawSend(body) {
     if (!socket || socket.readyState !== OPEN) return false;
     try {
@@ -1287,7 +1412,7 @@ export function createHermesClient(options) {
      * nor a message whose source is missing or unknown); `'client'` only what clients sent; `'any'` (the
      * default) everything.
      */
-    subscribe(type, callback, { source = 'any' } = {}) {
+    subscribe(type, callback, { source = 'any', room } = {}) {
       if (typeof type !== 'string' || !type) throw new TypeError('subscribe: type must be a non-empty string');
       if (typeof callback !== 'function') throw new TypeError('subscribe: callback must be a function');
       if (!SUBSCRIBE_SOURCES.has(source)) {
@@ -1297,7 +1422,10 @@ export function createHermesClient(options) {
       const set = subscribers.get(type) ?? new Set();
       subscribers.set(type, set);
       /** @type {Subscription} a new entry each time: the same callback may be subscribed twice */
-      const entry = { callback, source: /** @type {SourceFilter} */ (source) };
+      if (room !== undefined && (typeof room !== 'string' || !room)) {
+        throw new TypeError('subscribe: room must be a non-empty string');
+      }
+      const entry = { callback, source: /** @type {SourceFilter} */ (source), room };
       set.add(entry);
       return () => {
         const set = subscribers.get(type);
@@ -1329,15 +1457,17 @@ export function createHermesClient(options) {
     },
 
     /**
-     * Send to everyone in this connection's room (the room and sender come from the token, server-side).
+     * Send to everyone in one of this connection's rooms (`room`; optional when it is in one). The sender
+     * comes from the token, server-side.
      * Returns true if sent now, false if queued until the connection is (re)opened (dropped after close()).
      * Throws RangeError over API Gateway's 32 KB frame limit, TypeError for data that is not JSON.
      */
-    sendMessage(data, { type, excludeSelf = false } = {}) {
+    sendMessage(data, { type, excludeSelf = false, room } = {}) {
       if (data === undefined) throw new TypeError('sendMessage: data is required');
-      /** @type {{action: 'sendMessage', data: unknown, type?: string, exclude_self?: true}} */
+      /** @type {{action: 'sendMessage', data: unknown, type?: string, exclude_self?: true, room?: string}} */
       const body = { action: 'sendMessage', data };
       if (type !== undefined) body.type = type;
+      if (room !== undefined) body.room = room;
       if (excludeSelf) body.exclude_self = true;
       const text = JSON.stringify(body); // throws TypeError on cycles / BigInt
       const size = encoder.encode(text).length;
@@ -1365,6 +1495,36 @@ export function createHermesClient(options) {
     /** Where the client stands in each stream it knows (history on): {stream: {epoch, position}}, a copy. */
     positions() {
       return snapshot();
+    },
+
+    /**
+     * Join `room` on this socket with a grant from `getGrant(room)`, now (or at the next open) and after
+     * every reconnect until leave(room). Resolves true once joined, false when refused (the 'refused' event
+     * says why: another user's grant, expired, revoked, too many rooms). Never rejects.
+     */
+    join(room) {
+      if (typeof room !== 'string' || !room) throw new TypeError('join: room must be a non-empty string');
+      if (typeof getGrant !== 'function') throw new TypeError('join: createHermesClient needs `getGrant`');
+      if (!joined.has(room)) joined.set(room, { grant: null, expiresAt: 0 });
+      return new Promise((resolve) => {
+        const waiting = joinWaiters.get(room) ?? [];
+        waiting.push(resolve);
+        joinWaiters.set(room, waiting);
+        if (state === States.OPEN && socket) sendJoin(room, socket);
+      });
+    },
+
+    /** Leave `room`: its messages stop, and it is not joined again after a reconnect. Whether it was sent. */
+    leave(room) {
+      if (typeof room !== 'string' || !room) throw new TypeError('leave: room must be a non-empty string');
+      joined.delete(room);
+      settleJoin(room, false);
+      return state === States.OPEN && rawSend({ action: 'leave', room });
+    },
+
+    /** The rooms join() added and not left (re-joined after every reconnect). */
+    rooms() {
+      return [...joined.keys()];
     },
   };
   return client;

@@ -308,7 +308,8 @@ DEMO_TOKEN_URL = "/token?user=alice&room=demo"
 
 
 def serve_demo_page(stack: LocalStack, port: int):
-    """Serve clients/js, ``/token?user=&room=`` (tokens issued by the SDK) and ``/demo/config.json`` on loopback.
+    """Serve clients/js, ``/token?user=&room=[&room=]`` (tokens issued by the SDK) and ``/demo/config.json`` on
+    loopback.
 
     The config pre-fills the demo's form with this stack's WebSocket URL and the same-origin token URL; the page
     never takes either from its own address (a link could otherwise choose them) and connects only on a click.
@@ -335,7 +336,9 @@ def serve_demo_page(stack: LocalStack, port: int):
                 return super().do_GET()
             query = parse_qs(url.query)
             try:
-                token = hermes.issue_token(query.get("user", ["demo"])[0], query.get("room", ["demo"])[0], 300)
+                # room=A&room=B or room=A,B (a comma is never part of an id): one token for all of them
+                rooms = [r for value in query.get("room", ["demo"]) for r in value.split(",")]
+                token = hermes.issue_token(query.get("user", ["demo"])[0], rooms, 300)
             except ValueError as exc:
                 self.send_error(400, str(exc))
                 return None

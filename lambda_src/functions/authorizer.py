@@ -64,17 +64,19 @@ def authorize(
         return policy("Deny", resource, "anonymous"), exc.reason
     now = now if now is not None else time.time()
     deny = policy("Deny", resource, claims.user_id)
-    record = token_store.get(claims.user_id, claims.room_id, claims.token_id)
+    record = token_store.get(claims.user_id, claims.token_room, claims.token_id)
     if record is None:
-        return deny, "no such token for this user and room (revoked?)"
+        return deny, "no such token for this user (revoked?)"
     if record.expires_at and record.expires_at < now:
         return deny, "token record expired"
     if not tokens.secret_matches(claims.secret, record.token_hash):
         return deny, "token does not match the issued one"
-    if record.single_use and not token_store.consume(claims.user_id, claims.room_id, claims.token_id, now):
+    if record.single_use and not token_store.consume(claims.user_id, claims.token_room, claims.token_id, now):
         return deny, "single-use token already used"
     # API Gateway passes this context to every route of the connection ($connect, $disconnect, messages).
-    context = {"user_id": claims.user_id, "room_id": claims.room_id, "token_id": claims.token_id}
+    # The rooms are not in it: $connect reads them from the token's row (a room revoked since is not joined),
+    # and the routes from the connection's row (rooms joined and left since).
+    context = {"user_id": claims.user_id, "token_room": claims.token_room, "token_id": claims.token_id}
     return policy("Allow", resource, claims.user_id, context), "ok"
 
 
@@ -99,7 +101,6 @@ def handler(event: dict, context) -> dict:
             "effect": effect,
             "reason": reason,
             "principal": response["principalId"],
-            "room_id": response.get("context", {}).get("room_id"),
         },
     )
     return response

@@ -15,7 +15,7 @@ from . import __version__
 from .config import ConfigError
 from .envelope import DEFAULT_TYPE, InvalidMessage, NonFiniteNumber, PublishRequest, parse_json
 from .errors import HermesError
-from .sdk import DEFAULT_TTL_SECONDS
+from .sdk import DEFAULT_GRANT_TTL_SECONDS, DEFAULT_TTL_SECONDS
 
 
 def _config_options() -> argparse.ArgumentParser:
@@ -55,19 +55,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     token = sub.add_parser("token", parents=[config], help="issue a connect token (prints the JWT)")
     token.add_argument("--user", required=True, help="user id")
-    token.add_argument("--room", required=True, help="room id")
+    token.add_argument(
+        "--room",
+        action="append",
+        default=[],
+        dest="rooms",
+        help="a room the connection joins (repeat for more, up to 100; none: the user's own messages only)",
+    )
     token.add_argument(
         "--ttl", type=int, default=DEFAULT_TTL_SECONDS, help=f"lifetime in seconds (default {DEFAULT_TTL_SECONDS})"
     )
     token.add_argument("--single-use", action="store_true", help="the token works for one connect only")
 
+    grant = sub.add_parser(
+        "grant", parents=[config], help="a grant for a user's live socket to join a room (prints it)"
+    )
+    grant.add_argument("--user", required=True, help="user id")
+    grant.add_argument("--room", required=True, help="room id")
+    grant.add_argument(
+        "--ttl",
+        type=int,
+        default=DEFAULT_GRANT_TTL_SECONDS,
+        help=f"lifetime in seconds (default {DEFAULT_GRANT_TTL_SECONDS})",
+    )
+
     revoke = sub.add_parser(
-        "revoke", parents=[config], help="revoke a user's tokens and close their connections (in --room, or all)"
+        "revoke",
+        parents=[config],
+        help="revoke a user: every token, every socket closed; with --room, that room out of their tokens and sockets",
     )
     revoke.add_argument("--user", required=True)
     revoke.add_argument("--room", help="only this room (default: every room)")
 
-    kick = sub.add_parser("kick", parents=[config], help="close a user's live connections; tokens stay valid")
+    kick = sub.add_parser(
+        "kick",
+        parents=[config],
+        help="close a user's live connections (--room: take that room off them); tokens stay valid",
+    )
     kick.add_argument("--user", required=True)
     kick.add_argument("--room", help="only this room (default: every room)")
 
@@ -140,10 +164,13 @@ def run(args: argparse.Namespace) -> int:
 
     client = Hermes(load_config(args))
     if args.command == "token":
-        print(client.issue_token(args.user, args.room, ttl_seconds=args.ttl, single_use=args.single_use))
+        print(client.issue_token(args.user, args.rooms, ttl_seconds=args.ttl, single_use=args.single_use))
+    elif args.command == "grant":
+        print(client.grant(args.user, args.room, ttl_seconds=args.ttl))
     elif args.command == "revoke":
         revoked = client.revoke(args.user, args.room)
-        print(f"revoked {revoked.tokens} tokens, closed {revoked.connections} connections")
+        left = f", {revoked.left} left the room and stay open" if args.room else ""
+        print(f"revoked {revoked.tokens} tokens, closed {revoked.connections} connections{left}")
         for connection_id, code in revoked.failed:
             print(f"hermes: could not close {connection_id} ({code}); its rows are deleted", file=sys.stderr)
         if revoked.failed:
@@ -155,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
         for connection in client.connections(args.room, user_id=args.user):
             print(json.dumps(connection))
     elif args.command == "kick":
-        print(f"closed {client.kick(args.user, args.room)} connections")
+        print(f"kicked {client.kick(args.user, args.room)} connections")
     elif args.command == "publish":
         if not args.room and not args.to_user:
             raise InvalidMessage("publish needs --room or --to-user")

@@ -30,10 +30,16 @@ class Delivery:
     fanout_queue_arn: str | None
 
 
+MAX_PER_USER_DEFAULT = 20
+
+
+def max_connections_per_user() -> int:
+    return env_int("HERMES_MAX_CONNECTIONS_PER_USER", MAX_PER_USER_DEFAULT, minimum=0, maximum=1000)
+
+
 def connection_store(client) -> ConnectionStore:
-    """The connections table, with the cap's bookkeeping when the module caps connections per user and room."""
-    cap = env_int("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", 10, minimum=0, maximum=1000)
-    return ConnectionStore(client, require_str("HERMES_CONNECTIONS_TABLE"), caps=cap > 0)
+    """The connections table, with the cap's bookkeeping when the module caps connections per user."""
+    return ConnectionStore(client, require_str("HERMES_CONNECTIONS_TABLE"), caps=max_connections_per_user() > 0)
 
 
 def delivery_from_env() -> Delivery:

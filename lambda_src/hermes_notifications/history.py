@@ -47,9 +47,15 @@ def user_stream(user_id: str, room_id: str | None = None) -> str:
     return f"user#{user_id}" if room_id is None else f"user#{user_id}#{room_id}"
 
 
-def streams_of_connection(user_id: str, room_id: str) -> tuple[str, ...]:
-    """The streams a connection of ``user_id`` in ``room_id`` receives (and may resume)."""
-    return (room_stream(room_id), user_stream(user_id), user_stream(user_id, room_id))
+def streams_of_connection(user_id: str, rooms: str | Sequence[str]) -> tuple[str, ...]:
+    """The streams a connection of ``user_id`` in ``rooms`` receives (and may resume): each room's, the
+    user's own, and the user's in each room."""
+    rooms = (rooms,) if isinstance(rooms, str) else tuple(rooms)
+    return (
+        tuple(room_stream(room) for room in rooms)
+        + (user_stream(user_id),)
+        + tuple(user_stream(user_id, room) for room in rooms)
+    )
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from .config import ConfigError, env_int, env_str
@@ -136,11 +136,29 @@ class Presence:
         self.sqs = sqs_client
         self.settings = settings
 
-    def connected(self, connection: Connection) -> str | None:
-        """After $connect wrote the rows: a join if this is the user's oldest connection in the room.
-        Returns the event id when one was queued. Never raises: a lost event must not fail a handshake."""
+    def connected(self, connection: Connection, rooms: Iterable[str] | None = None) -> list[str]:
+        """After $connect (or a join) wrote the rows: in each of ``rooms`` (default: all the connection's), a
+        join if this is the user's oldest connection there. Returns the ids of the events queued."""
+        return self._each(self._connected, connection, rooms)
+
+    def disconnected(self, connection: Connection, rooms: Iterable[str] | None = None) -> list[str]:
+        """After the rows of ``connection`` were deleted ($disconnect, a 410, a leave or a revoke): in each of
+        ``rooms`` (default: all of them), a leave if the user has no other connection there."""
+        return self._each(self._disconnected, connection, rooms)
+
+    def _each(self, announce, connection: Connection, rooms: Iterable[str] | None) -> list[str]:
         if not self.settings.enabled:
-            return None
+            return []
+        ids = []
+        for room in connection.rooms if rooms is None else rooms:
+            event = announce(Connection(connection.connection_id, room, connection.user_id, connection.connected_at))
+            if event is not None:
+                ids.append(event)
+        return ids
+
+    def _connected(self, connection: Connection) -> str | None:
+        """A join if this is the user's oldest connection in the room (``connection.room_id``); the event id
+        when one was queued. Never raises: a lost event must not fail a handshake."""
         try:
             mine = [c for c in self.store.of_user(connection.user_id, connection.room_id)]
             if min([*mine, connection], key=_order).connection_id != connection.connection_id:
@@ -150,11 +168,8 @@ class Presence:
             log.warning("join event not sent", extra={"room_id": connection.room_id}, exc_info=True)
             return None
 
-    def disconnected(self, connection: Connection) -> str | None:
-        """After the rows of ``connection`` were deleted ($disconnect, or a 410): a leave if the user has no
-        other connection in the room. Returns the event id when one was queued; never raises."""
-        if not self.settings.enabled:
-            return None
+    def _disconnected(self, connection: Connection) -> str | None:
+        """A leave if the user has no other connection in the room; never raises."""
         try:
             others = self.store.of_user(connection.user_id, connection.room_id)
             if any(c.connection_id != connection.connection_id for c in others):

@@ -2,9 +2,11 @@
 
 from hermes_notifications.sdk import Hermes
 hermes = Hermes.from_terraform_outputs("outputs.json")   # or Hermes.from_env(), or Hermes(HermesConfig(...))
-jwt = hermes.issue_token("user-1", "room-42")             # 5 minutes; single_use=True for one connect
-hermes.publish("room-42", {"job": "backup-7", "status": "done"}, type="job.finished")
-hermes.revoke("user-1", "room-42")                        # tokens deleted, open connections closed
+jwt = hermes.issue_token("user-1", ["company", "job-7"])  # 5 minutes; single_use=True for one connect
+grant = hermes.grant("user-1", "job-8")                    # one room more for a live socket (its join)
+hermes.publish("job-7", {"job": "backup-7", "status": "done"}, type="job.finished")
+hermes.revoke("user-1", "job-7")                           # job-7 out of the user's tokens and sockets
+hermes.revoke("user-1")                                    # every token deleted, every socket closed
 
 Publishing needs only sqs:SendMessage (module output publisher_policy_json); issuing and revoking tokens
 need the tokens table, the signing key and the connections (token_issuer_policy_json).
@@ -16,7 +18,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -27,22 +29,37 @@ from .config import ConfigError, JwtSettings, env_int, env_str
 from .envelope import BACKEND, DEFAULT_TYPE, InvalidMessage, PublishRequest, build_envelope, new_message_id
 from .errors import HermesError
 from .signing_keys import DEFAULT_SOURCE, SigningKeys, keys_from_env
-from .store import ConnectionStore, TokenRecord, TokenStore
+from .store import MAX_ROOMS_PER_CONNECTION, ConnectionStore, TokenRecord, TokenStore
 
 # A connect token is only needed for the handshake (the JS client fetches a fresh one for every connect),
 # so it lives minutes: a leaked one is worth little. The authorizer's previous-key window follows the max.
 DEFAULT_TTL_SECONDS = 300
 MAX_TTL_SECONDS = 3600
+DEFAULT_GRANT_TTL_SECONDS = 300  # a grant is for a join (and the re-joins after reconnects while it lasts)
+
+
+def room_list(rooms: str | Sequence[str] | None) -> tuple[str, ...]:
+    """One room, or a list of them (each once, in order), each a valid id, at most 100."""
+    rooms = () if rooms is None else (rooms,) if isinstance(rooms, str) else tuple(rooms)
+    for room in rooms:
+        tokens.validate_id("room_id", room)
+    rooms = tuple(dict.fromkeys(rooms))
+    if len(rooms) > MAX_ROOMS_PER_CONNECTION:
+        raise ValueError(f"at most {MAX_ROOMS_PER_CONNECTION} rooms per token, not {len(rooms)}")
+    return rooms
+
+
 LOCAL_OUTPUTS = Path(".hermes/local/outputs.json")  # written by the local runtime
 
 
 @dataclass(frozen=True)
 class Revoked:
-    tokens: int  # token rows deleted
+    tokens: int  # token and grant rows deleted, or tokens the room was taken out of
     connections: int  # live connections closed
     # connections whose DeleteConnection failed after retries: (connection id, error code). Their rows are
     # deleted all the same (they receive nothing and may send nothing); the socket closes at its 2 h cap.
     failed: tuple[tuple[str, str], ...] = ()
+    left: int = 0  # live connections that left the room and stay open for their other rooms
 
 
 CLOSE_ATTEMPTS = 5  # DeleteConnection tries per connection on throttling (429) and 5xx
@@ -190,15 +207,22 @@ class Hermes:
 
     # --- tokens --------------------------------------------------------------------------------
     def issue_token(
-        self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_TTL_SECONDS, *, single_use: bool = False
+        self,
+        user_id: str,
+        rooms: str | Sequence[str] = (),
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        *,
+        single_use: bool = False,
     ) -> str:
-        """Store a bcrypt hash of a fresh secret for (user, room) and return the signed connect JWT.
+        """Store a bcrypt hash of a fresh secret for the user, with the ``rooms`` it joins at connect (one
+        room, or up to 100), and return the signed connect JWT. The rooms live in the tokens table, not the
+        JWT: revoking a room takes it out of every token of the user at once.
 
         Tokens are independent: a second tab gets its own, and issuing one never ends another. A
         ``single_use`` token is marked used by the first connect; a second connect with it is denied.
         """
         tokens.validate_id("user_id", user_id)
-        tokens.validate_id("room_id", room_id)
+        rooms = room_list(rooms)
         if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
         now = int(time.time())
@@ -206,7 +230,6 @@ class Hermes:
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         jwt = tokens.encode(
             user_id=user_id,
-            room_id=room_id,
             token_id=token_id,
             secret=secret,
             key=self.signing_keys.current,
@@ -215,15 +238,44 @@ class Hermes:
             now=now,
         )
         token_hash = tokens.hash_secret(secret, self.config.bcrypt_cost)
-        token_store.put(TokenRecord(user_id, room_id, token_id, token_hash, now + ttl_seconds, single_use), now)
+        record = TokenRecord(
+            user_id, tokens.ALL_ROOMS, token_id, token_hash, now + ttl_seconds, single_use, rooms=rooms
+        )
+        token_store.put(record, now)
+        return jwt
+
+    def grant(self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_GRANT_TTL_SECONDS) -> str:
+        """A grant for ``user_id``'s live sockets to join ``room_id`` (the client sends it in a ``join``
+        frame). Bound to its user: another user's socket is refused it. Usable until it expires or the room
+        is revoked from the user (``revoke(user_id, room_id)`` deletes it)."""
+        tokens.validate_id("user_id", user_id)
+        tokens.validate_id("room_id", room_id)
+        if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        now = int(time.time())
+        secret, grant_id = tokens.new_secret(), tokens.new_token_id()
+        jwt = tokens.encode_grant(
+            user_id=user_id,
+            room_id=room_id,
+            grant_id=grant_id,
+            secret=secret,
+            key=self.signing_keys.current,
+            ttl_seconds=ttl_seconds,
+            settings=self.jwt_settings,
+            now=now,
+        )
+        token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
+        token_store.put_grant(user_id, room_id, grant_id, tokens.grant_hash(secret), now + ttl_seconds)
         return jwt
 
     def revoke(self, user_id: str, room_id: str | None = None) -> Revoked:
-        """Delete the user's tokens (in ``room_id``, or everywhere) and close their live connections there.
+        """Revoke the user everywhere (every token and grant deleted, every socket closed), or one room: the
+        room taken out of the user's tokens, its grants deleted, and out of the user's live sockets at once
+        (they stay open for their other rooms; a socket left with no room is closed, as 0.2 did).
 
-        Tokens go first, then the connections: a connect racing this call either finds its token gone
-        ($connect checks it in the same transaction that writes the connection) or is seen and closed here.
-        A connection still in its handshake cannot be closed yet, but its rows are gone, so it receives
+        Tokens go first, then the connections: a connect racing this call either finds its token changed
+        ($connect checks it in the same transaction that writes the connection) or is seen here. A
+        connection still in its handshake cannot be closed yet, but its rows are gone, so it receives
         nothing, may send nothing and cannot resume. A DeleteConnection that fails does not stop the others:
         throttling and 5xx are retried, and what still fails is in ``Revoked.failed``.
         """
@@ -232,20 +284,23 @@ class Hermes:
             tokens.validate_id("room_id", room_id)
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         store, management = self._connections(), self._management_client()  # fail before deleting anything
-        deleted = token_store.delete_all(user_id, room_id)
-        closed, failed = self._close(store, management, user_id, room_id)
-        return Revoked(tokens=deleted, connections=closed, failed=failed)
+        changed = token_store.delete_all(user_id, room_id)
+        closed, failed, left = self._close(store, management, user_id, room_id)
+        return Revoked(tokens=changed, connections=closed, failed=failed, left=left)
 
     def kick(self, user_id: str, room_id: str | None = None) -> int:
-        """Close the user's live connections (in ``room_id``, or everywhere). Their tokens stay valid: a client
-        holding an unexpired token may connect again (the JS client does, with a fresh token from your
-        backend). To keep someone out, ``revoke``. Raises HermesError naming the connections that could not be
-        closed (their rows are deleted all the same)."""
+        """Close the user's live connections, or (``room_id``) take that room off them (a socket left with no
+        room is closed). Their tokens stay valid: a client holding an unexpired token may connect again (the
+        JS client does, with a fresh token from your backend). To keep someone out, ``revoke``. Returns the
+        connections closed or taken off the room; raises HermesError naming the connections that could not
+        be closed (their rows are deleted all the same)."""
         tokens.validate_id("user_id", user_id)
-        closed, failed = self._close(self._connections(), self._management_client(), user_id, room_id)
+        if room_id is not None:
+            tokens.validate_id("room_id", room_id)
+        closed, failed, left = self._close(self._connections(), self._management_client(), user_id, room_id)
         if failed:
             raise HermesError(f"closed {closed} connections; could not close {len(failed)}: {list(failed)}")
-        return closed
+        return closed + left
 
     def connections(self, room_id: str | None = None, *, user_id: str | None = None) -> list[dict]:
         """Live connections of a room, of a user, or of a user in a room (consistent reads)."""
@@ -255,11 +310,15 @@ class Hermes:
             if value is not None:
                 tokens.validate_id(kind, value)
         store = self._connections()
-        found = store.of_user(user_id, room_id) if user_id is not None else store.in_room(room_id)
+        if user_id is not None:
+            found = list(store.of_user(user_id, room_id))
+        else:  # a room's rows name their user: the user row has the connection's rooms
+            found = [store.get(c.connection_id, c.user_id) or c for c in store.in_room(room_id)]
         return [
             {
                 "connection_id": c.connection_id,
-                "room_id": c.room_id,
+                "room_id": room_id or c.room_id,
+                "rooms": list(c.rooms),
                 "user_id": c.user_id,
                 "connected_at": c.connected_at,
             }
@@ -276,34 +335,28 @@ class Hermes:
     @staticmethod
     def _close(
         store: ConnectionStore, management, user_id: str, room_id: str | None, sleep=time.sleep
-    ) -> tuple[int, tuple[tuple[str, str], ...]]:
-        """Delete each connection's rows, then close its socket; carry on past failures and report them."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        closed, failed = 0, []
+    ) -> tuple[int, tuple[tuple[str, str], ...], int]:
+        """Take ``room_id`` off each of the user's connections in it, or (no room, or none left) delete the
+        connection's rows and close its socket; carry on past failures and report them. Returns (closed,
+        failed, left the room)."""
+        closed, failed, left = 0, [], 0
         for connection in list(store.of_user(user_id, room_id)):
+            if room_id is not None and set(connection.rooms) - {room_id}:
+                store.remove_room(connection.connection_id, user_id, room_id)
+                left += 1
+                _tell(
+                    management, connection.connection_id, {"type": "hermes.left", "room": room_id, "reason": "revoked"}
+                )
+                continue
             # rows first: from now on it gets nothing, its messages and resumes are refused. Deletes only (the
             # token issuer's policy has no write that could add a row); its $disconnect frees its cap place.
             store.remove(connection, release=False)
-            for attempt in range(1, CLOSE_ATTEMPTS + 1):
-                try:
-                    management.delete_connection(ConnectionId=connection.connection_id)
-                    closed += 1
-                    break
-                except management.exceptions.GoneException:
-                    break  # already closed, or still connecting (its rows are gone: it receives nothing)
-                except ClientError as exc:
-                    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-                    code = exc.response.get("Error", {}).get("Code") or str(status)
-                    if not (status == 429 or status >= 500 or "Throttl" in code) or attempt == CLOSE_ATTEMPTS:
-                        failed.append((connection.connection_id, code))
-                        break
-                except BotoCoreError as exc:
-                    if attempt == CLOSE_ATTEMPTS:
-                        failed.append((connection.connection_id, type(exc).__name__))
-                        break
-                sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
-        return closed, tuple(failed)
+            error = _close_socket(management, connection.connection_id, sleep)
+            if error is None:
+                closed += 1
+            elif error != "Gone":
+                failed.append((connection.connection_id, error))
+        return closed, tuple(failed), left
 
     def _management_client(self):
         key = "apigatewaymanagementapi"
@@ -416,3 +469,35 @@ class Hermes:
         if failed:
             raise PublishError(f"{len(failed)} of {len(checked)} messages were not queued", failed)
         return [r.id for r in checked]
+
+
+def _close_socket(management, connection_id: str, sleep=time.sleep) -> str | None:
+    """DeleteConnection, retrying throttling and 5xx; None when closed, "Gone", or the error code."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    for attempt in range(1, CLOSE_ATTEMPTS + 1):
+        try:
+            management.delete_connection(ConnectionId=connection_id)
+            return None
+        except management.exceptions.GoneException:
+            return "Gone"  # already closed, or still connecting (its rows are gone: it receives nothing)
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+            code = exc.response.get("Error", {}).get("Code") or str(status)
+            if not (status == 429 or status >= 500 or "Throttl" in code) or attempt == CLOSE_ATTEMPTS:
+                return code
+        except BotoCoreError as exc:
+            if attempt == CLOSE_ATTEMPTS:
+                return type(exc).__name__
+        sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))
+    return "unreachable"
+
+
+def _tell(management, connection_id: str, frame: dict) -> None:
+    """One best-effort frame to a socket (it may be gone or still connecting: its rows say what it gets)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        management.post_to_connection(ConnectionId=connection_id, Data=json.dumps(frame).encode())
+    except (ClientError, BotoCoreError):
+        pass

@@ -13,6 +13,9 @@ locals {
       # the clients' routes run in their own function: nothing a client sends takes send_message's concurrency
       send_message = { key = "sendMessage", function = "client_routes", two_way = true, enabled = var.client_messages_enabled }
       resume       = { key = "resume", function = "client_routes", two_way = true, enabled = var.resume_enabled }
+      # rooms on a live socket: join with a grant from the backend, leave
+      join  = { key = "join", function = "client_routes", two_way = true, enabled = true }
+      leave = { key = "leave", function = "client_routes", two_way = true, enabled = true }
     } : name => route if route.enabled
   }
 
@@ -226,12 +229,13 @@ resource "aws_apigatewayv2_stage" "this" {
     detailed_metrics_enabled = var.detailed_metrics_enabled
   }
 
-  # Clients' own messages and resumes get tighter stage-wide throttles than the default routes: both cost
-  # a Lambda invocation and posts (a resume replays up to max_replay_bytes).
+  # Clients' own messages, resumes, joins and leaves get tighter stage-wide throttles than the default routes:
+  # each costs a Lambda invocation (a resume replays up to max_replay_bytes, a join writes a transaction).
   dynamic "route_settings" {
     for_each = merge(
       var.client_messages_enabled ? { sendMessage = var.client_message_throttle } : {},
       var.resume_enabled ? { resume = var.resume_throttle } : {},
+      { join = var.join_throttle, leave = var.join_throttle },
     )
     content {
       route_key                = route_settings.key

@@ -70,7 +70,7 @@ output "lambda_permission_source_arns" {
 }
 
 output "route_functions" {
-  description = "The function each Lambda route invokes, keyed by route name (connect, disconnect, send_message, resume)."
+  description = "The function each Lambda route invokes, keyed by route name (connect, disconnect, send_message, resume, join, leave)."
   value       = { for name, route in local.lambda_routes : name => var.functions[route.function].function_name }
 }
 

@@ -68,6 +68,15 @@ variable "resume_throttle" {
   default = { rate_limit = 100, burst_limit = 200 }
 }
 
+variable "join_throttle" {
+  description = "Stage throttle of the join and of the leave route, each (all clients together)."
+  type = object({
+    rate_limit  = number
+    burst_limit = number
+  })
+  default = { rate_limit = 100, burst_limit = 200 }
+}
+
 variable "throttling_burst_limit" {
   description = "Default route burst limit of the stage."
   type        = number

@@ -91,6 +91,7 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
 
         published, message = asyncio.run(roundtrip())
         assert message["id"] == published and message["data"] == {"via": "cli"}
+        asyncio.run(one_socket_many_rooms(url))
     finally:
         process.send_signal(signal.SIGINT)  # what Ctrl-C sends
         try:
@@ -105,6 +106,67 @@ def test_local_up_serves_until_ctrl_c_then_cleans_up():
     assert not port_open(page_port), "demo page port still open"
     assert not (ROOT / ".hermes" / "local" / "outputs.json").exists()
     assert workers_left() == [], "Lambda worker processes outlived the stack"
+
+
+def cli(*args: str) -> str:
+    return subprocess.run([HERMES, *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+async def frames_until(websocket, done, seconds=60) -> list[dict]:
+    """Frames received until ``done(frames)`` holds."""
+    frames: list[dict] = []
+    deadline = time.monotonic() + seconds
+    while not done(frames):
+        frames.append(json.loads(await asyncio.wait_for(websocket.recv(), max(0.1, deadline - time.monotonic()))))
+    return frames
+
+
+def rooms_of(frames) -> list[str]:
+    return sorted(f["room_id"] for f in frames if "room_id" in f and not f.get("type", "").startswith("hermes."))
+
+
+async def one_socket_many_rooms(url: str) -> None:
+    """Issue 19, with the CLI and raw WebSockets only: one socket for A, B and C receives each room's messages
+    and nothing of D; after `hermes revoke --room B` it receives A and C, not B, and stays open; a join with
+    another user's grant is refused, one with its own is answered; 101 rooms are refused with a reason."""
+    token = cli("token", "--user", "multi", "--room", "A", "--room", "B", "--room", "C")
+    witness_token = cli("token", "--user", "dee", "--room", "D")  # D's messages are delivered: to it
+    async with (
+        connect(f"{url}?token={token}", open_timeout=60) as ws,
+        connect(f"{url}?token={witness_token}", open_timeout=60) as witness,
+    ):
+        for room in "DABC":
+            cli("publish", "--room", room, "--data", json.dumps({"room": room}))
+        await frames_until(witness, lambda f: rooms_of(f) == ["D"])
+        got = await frames_until(ws, lambda f: len(rooms_of(f)) >= 3)
+        await asyncio.sleep(1.0)  # D was delivered to its witness: anything for this socket would be here too
+        with pytest.raises(TimeoutError):
+            got.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+        assert rooms_of(got) == ["A", "B", "C"], got
+        # revoke B: the socket is told, stays open, and gets A and C only
+        assert "1 left the room and stay open" in cli("revoke", "--user", "multi", "--room", "B")
+        (left,) = await frames_until(ws, lambda f: len(f) == 1)
+        assert left == {"type": "hermes.left", "room": "B", "reason": "revoked"}
+        for room in "BAC":
+            cli("publish", "--room", room, "--data", json.dumps({"room": room, "after": "revoke"}))
+        after = await frames_until(ws, lambda f: len(rooms_of(f)) >= 2)
+        await asyncio.sleep(1.0)
+        with pytest.raises(TimeoutError):
+            after.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
+        assert rooms_of(after) == ["A", "C"], after
+        # joins: another user's grant is refused, its own is answered and D arrives
+        await ws.send(json.dumps({"action": "join", "grant": cli("grant", "--user", "dee", "--room", "D")}))
+        (refused,) = await frames_until(ws, lambda f: len(f) == 1)
+        assert refused["type"] == "hermes.refused" and refused["status"] == 403 and "another user's" in refused["error"]
+        await ws.send(json.dumps({"action": "join", "grant": cli("grant", "--user", "multi", "--room", "D")}))
+        (joined,) = await frames_until(ws, lambda f: len(f) == 1)
+        assert joined["type"] == "hermes.joined" and joined["room"] == "D"
+        cli("publish", "--room", "D", "--data", '{"joined": true}')
+        (delivered,) = await frames_until(ws, lambda f: len(f) == 1)
+        assert delivered["room_id"] == "D" and delivered["data"] == {"joined": True}
+    rooms = [arg for i in range(101) for arg in ("--room", f"r{i}")]
+    too_many = subprocess.run([HERMES, "token", "--user", "multi", *rooms], cwd=ROOT, capture_output=True, text=True)
+    assert too_many.returncode == 2 and "at most 100 rooms per token" in too_many.stderr
 
 
 def workers_left() -> list[str]:

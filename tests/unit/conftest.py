@@ -226,6 +226,13 @@ def add(connections, cid, room, user, connected_at=None):
     connections.add(Connection(cid, room, user, int(time.time()) - 3600 if connected_at is None else connected_at))
 
 
+def row_in_room(connections, room, cid):
+    """The connection's row in ``room`` (what a broadcast to the room reads), or None."""
+    return connections.client.get_item(
+        TableName=CONNECTIONS_TABLE, Key={"pk": {"S": room_key(room)}, "connection_id": {"S": cid}}, ConsistentRead=True
+    ).get("Item")
+
+
 def seed_room(connections, room, n, user="u"):
     """n connections in ``room`` (written in bulk: the rows $connect writes, without its transaction)."""
     ids = [f"{room}-c{i}" for i in range(n)]
@@ -269,13 +276,18 @@ class FakeManagementApi:
         GoneException = GoneException
 
     def __init__(self, live=()):
-        self.live, self.deleted = set(live), []
+        self.live, self.deleted, self.told = set(live), [], []
 
     def delete_connection(self, ConnectionId):  # noqa: N803
         if ConnectionId not in self.live:
             raise GoneException({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "x")
         self.live.discard(ConnectionId)
         self.deleted.append(ConnectionId)
+
+    def post_to_connection(self, ConnectionId, Data):  # noqa: N803
+        if ConnectionId not in self.live:
+            raise GoneException({"Error": {"Code": "GoneException"}, "ResponseMetadata": {"HTTPStatusCode": 410}}, "x")
+        self.told.append((ConnectionId, json.loads(Data)))
 
 
 @pytest.fixture

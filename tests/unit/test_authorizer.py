@@ -66,7 +66,8 @@ def test_valid_token_is_allowed_with_identity_in_context(sdk, authorizer, lambda
     assert effect(response) == "Allow"
     assert response["principalId"] == "user-1"
     jti = jwt.decode(token, options={"verify_signature": False})["jti"]
-    assert response["context"] == {"user_id": "user-1", "room_id": "room-1", "token_id": jti}
+    # the rooms are not in the context: $connect reads them from the token's row, the routes from the connection's
+    assert response["context"] == {"user_id": "user-1", "token_room": "*", "token_id": jti}
 
 
 def test_a_second_token_for_the_same_room_does_not_end_the_first(sdk, authorizer, lambda_context):
@@ -116,7 +117,7 @@ def test_log_lines_are_json_with_the_invocations_fields(sdk, aws, load_function,
     assert first["message"] == "connect allow" and first["level"] == "INFO" and first["service"] == "hermes-staging"
     assert first["function_request_id"] == "req-1" and first["function_name"] == context.function_name
     assert first["function_arn"] == context.invoked_function_arn and first["function_memory_size"] == 256
-    assert first["effect"] == "Allow" and first["principal"] == "user-1" and first["room_id"] == "room-1"
+    assert first["effect"] == "Allow" and first["principal"] == "user-1"
     assert first["location"].startswith("handler:") and first["timestamp"].endswith("+0000")
     assert first["xray_trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
     assert second["function_request_id"] == "req-2" and second["effect"] == "Deny"
@@ -139,8 +140,8 @@ def jti_of(token):
     return jwt.decode(token, options={"verify_signature": False})["jti"]
 
 
-def claims_with(token, **changes):
-    claims = jwt.decode(token, options={"verify_signature": False})
+def claims_with(_token, **changes):
+    claims = jwt.decode(_token, options={"verify_signature": False})
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -160,22 +161,31 @@ BAD_TOKENS = {
         lambda t, sdk: jwt.encode(claims_with(t, exp=None), SECRET, algorithm="HS512"),
         "missing claim exp",
     ),
-    "missing room": (
-        lambda t, sdk: jwt.encode(claims_with(t, room_id=None), SECRET, algorithm="HS512"),
-        "missing claim room_id",
+    "missing token claim": (
+        lambda t, sdk: jwt.encode(claims_with(t, token=None), SECRET, algorithm="HS512"),
+        "missing claim token",
     ),
-    "wrong room (signed, other room)": (
-        lambda t, sdk: jwt.encode(claims_with(t, room_id="room-2"), SECRET, algorithm="HS512"),
-        "no such token for this user and room",
+    "a room claim added (signed): the 0.2 form names another row": (
+        lambda t, sdk: jwt.encode(claims_with(t, room_id="room-1"), SECRET, algorithm="HS512"),
+        "no such token for this user",
     ),
-    "wrong room (another room's token id, this token's secret)": (
+    "another token's id, this token's secret": (
         lambda t, sdk: jwt.encode(
-            claims_with(t, room_id="room-2", jti=jti_of(sdk.issue_token("user-1", "room-2"))), SECRET, algorithm="HS512"
+            claims_with(t, jti=jti_of(sdk.issue_token("user-1", "room-2"))), SECRET, algorithm="HS512"
         ),
         "token does not match",
     ),
-    "revoked": (lambda t, sdk: (sdk.revoke("user-1", "room-1"), t)[1], "no such token for this user and room"),
-    "revoked everywhere": (lambda t, sdk: (sdk.revoke("user-1"), t)[1], "no such token for this user and room"),
+    "a grant is not a token": (lambda t, sdk: sdk.grant("user-1", "room-1"), "missing claim token"),
+    "a grant with a token claim": (
+        lambda t, sdk: jwt.encode(
+            {**jwt.decode(sdk.grant("user-1", "room-1"), options={"verify_signature": False}), "token": "x" * 43},
+            SECRET,
+            algorithm="HS512",
+        ),
+        "a grant is not a connect token",
+    ),
+    "its only room revoked": (lambda t, sdk: (sdk.revoke("user-1", "room-1"), t)[1], "no such token for this user"),
+    "revoked everywhere": (lambda t, sdk: (sdk.revoke("user-1"), t)[1], "no such token for this user"),
     "other user's secret": (
         lambda t, sdk: jwt.encode(claims_with(t, user_id="user-2"), SECRET, algorithm="HS512"),
         "no such token",
@@ -198,7 +208,7 @@ def test_expired_token_record_is_denied_even_before_ttl_sweeps_it(sdk, authorize
     keys = tokens.decode(token, [SECRET])
     aws.update_item(
         TableName=TOKENS_TABLE,
-        Key={"user_id": {"S": "user-1"}, "room_token": {"S": f"room-1#{keys.token_id}"}},
+        Key={"user_id": {"S": "user-1"}, "room_token": {"S": f"*#{keys.token_id}"}},
         UpdateExpression="SET expires_at = :e",
         ExpressionAttributeValues={":e": {"N": "1"}},
     )
@@ -251,5 +261,23 @@ def test_ssm_rotation_keeps_tokens_signed_with_the_previous_key_valid(aws, load_
     authorizer = load_function("authorizer")
     assert effect(authorizer.handler(event(old_token), lambda_context)) == "Allow"
     new_token = Hermes(config).issue_token("user-1", "room-2")
-    assert jwt.decode(new_token, "b" * 64, algorithms=["HS512"])["room_id"] == "room-2"
+    assert jwt.decode(new_token, "b" * 64, algorithms=["HS512"])["user_id"] == "user-1"
     assert effect(authorizer.handler(event(new_token), lambda_context)) == "Allow"
+
+
+def test_a_0_2_token_naming_one_room_still_connects(sdk, authorizer, lambda_context):
+    # GIVEN a token as 0.2 issued it: a room_id claim, its row under "<room>#<jti>" with no rooms set
+    from hermes_notifications.store import TokenRecord, TokenStore
+
+    secret, jti, now = tokens.new_secret(), tokens.new_token_id(), int(time.time())
+    token = tokens.encode(user_id="user-1", room_id="room-1", token_id=jti, secret=secret, key=SECRET, ttl_seconds=300)
+    TokenStore(boto3.client("dynamodb"), TOKENS_TABLE).put(
+        TokenRecord("user-1", "room-1", jti, tokens.hash_secret(secret, 4), now + 300), now
+    )
+    # WHEN it connects THEN it is allowed, and the context names its row for $connect
+    response = authorizer.handler(event(token), lambda_context)
+    assert effect(response) == "Allow"
+    assert response["context"] == {"user_id": "user-1", "token_room": "room-1", "token_id": jti}
+    # AND revoking its room ends it, as in 0.2
+    sdk.revoke("user-1", "room-1")
+    assert effect(authorizer.handler(event(token), lambda_context)) == "Deny"

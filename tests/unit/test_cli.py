@@ -11,10 +11,27 @@ from hermes_notifications.cli import main
 from .conftest import SECRET, TOKENS_TABLE
 
 
-def test_token_prints_a_jwt_for_the_user_and_room(env, capsys):
-    assert main(["token", "--user", "u1", "--room", "r1", "--ttl", "60"]) == 0
+def test_token_prints_a_jwt_for_the_user_and_its_rooms_are_stored(env, capsys):
+    assert main(["token", "--user", "u1", "--room", "A", "--room", "B", "--room", "C", "--ttl", "60"]) == 0
     claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS512"])
-    assert (claims["user_id"], claims["room_id"], claims["exp"] - claims["iat"]) == ("u1", "r1", 60)
+    assert (claims["user_id"], claims["exp"] - claims["iat"]) == ("u1", 60)
+    item = boto3.client("dynamodb").get_item(
+        TableName=TOKENS_TABLE, Key={"user_id": {"S": "u1"}, "room_token": {"S": f"*#{claims['jti']}"}}
+    )["Item"]
+    assert sorted(item["rooms"]["SS"]) == ["A", "B", "C"]
+
+
+def test_token_refuses_101_rooms_with_a_reason(env, capsys):
+    rooms = [arg for i in range(101) for arg in ("--room", f"r{i}")]
+    with pytest.raises(SystemExit) as exited:
+        main(["token", "--user", "u1", *rooms])
+    assert exited.value.code == 2 and "at most 100 rooms" in capsys.readouterr().err
+
+
+def test_grant_prints_a_grant_for_the_user_and_room(env, capsys):
+    assert main(["grant", "--user", "u1", "--room", "D"]) == 0
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS512"])
+    assert (claims["user_id"], claims["room_id"], claims["exp"] - claims["iat"]) == ("u1", "D", 300)
 
 
 def test_revoke_says_what_happened(env, capsys):
@@ -24,7 +41,7 @@ def test_revoke_says_what_happened(env, capsys):
     main(["revoke", "--user", "u1", "--room", "r1"])
     main(["revoke", "--user", "u1"])
     assert capsys.readouterr().out.splitlines() == [
-        "revoked 2 tokens, closed 0 connections",
+        "revoked 2 tokens, closed 0 connections, 0 left the room and stay open",
         "revoked 0 tokens, closed 0 connections",
     ]
 
@@ -149,5 +166,5 @@ def test_connections_lists_json_lines(env, capsys):
     ConnectionStore(boto3.client("dynamodb"), CONNECTIONS_TABLE).add(Connection("c1", "r1", "u1", 5))
     assert main(["connections", "--room", "r1"]) == 0
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [
-        {"connection_id": "c1", "room_id": "r1", "user_id": "u1", "connected_at": 5}
+        {"connection_id": "c1", "room_id": "r1", "rooms": ["r1"], "user_id": "u1", "connected_at": 5}
     ]

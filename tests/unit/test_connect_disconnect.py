@@ -1,5 +1,5 @@
-"""$connect stores identity from the authorizer only, checks the token still exists, caps connections per
-user and room; $disconnect deletes both rows and is idempotent."""
+"""$connect stores identity from the authorizer only and the token's rooms from its row, checks the token
+still exists unchanged, caps connections per user; $disconnect deletes every row and is idempotent."""
 
 import json
 import time
@@ -47,11 +47,12 @@ def test_connect_stores_a_room_row_and_a_user_row_with_a_ttl(aws, load_function,
     response = connect.handler(connect_event(authorizer=identity(issued)), lambda_context)
     assert response["statusCode"] == 200
     stored = rows(aws)
-    # the two rows, and the user's set of live connections in the room (the cap, in the same transaction)
-    assert set(stored) == {("room#r1", "c-1"), ("user#u1", "c-1"), ("cap#u1#r1", "cap")}
-    assert stored.pop(("cap#u1#r1", "cap"))["live"]["SS"] == ["c-1"]
+    # the two rows, and the user's set of live connections (the cap, in the same transaction)
+    assert set(stored) == {("room#r1", "c-1"), ("user#u1", "c-1"), ("cap#u1", "cap")}
+    assert stored.pop(("cap#u1", "cap"))["live"]["SS"] == ["c-1"]
+    assert stored[("room#r1", "c-1")]["room_id"]["S"] == "r1" and stored[("user#u1", "c-1")]["rooms"]["SS"] == ["r1"]
     for item in stored.values():
-        assert item["room_id"]["S"] == "r1" and item["user_id"]["S"] == "u1"
+        assert item["user_id"]["S"] == "u1"
         connected_at, expires_at = int(item["connected_at"]["N"]), int(item["expires_at"]["N"])
         assert before <= connected_at <= before + 5
         assert expires_at - connected_at == 7200
@@ -72,7 +73,7 @@ def test_connect_and_disconnect_log_json_lines_with_the_request_id(
     assert [line["message"] for line in lines] == ["connected", "disconnected"]
     for line in lines:
         assert line["function_request_id"] == lambda_context.aws_request_id and line["service"] == "hermes-staging"
-        assert line["connection_id"] == "c-1" and line["room_id"] == "r1" and line["level"] == "INFO"
+        assert line["connection_id"] == "c-1" and line["rooms"] == 1 and line["level"] == "INFO"
 
 
 def test_connect_ttl_is_configurable(aws, load_function, lambda_context, monkeypatch, issued):
@@ -104,7 +105,7 @@ def test_a_token_revoked_after_the_authorizer_allowed_it_cannot_connect(
 
 
 def test_connections_per_user_and_room_are_capped(aws, load_function, lambda_context, monkeypatch, issued):
-    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", "2")
+    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER", "2")
     connect = load_function("connect")
     statuses = [
         connect.handler(connect_event(f"c-{i}", authorizer=identity(issued)), lambda_context)["statusCode"]

@@ -1,4 +1,4 @@
-"""The cap on live connections per (user, room) is atomic and never locks a user out; the client-message
+"""The cap on live connections per user is atomic and never locks a user out; the client-message
 budget belongs to the user, so a new socket brings no fresh one (issue 17, item 4)."""
 
 import json
@@ -8,7 +8,7 @@ import time
 import pytest
 
 from hermes_notifications import tokens
-from hermes_notifications.store import CapReached, Connection, SendSlot, TokenRecord, cap_key
+from hermes_notifications.store import CapReached, Connection, TokenRecord, cap_key
 
 from .conftest import CONNECTIONS_TABLE, add, route_event
 
@@ -31,7 +31,7 @@ def connect_event(connection_id, token_id):
 
 
 def live_set(aws):
-    item = aws.get_item(TableName=CONNECTIONS_TABLE, Key=cap_key("u1", "r1"), ConsistentRead=True).get("Item") or {}
+    item = aws.get_item(TableName=CONNECTIONS_TABLE, Key=cap_key("u1"), ConsistentRead=True).get("Item") or {}
     return set(item.get("live", {}).get("SS", []))
 
 
@@ -40,7 +40,7 @@ def test_concurrent_connects_with_one_token_pass_the_cap_only_cap_times(
 ):
     # GIVEN a cap of 2 and 12 connects with the same token at the same moment (counted, then written, before:
     # 12 of 12 passed)
-    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", "2")
+    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER", "2")
     connect = load_function("connect")
     barrier = threading.Barrier(12)
     statuses = {}
@@ -68,7 +68,7 @@ def test_concurrent_connects_with_one_token_pass_the_cap_only_cap_times(
 
 
 def test_a_disconnect_gives_its_place_back(aws, load_function, lambda_context, monkeypatch, issued):
-    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", "1")
+    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER", "1")
     connect, disconnect = load_function("connect"), load_function("disconnect")
     assert connect.handler(connect_event("c-1", issued), lambda_context)["statusCode"] == 200
     assert connect.handler(connect_event("c-2", issued), lambda_context)["statusCode"] == 429
@@ -102,13 +102,13 @@ def test_a_410_clean_up_gives_the_place_back(aws, connections):
 
 
 def test_without_a_cap_no_set_is_kept_or_touched(aws, load_function, lambda_context, monkeypatch, issued):
-    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER_ROOM", "0")
+    monkeypatch.setenv("HERMES_MAX_CONNECTIONS_PER_USER", "0")
     connect, disconnect = load_function("connect"), load_function("disconnect")
     for i in range(3):
         assert connect.handler(connect_event(f"c-{i}", issued), lambda_context)["statusCode"] == 200
     disconnect.handler(connect_event("c-0", issued), lambda_context)
     keys = {i["pk"]["S"] for i in aws.scan(TableName=CONNECTIONS_TABLE)["Items"]}
-    assert keys == {"room#r1", "user#u1"}
+    assert keys == {"room#r1", "user#u1"}  # no cap#u1
 
 
 def test_the_client_message_budget_is_the_users_not_each_sockets(routes, mgmt, connections, lambda_context):
@@ -132,8 +132,10 @@ def test_the_client_message_budget_is_the_users_not_each_sockets(routes, mgmt, c
     assert bob["statusCode"] == 200
 
 
-def test_a_rowless_connection_is_refused_before_its_users_budget_is_touched(connections):
-    assert connections.take_send_slot("r1", "nobody", "alice", 3, 60) is SendSlot.UNKNOWN_CONNECTION
+def test_a_rowless_connection_is_refused_before_its_users_budget_is_touched(routes, connections, lambda_context):
+    routes.ROUTE_SETTINGS = routes.RouteSettings(enabled=True, limit=3, window_seconds=60)
+    answer = routes.handler(route_event("nobody", {"action": "sendMessage", "data": 1}), lambda_context)
+    assert answer["statusCode"] == 403
     assert (
         connections.client.get_item(
             TableName=CONNECTIONS_TABLE, Key={"pk": {"S": "rate#alice"}, "connection_id": {"S": "send"}}

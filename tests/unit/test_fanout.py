@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 from hermes_notifications.fanout import Fanout, Outcome, management_client
 from hermes_notifications.store import HANDSHAKE_GRACE_SECONDS, Connection, room_key
 
-from .conftest import RecordingManagementClient
+from .conftest import RecordingManagementClient, row_in_room
 
 PAYLOAD = b'{"id":"m1"}'
 ROOM = room_key("room")
@@ -53,9 +53,9 @@ def test_gone_connection_is_deleted_and_only_that_one(stubbed, connections):
     outcome = Fanout(client, connections, workers=1).post("stale", PAYLOAD, ROOM)
     # THEN both its rows (room and user) are deleted and the other connection stays
     assert outcome is Outcome.GONE
-    assert connections.get("room", "stale") is None
+    assert row_in_room(connections, "room", "stale") is None
     assert list(connections.of_user("u2")) == []
-    assert connections.get("room", "alive") is not None
+    assert row_in_room(connections, "room", "alive") is not None
 
 
 def test_a_410_during_the_handshake_keeps_the_connection(stubbed, connections):
@@ -68,7 +68,7 @@ def test_a_410_during_the_handshake_keeps_the_connection(stubbed, connections):
     outcome = Fanout(client, connections, workers=1).post("connecting", PAYLOAD, ROOM)
     # THEN its rows stay: once the handshake completes it receives the next messages and may send
     assert outcome is Outcome.CONNECTING
-    assert connections.get("room", "connecting") is not None
+    assert row_in_room(connections, "room", "connecting") is not None
     assert [c.connection_id for c in connections.of_user("u1")] == ["connecting"]
 
 
@@ -109,7 +109,7 @@ def test_deliver_reports_each_outcome_and_skips_duplicate_ids(connections):
     report = Fanout(client, connections, workers=4).deliver(["a", "b", "a", "g1", "g2"], PAYLOAD, ROOM)
     assert report.as_dict() == {"delivered": 2, "gone": 2, "connecting": 0, "failed": 0}
     assert sorted(cid for cid, _ in client.posts) == ["a", "b"]
-    assert {connections.get("room", c) is None for c in ("g1", "g2")} == {True}
+    assert {row_in_room(connections, "room", c) is None for c in ("g1", "g2")} == {True}
 
 
 def test_posts_overlap_up_to_the_worker_count(connections):

@@ -12,6 +12,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hermes_local.gateway import Authorizer, GatewayConfig, LocalGateway, Route, select_route
 
+from .conftest import row_in_room
+
 
 def allow_if_token_is_good(event):
     token = event["queryStringParameters"]["token"]
@@ -350,7 +352,7 @@ def test_a_broadcast_during_the_handshake_gets_410_and_keeps_the_new_connection(
         during, after, received = run(scenario())
         assert (during.connecting, during.gone, during.delivered) == (1, 0, 0)  # 410, rows kept
         assert after.delivered == 1 and json.loads(received) == {"n": 2}
-        assert connections.get("r1", seen["id"]) is not None
+        assert row_in_room(connections, "r1", seen["id"]) is not None
     finally:
         release.set()
         asyncio.run_coroutine_threadsafe(gw.stop(), loop).result(20)

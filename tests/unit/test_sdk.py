@@ -26,8 +26,9 @@ def drain(queue_url):
 def test_issue_token_stores_only_a_bcrypt_hash_with_ttl(sdk, aws):
     token = sdk.issue_token("u1", "r1", ttl_seconds=120)
     claims = jwt.decode(token, SECRET, algorithms=["HS512"])
-    key = {"user_id": {"S": "u1"}, "room_token": {"S": f"r1#{claims['jti']}"}}
+    key = {"user_id": {"S": "u1"}, "room_token": {"S": f"*#{claims['jti']}"}}
     item = aws.get_item(TableName=TOKENS_TABLE, Key=key)["Item"]
+    assert item["rooms"]["SS"] == ["r1"] and "room_id" not in claims  # the rooms live in the table
     assert claims["exp"] - claims["iat"] == 120
     assert int(item["expires_at"]["N"]) == claims["exp"]
     assert item["token_hash"]["S"].startswith("$2b$05$")  # the configured cost
@@ -144,7 +145,16 @@ def test_revoke_refuses_to_start_without_the_connection_settings(aws, queue):
 
 
 @pytest.mark.parametrize(
-    ("user", "room", "ttl"), [("", "r", 60), ("u", None, 60), ("u", "r", 0), ("u", "r", 10**9), ("u#1", "r", 60)]
+    ("user", "room", "ttl"),
+    [
+        ("", "r", 60),
+        ("u", [None], 60),
+        ("u", "r", 0),
+        ("u", "r", 10**9),
+        ("u#1", "r", 60),
+        ("u", ["a", "b#c"], 60),
+        ("u", [f"r{i}" for i in range(101)], 60),
+    ],
 )
 def test_issue_token_refuses_bad_input(sdk, user, room, ttl):
     with pytest.raises(ValueError):

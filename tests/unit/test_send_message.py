@@ -16,6 +16,7 @@ from .conftest import (
     RecordingManagementClient,
     add,
     envelopes,
+    row_in_room,
     seed_room,
     sqs_event,
 )
@@ -111,8 +112,8 @@ def test_stale_connection_is_removed_and_the_record_still_succeeds(fn, connectio
     client = RecordingManagementClient(gone={ids[1]})
     fn.FANOUT = Fanout(client, fn.STORE, workers=4)
     assert fn.handler(sqs_event({"room_id": "r1", "data": 1}), lambda_context)["batchItemFailures"] == []
-    assert connections.get("r1", ids[1]) is None
-    assert connections.get("r1", ids[0]) is not None and connections.get("r1", ids[2]) is not None
+    assert row_in_room(connections, "r1", ids[1]) is None
+    assert row_in_room(connections, "r1", ids[0]) is not None and row_in_room(connections, "r1", ids[2]) is not None
 
 
 def test_delivery_that_keeps_failing_fails_the_record_for_a_retry(fn, connections, lambda_context):

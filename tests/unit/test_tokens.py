@@ -60,7 +60,7 @@ def test_previous_key_is_accepted_during_rotation_and_unknown_key_is_not():
         ("no exp", jwt.encode(make(exp=None), KEY, algorithm="HS512"), "missing claim exp"),
         ("no iat", jwt.encode(make(iat=None), KEY, algorithm="HS512"), "missing claim iat"),
         ("no user_id", jwt.encode(make(user_id=None), KEY, algorithm="HS512"), "missing claim user_id"),
-        ("no room_id", jwt.encode(make(room_id=None), KEY, algorithm="HS512"), "missing claim room_id"),
+        ("room_id not an id", jwt.encode(make(room_id="a#b"), KEY, algorithm="HS512"), "malformed claims"),
         ("no token", jwt.encode(make(token=None), KEY, algorithm="HS512"), "missing claim token"),
         ("no jti", jwt.encode(make(jti=None), KEY, algorithm="HS512"), "missing claim jti"),
         ("jti not hex", jwt.encode(make(jti="../../x"), KEY, algorithm="HS512"), "malformed claims"),
