@@ -257,13 +257,18 @@ run "least_privilege_with_defaults" {
     error_message = "Only send_message and client_routes may write to the internal queue: ${module.fanout_queue.queue_policy_json}"
   }
   assert {
-    # the clients' routes deliver as send_message does, and consume no queue
+    # the clients' routes deliver as send_message does and consume no queue; join writes a room row and checks
+    # a grant (never reads the tokens table) with the signing key, read as the authorizer reads it
     condition = {
       for s in jsondecode(output.function_policies["client_routes"]).Statement : s.Sid => [s.Action, s.Resource]
-      } == {
-      for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => [s.Action, s.Resource]
-      if !contains(["ConsumeQueues", "ParkUndeliverableRecords"], s.Sid)
-    }
+      } == merge({
+        for s in jsondecode(output.function_policies["send_message"]).Statement : s.Sid => [s.Action, s.Resource]
+        if !contains(["ConsumeQueues", "ParkUndeliverableRecords"], s.Sid)
+        }, {
+        JoinRooms     = [["dynamodb:PutItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
+        CheckGrants   = [["dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
+        ReadJwtSecret = [["secretsmanager:GetSecretValue"], ["arn:aws:secretsmanager:eu-west-1:123456789012:secret:hermes/test/jwt-secret-AbCdEf"]]
+    })
     error_message = "client_routes statements differ: ${output.function_policies["client_routes"]}"
   }
   assert {

@@ -153,6 +153,10 @@ class LocalStack:
         asyncio.run_coroutine_threadsafe(
             self.gateway.start(port=self.port, management_port=self.management_port), self._loop
         ).result(30)
+        self._deploy(api_id, stage)
+
+    def _deploy(self, api_id: str, stage: str) -> None:
+        """The functions as deployed (from this checkout's dist/), and the gateway's routes to them."""
         runtime_env = {
             "AWS_ENDPOINT_URL": self.aws.url,
             "AWS_ACCESS_KEY_ID": "test",
@@ -234,6 +238,39 @@ class LocalStack:
         path = self.state_dir / "outputs.json"
         path.write_text(json.dumps(outputs, indent=2) + "\n")
         return path
+
+    def upgrade(self, root: Path) -> None:
+        """Apply another checkout's module over this stack's state, as a consumer's next ``terraform apply``
+        after moving the module's ref: moto keeps every resource and item, the gateway keeps its open sockets
+        (API Gateway keeps a stage's connections across deployments), the functions and pollers start again
+        on the new code. The outputs file is written again."""
+        from .terraform import copy_for_local_aws
+
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join()
+        self.pollers = []
+        if self.deployed:
+            self.deployed.close()
+        self.root = root
+        self.example = root / "examples" / self.example.name
+        workdir = self.state_dir / "terraform"
+        for old in workdir.glob("*.tf"):  # the configuration changes; .terraform and the state stay
+            old.unlink()
+        copy_for_local_aws(self.example, workdir, self.aws.url)
+        (workdir / "hermes_local_override.tf").write_text(self.override)
+        self.terraform.vars["artifacts_dir"] = str(root / "dist")
+        started = time.monotonic()
+        self.log(f"terraform init + apply of {root} over workspace {self.workspace} ...")
+        self.terraform.prepare(self.workspace)  # the module's source moved: init again
+        self.terraform.apply()
+        self.outputs = json.loads(self.terraform.run("output", "-json", "-no-color").stdout)
+        self.log(f"applied in {time.monotonic() - started:.0f} s")
+        self._deploy(self._value("api_id"), self._value("stage_name"))
+        self._poll()
+        self.deployed.warm()
+        self._write_outputs()
 
     # --- public --------------------------------------------------------------------------------------
     @property

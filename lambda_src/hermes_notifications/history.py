@@ -157,10 +157,10 @@ class History:
                 for index, entry in found.items():
                     kept[index] = entry
                 pending = [index for index in pending if kept[index] is None]
+                if not pending:  # every message was kept before (whatever else refused the transaction)
+                    return self._with_copies(kept, copies)
                 head_refused = bool(reasons) and reasons[0].get("Code") == "ConditionalCheckFailed"
                 if found and not head_refused:
-                    if not pending:
-                        return self._with_copies(kept, copies)
                     continue  # only duplicates stopped it: the head is where it was, try the others at once
                 moved = self._head_in(refused, stream)
                 if moved is not None and moved.position > current.position:

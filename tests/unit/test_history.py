@@ -205,3 +205,15 @@ def test_an_expired_row_ends_a_recovery_at_once_and_pages_are_never_tiny(aws):
     # THEN it is told at once that the gap is past the retention, after one Query of at least 100 rows
     assert not recovery.complete and recovery.envelopes == []
     assert queries == [100]
+
+
+def test_a_redelivered_batch_whose_head_also_moved_returns_the_kept_positions(aws, history):
+    # GIVEN m1 kept at position 1 by this writer, then another writer appended m2 (this writer's cached
+    # head is stale: its next transaction is refused by the head's condition AND by m1's id item)
+    other = History(aws, HISTORY_TABLE, retention_seconds=3600, sleep=lambda s: None)
+    first = history.append("room#r", envelope_for, message_id="m1")
+    other.append("room#r", envelope_for, message_id="m2")
+    # WHEN m1's record is delivered again (the crash or timeout chaos of the soak: it raised IndexError)
+    again = history.append_many("room#r", [envelope_for], ["m1"])
+    # THEN it keeps its one position and nothing new is written
+    assert again == [first] and history.head("room#r").position == 2

@@ -418,3 +418,32 @@ def test_a_held_back_event_still_leaves_the_room_with_the_final_state(
     assert send_message.handler(event, lambda_context)["batchItemFailures"] == []
     (delivered,) = [e for e in envelopes(send_message.MGMT, "c-u2")]
     assert (delivered["type"], delivered["user_id"]) == ("hermes.join", "u1")
+
+
+def test_presence_is_per_room_on_one_socket_connect_join_leave_and_disconnect(
+    presence_on, load_function, connections, token_store, lambda_context, sdk
+):
+    # GIVEN a token for A and B, presence on
+    token_id = tokens.new_token_id()
+    record = TokenRecord("u1", "*", token_id, "$2b$04$hash", int(time.time()) + 300, rooms=("A", "B"))
+    token_store.put(record, issued_at=0)
+    connect, disconnect = load_function("connect"), load_function("disconnect")
+    routes = load_function("client_routes")
+    identity = {"user_id": "u1", "token_room": "*", "token_id": token_id, "principalId": "u1"}
+    request = {"connectionId": "c-1", "authorizer": identity}
+    # WHEN the socket connects (A, B), joins C, leaves A, then disconnects (B, C)
+    assert connect.handler({"requestContext": {**request, "routeKey": "$connect"}}, lambda_context)["statusCode"] == 200
+    after_connect = queued(presence_on)
+    join = {"requestContext": {**request, "routeKey": "join"}, "body": json.dumps({"grant": sdk.grant("u1", "C")})}
+    assert json.loads(routes.handler(join, lambda_context)["body"])["type"] == "hermes.joined"
+    after_join = queued(presence_on)
+    leave = {"requestContext": {**request, "routeKey": "leave"}, "body": json.dumps({"room": "A"})}
+    assert json.loads(routes.handler(leave, lambda_context)["body"])["type"] == "hermes.left"
+    after_leave = queued(presence_on)
+    disconnect.handler({"requestContext": {**request, "routeKey": "$disconnect"}}, lambda_context)
+    after_disconnect = queued(presence_on)
+    # THEN each room hears of the user once per arrival and once per departure
+    assert sorted((e["type"], e["room_id"]) for e in after_connect) == [(JOIN, "A"), (JOIN, "B")]
+    assert [(e["type"], e["room_id"]) for e in after_join] == [(JOIN, "C")]
+    assert [(e["type"], e["room_id"]) for e in after_leave] == [(LEAVE, "A")]
+    assert sorted((e["type"], e["room_id"]) for e in after_disconnect) == [(LEAVE, "B"), (LEAVE, "C")]
