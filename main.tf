@@ -333,10 +333,10 @@ locals {
       {
         # PutItem: the user row and a row per room, in one transaction with UpdateItem: the user's set of live
         # connections (the cap); ConditionCheckItem: the user row, for room rows past the first transaction;
-        # Query: at the cap, which of the set's connections still have rows; DeleteItem/BatchWriteItem: the
-        # rows again when a room was revoked between two transactions...
+        # Query: at the cap, which of the set's connections still have rows; GetItem/DeleteItem/BatchWriteItem:
+        # the rows again when a room was revoked between two transactions...
         sid       = "PutConnection"
-        actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
+        actions   = ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"]
         resources = [module.connection_store.connections_table_arn]
       },
       {
@@ -347,10 +347,10 @@ locals {
       },
     ], local.presence_statements, local.dynamodb_kms_statements)
     disconnect = concat([{
-      # DeleteItem: the user row (returning its rooms); BatchWriteItem: the rooms' rows; UpdateItem: the
-      # connection's place under the cap
+      # GetItem: the user row (its rooms); BatchWriteItem: the rooms' rows; DeleteItem: the user row, last
+      # (returning rooms joined meanwhile); UpdateItem: the connection's place under the cap
       sid       = "DeleteConnection"
-      actions   = concat(["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
+      actions   = concat(["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
       resources = [module.connection_store.connections_table_arn]
     }], local.presence_statements, local.dynamodb_kms_statements)
     send_message = concat(

@@ -283,7 +283,7 @@ run "least_privilege_with_defaults" {
       for s in jsondecode(output.function_policies["connect"]).Statement : s.Sid => [s.Action, s.Resource]
       if s.Sid != "WriteOwnLogGroup"
       } == {
-      PutConnection         = [["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
+      PutConnection         = [["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:ConditionCheckItem", "dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"]]
       CheckTokenStillIssued = [["dynamodb:GetItem", "dynamodb:ConditionCheckItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-tokens"]]
     }
     error_message = "connect may write connection rows, read its token's rooms and check it is unchanged: ${output.function_policies["connect"]}"
@@ -292,7 +292,7 @@ run "least_privilege_with_defaults" {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
     error_message = "disconnect may only delete its rows (DeleteItem: the user row with its rooms, BatchWriteItem: the rooms' rows) and free its cap place (UpdateItem)."
   }
@@ -712,7 +712,7 @@ run "presence_events_are_off_by_default" {
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => s.Action if s.Sid != "WriteOwnLogGroup"
-    } == { DeleteConnection = ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
+    } == { DeleteConnection = ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
     error_message = "Without presence_events, disconnect only deletes: ${output.function_policies["disconnect"]}"
   }
   assert {
@@ -764,7 +764,7 @@ run "presence_events_on" {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => [s.Action, s.Resource]
       }["DeleteConnection"] == [
-      ["dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
+      ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:Query"], ["arn:aws:dynamodb:eu-west-1:123456789012:table/hermes-test-connections"],
     ]
     error_message = "disconnect also queries the user's other connections and the room's size."
   }

@@ -572,6 +572,7 @@ export function createHermesClient(options) {
   }
 
   function clearConnectionTimers() {
+    abandonJoins(); // their answers can no longer come: the next open joins again
     keepAliveTimer = clear(keepAliveTimer);
     pongTimer = clear(pongTimer);
     connectTimer = clear(connectTimer);
@@ -723,17 +724,44 @@ export function createHermesClient(options) {
   const joined = new Map();
   /** @type {Map<string, Array<(ok: boolean) => void>>} room → join() promises awaiting its answer */
   const joinWaiters = new Map();
-  /** @type {Map<string, () => void>} room → what the answer to its join in flight calls (rejoin's count) */
+  /**
+   * room → its join in flight: what its answer (or its timeout) calls for rejoin's count, and the timer.
+   * @type {Map<string, {done: () => void, timer: ReturnType<typeof setTimeout> | null, retries: number}>}
+   */
   const joinsInFlight = new Map();
+  const MAX_JOIN_RETRIES = 3; // a join answered 503 (conflicting writes on the user's row) is sent again
 
   /** @param {string} room @param {boolean} ok */
   function settleJoin(room, ok) {
     const waiting = joinWaiters.get(room) ?? [];
     joinWaiters.delete(room);
     for (const resolve of waiting) resolve(ok);
-    const done = joinsInFlight.get(room);
+    const flight = joinsInFlight.get(room);
     joinsInFlight.delete(room);
-    if (done) done();
+    if (flight) {
+      clear(flight.timer);
+      flight.done();
+    }
+  }
+
+  /** The socket went: joins in flight end unanswered (their rooms stay joined, for the next open). */
+  function abandonJoins() {
+    for (const flight of joinsInFlight.values()) {
+      clear(flight.timer);
+      flight.done();
+    }
+    joinsInFlight.clear();
+  }
+
+  /** @param {string} room */
+  function armJoinTimer(room) {
+    const flight = joinsInFlight.get(room);
+    if (!flight) return;
+    clear(flight.timer);
+    flight.timer = setTimeout(() => {
+      report('join', `${JSON.stringify(room)}: no answer within ${RESUME_TIMEOUT_MS} ms`);
+      settleJoin(room, false);
+    }, RESUME_TIMEOUT_MS);
   }
 
   /** When a grant expires (its JWT's `exp`, in ms), or 0 when it cannot be read. @param {string} grant */
@@ -755,7 +783,7 @@ export function createHermesClient(options) {
     return new Promise((done) => {
       const entry = joined.get(room);
       if (!entry) return done();
-      joinsInFlight.set(room, done);
+      joinsInFlight.set(room, { done, timer: null, retries: 0 });
       const fresh = entry.grant && entry.expiresAt - Date.now() > 30 * 1000;
       Promise.resolve(fresh ? entry.grant : getGrant?.(room))
         .then((grant) => {
@@ -764,6 +792,7 @@ export function createHermesClient(options) {
           entry.grant = grant;
           entry.expiresAt = grantExpiry(grant);
           if (!rawSend({ action: 'join', grant })) settleJoin(room, false);
+          else armJoinTimer(room);
         })
         .catch((error) => {
           report('join', `getGrant(${JSON.stringify(room)}) failed: ${error?.message ?? error}`);
@@ -798,14 +827,35 @@ export function createHermesClient(options) {
     settleJoin(room, true);
   }
 
-  /** A join or leave refused. @param {any} message */
+  /**
+   * A join or leave refused. A refusal names its room whenever the grant could be read; one that cannot
+   * (a garbled grant) ends the oldest join in flight, whose room stays joined for the next open.
+   * @param {any} message
+   */
   function roomRefused(message) {
-    const room = typeof message.room === 'string' ? message.room : [...joinsInFlight.keys()][0];
-    refused(message);
-    if (message.route === 'join' && room !== undefined) {
-      joined.delete(room); // not re-joined after a reconnect: the app may join() again
-      settleJoin(room, false);
+    if (message.route !== 'join') return refused(message);
+    const named = typeof message.room === 'string';
+    const room = named ? message.room : [...joinsInFlight.keys()][0];
+    const flight = room === undefined ? undefined : joinsInFlight.get(room);
+    const entry = room === undefined ? undefined : joined.get(room);
+    if (message.status === 503 && flight && entry?.grant && flight.retries < MAX_JOIN_RETRIES && socket) {
+      // the user's row was busy (every re-join writes it): the same grant again, after a jittered pause
+      flight.retries += 1;
+      const ws = socket;
+      const grant = entry.grant;
+      const wait = Math.min(Number(message.retry_after) || 1, 5) * 1000 * (0.5 + random());
+      clear(flight.timer);
+      flight.timer = setTimeout(() => {
+        if (socket !== ws || !joined.has(room) || !rawSend({ action: 'join', grant })) {
+          settleJoin(room, false);
+        } else armJoinTimer(room);
+      }, wait);
+      return;
     }
+    refused(message);
+    if (room === undefined) return;
+    if (named) joined.delete(room); // not re-joined after a reconnect: the app may join() again
+    settleJoin(room, false);
   }
 
   // --- receiving ------------------------------------------------------------------------------------

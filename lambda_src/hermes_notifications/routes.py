@@ -20,7 +20,16 @@ from .envelope import CLIENT, InvalidMessage, MessageTooLarge, PublishRequest, p
 from .fanout import Fanout, Outcome
 from .history import DEFAULT_MAX_REPLAY, MAX_EPOCH_LENGTH, History, HistoryConflict, streams_of_connection
 from .ids import validate_id
-from .store import MAX_ROOMS_PER_CONNECTION, Connection, ConnectionStore, JoinRefused, SendSlot, TokenStore, user_key
+from .store import (
+    MAX_ROOMS_PER_CONNECTION,
+    Connection,
+    ConnectionStore,
+    JoinRefused,
+    SendSlot,
+    TokenStore,
+    TransactionFailed,
+    user_key,
+)
 
 DEFAULT_MAX_REPLAY_BYTES = 1024 * 1024
 # streams named in one resume body: a connection follows its rooms', its user's, and its user's in each room
@@ -245,23 +254,23 @@ def handle_join(
         return respond(400, "join", error=str(exc))
     if not isinstance(body, dict) or not isinstance(body.get("grant"), str):
         return respond(400, "join", error="body must be an object with 'grant'")
-    slot = store.take_join_slot(user_id, settings.limit, settings.window_seconds)
-    if slot is not SendSlot.OK:
-        window = settings.window_seconds
-        return respond(
-            429, "join", error=f"at most {settings.limit} joins and leaves per {window} s", retry_after=window
-        )
-    try:
+    try:  # before the budget: every answer about a readable grant names its room (the client matches on it)
         grant = decode_grant(body["grant"], settings.keys.get(), settings.jwt)
     except InvalidToken as exc:
         return respond(403, "join", error=f"grant refused: {exc.reason}")
+    slot = store.take_join_slot(user_id, settings.limit, settings.window_seconds)
+    if slot is not SendSlot.OK:
+        window = settings.window_seconds
+        error = f"at most {settings.limit} joins and leaves per {window} s"
+        return respond(429, "join", error=error, retry_after=window, room=grant.room_id)
     if grant.user_id != user_id:  # a grant is bound to its user
         return respond(403, "join", error="grant refused: it is another user's", room=grant.room_id)
     check = settings.tokens.grant_check(user_id, grant.room_id, grant.grant_id, grant_hash(grant.secret))
     try:
         joined = store.join(connection_id, user_id, grant.room_id, settings.max_rooms, check)
     except JoinRefused as exc:
-        return respond(exc.status, "join", error=exc.reason, room=grant.room_id)
+        retry = {"retry_after": 1} if exc.status == 503 else {}
+        return respond(exc.status, "join", error=exc.reason, room=grant.room_id, **retry)
     if joined is not None and presence is not None:
         presence.connected(joined)  # never raises
     heads = _heads(history, streams_of_connection(user_id, grant.room_id)[::2])  # room's, user's in the room
@@ -287,7 +296,10 @@ def handle_leave(event: dict, store: ConnectionStore, settings: JoinSettings, pr
         )
     if store.get(connection_id, user_id) is None:
         return respond(403, "leave", error="unknown connection")
-    was_in = store.remove_room(connection_id, user_id, room)
+    try:
+        was_in = store.remove_room(connection_id, user_id, room)
+    except TransactionFailed:
+        return respond(503, "leave", error="busy: leave again shortly", room=room, retry_after=1)
     if was_in and presence is not None:
         presence.disconnected(Connection(connection_id, room, user_id))  # never raises
     return respond(200, "leave", "hermes.left", room=room, was_in=was_in)

@@ -339,18 +339,28 @@ class Hermes:
         """Take ``room_id`` off each of the user's connections in it, or (no room, or none left) delete the
         connection's rows and close its socket; carry on past failures and report them. Returns (closed,
         failed, left the room)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         closed, failed, left = 0, [], 0
         for connection in list(store.of_user(user_id, room_id)):
             if room_id is not None and set(connection.rooms) - {room_id}:
-                store.remove_room(connection.connection_id, user_id, room_id)
+                try:
+                    store.remove_room(connection.connection_id, user_id, room_id)
+                except (ClientError, BotoCoreError, HermesError) as exc:
+                    failed.append((connection.connection_id, _code(exc)))
+                    continue
                 left += 1
-                _tell(
-                    management, connection.connection_id, {"type": "hermes.left", "room": room_id, "reason": "revoked"}
-                )
+                frame = {"type": "hermes.left", "room": room_id, "reason": "revoked"}
+                _tell(management, connection.connection_id, frame)
                 continue
             # rows first: from now on it gets nothing, its messages and resumes are refused. Deletes only (the
             # token issuer's policy has no write that could add a row); its $disconnect frees its cap place.
-            store.remove(connection, release=False)
+            # A delete that fails does not keep the socket open: it is closed all the same, and its user row
+            # (deleted last) is still there for a revoke run again.
+            try:
+                store.remove(connection, release=False)
+            except (ClientError, BotoCoreError, RuntimeError) as exc:
+                failed.append((connection.connection_id, _code(exc)))
             error = _close_socket(management, connection.connection_id, sleep)
             if error is None:
                 closed += 1
@@ -501,3 +511,8 @@ def _tell(management, connection_id: str, frame: dict) -> None:
         management.post_to_connection(ConnectionId=connection_id, Data=json.dumps(frame).encode())
     except (ClientError, BotoCoreError):
         pass
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return response.get("Error", {}).get("Code") or type(exc).__name__

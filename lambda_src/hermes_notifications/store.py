@@ -325,44 +325,73 @@ class ConnectionStore:
                 time.sleep(random.uniform(0, 0.02 * 2**attempt))
 
     def remove(self, connection: Connection, release: bool = True) -> Connection:
-        """Delete the connection's user row, then the rows of every room it names (and ``connection.rooms``),
-        and (``release``) free its place under the cap. Idempotent; returns the connection as it was.
+        """Delete the rows of every room the connection's user row names (and ``connection.rooms``), then the
+        user row itself, then (``release``) free its place under the cap. Idempotent; returns the connection as
+        it was. The user row goes last: a removal that fails half-way leaves it, so a retry (a revoke run
+        again) still finds the connection; rooms joined meanwhile are in what its delete returns.
         ``release=False`` is for callers that may only delete (the token issuer's policy): the place is freed
         by the connection's own $disconnect, or found stale by the next connect at the cap."""
-        old = self.client.delete_item(
-            TableName=self.table,
-            Key=_key(user_key(connection.user_id), connection.connection_id),
-            ReturnValues="ALL_OLD",
-        ).get("Attributes")
-        was = Connection.from_item(old) if old else connection
+        user_row = _key(user_key(connection.user_id), connection.connection_id)
+        item = self.client.get_item(TableName=self.table, Key=user_row, ConsistentRead=True).get("Item")
+        was = Connection.from_item(item) if item else connection
         rooms = tuple(dict.fromkeys(was.rooms + connection.rooms))
-        keys = [_key(room_key(room), connection.connection_id) for room in rooms]
+        self._delete_room_rows(connection.connection_id, rooms, release)
+        old = self.client.delete_item(TableName=self.table, Key=user_row, ReturnValues="ALL_OLD").get("Attributes")
+        joined = tuple(r for r in (Connection.from_item(old).rooms if old else ()) if r not in rooms)
+        self._delete_room_rows(connection.connection_id, joined, release)
         if release:
-            batch_delete(self.client, self.table, keys)
             self.release(connection.user_id, [connection.connection_id])
-        else:
+        return Connection.of(connection.connection_id, connection.user_id, rooms + joined, was.connected_at)
+
+    def _delete_room_rows(self, connection_id: str, rooms: Sequence[str], batch: bool) -> None:
+        keys = [_key(room_key(room), connection_id) for room in rooms]
+        if batch:
+            batch_delete(self.client, self.table, keys)
+        else:  # DeleteItem only: a BatchWriteItem permission would also allow puts
             for key in keys:
                 self.client.delete_item(TableName=self.table, Key=key)
-        return Connection.of(connection.connection_id, connection.user_id, rooms, was.connected_at)
 
     def remove_room(self, connection_id: str, user_id: str, room_id: str) -> bool:
-        """Take one room off a live connection (revoke or leave): the room out of its user row's set, then
-        its room row. True if the connection was in the room."""
-        # the room row first: the room's broadcasts stop reaching the socket at once
+        """Take one room off a live connection (revoke or leave): the room out of its user row, then its room
+        row. True if the connection was in the room. The user row first: a connect still writing room rows
+        (past its first transaction) checks the user row names the room, so it cannot write it back."""
+        key = _key(user_key(user_id), connection_id)
+        removed = False
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.update_item(
+                    TableName=self.table,
+                    Key=key,
+                    UpdateExpression="DELETE #rooms :r",
+                    ConditionExpression="contains(#rooms, :room)",
+                    ExpressionAttributeNames=_NAMES,
+                    ExpressionAttributeValues={":r": {"SS": [room_id]}, ":room": {"S": room_id}},
+                )
+                removed = True
+            except self.client.exceptions.ConditionalCheckFailedException:
+                removed = self._remove_0_2_room(key, room_id)
+            except self.client.exceptions.TransactionConflictException:  # a join's transaction holds the row
+                time.sleep(random.uniform(0, 0.02 * 2**attempt))
+                continue
+            break
+        else:
+            raise TransactionFailed("the connection's row kept being changed")
         self.client.delete_item(TableName=self.table, Key=_key(room_key(room_id), connection_id))
+        return removed
+
+    def _remove_0_2_room(self, key: dict, room_id: str) -> bool:
+        """A 0.2 user row names its one room in ``room_id``, not in the set."""
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key=_key(user_key(user_id), connection_id),
-                UpdateExpression="DELETE #rooms :r",
-                ConditionExpression="contains(#rooms, :room)",
-                ExpressionAttributeNames=_NAMES,
-                ExpressionAttributeValues={":r": {"SS": [room_id]}, ":room": {"S": room_id}},
+                Key=key,
+                UpdateExpression="REMOVE room_id",
+                ConditionExpression="room_id = :room",
+                ExpressionAttributeValues={":room": {"S": room_id}},
             )
-            removed = True
+            return True
         except self.client.exceptions.ConditionalCheckFailedException:
-            removed = False
-        return removed
+            return False
 
     def join(
         self,
@@ -386,17 +415,20 @@ class ConnectionStore:
             return None
         if len(connection.rooms) >= max_rooms:
             raise JoinRefused(f"at most {max_rooms} rooms per connection", 429)
+        # a 0.2 row's one room moves into the set with the new one (so that a revocation finds it there)
+        legacy = row.get("room_id", {}).get("S")
+        adding = [room_id, legacy] if legacy else [room_id]
         items = [
             {
                 "Update": {
                     "TableName": self.table,
                     "Key": _key(user_key(user_id), connection_id),
-                    "UpdateExpression": "ADD #rooms :r",
+                    "UpdateExpression": "ADD #rooms :r" + (" REMOVE room_id" if legacy else ""),
                     "ConditionExpression": (
                         "attribute_exists(pk) AND (attribute_not_exists(#rooms) OR size(#rooms) < :max)"
                     ),
                     "ExpressionAttributeNames": _NAMES,
-                    "ExpressionAttributeValues": {":r": {"SS": [room_id]}, ":max": {"N": str(max_rooms)}},
+                    "ExpressionAttributeValues": {":r": {"SS": adding}, ":max": {"N": str(max_rooms)}},
                 }
             },
             {
@@ -407,7 +439,8 @@ class ConnectionStore:
                         "room_id": {"S": room_id},
                         "user_id": {"S": user_id},
                         "connected_at": {"N": str(connection.connected_at)},
-                        "expires_at": {"N": str(connection.connected_at + ttl_seconds)},
+                        # as long as the connection's own rows (connection_ttl_seconds), not a default
+                        "expires_at": row.get("expires_at", {"N": str(connection.connected_at + ttl_seconds)}),
                     },
                 }
             },
@@ -421,7 +454,9 @@ class ConnectionStore:
                 raise JoinRefused("grant unknown, revoked or expired") from None
             if reasons[0].get("Code") == "ConditionalCheckFailed":
                 raise JoinRefused("connection gone or in too many rooms") from None
-            raise
+            # conflicts or throttling that outlasted the retries (the re-joins after a reconnect all write
+            # the user row): the client joins again shortly
+            raise JoinRefused("busy: join again shortly", 503) from None
         return Connection(connection_id, room_id, user_id, connection.connected_at)
 
     def remove_if_stale(
@@ -755,19 +790,30 @@ class TokenStore:
         if room_id is None:
             return batch_delete(self.client, self.table, self._keys(user_id, None))
         changed = batch_delete(self.client, self.table, self._keys(user_id, f"{room_id}#"))
+        room = {":room": {"S": room_id}}
         for key in self._keys(user_id, "*#", room_filter=room_id):
-            try:
-                after = self.client.update_item(
+            try:  # one of its rooms: the others stay
+                self.client.update_item(
                     TableName=self.table,
                     Key=key,
                     UpdateExpression="DELETE rooms :r ADD revision :one",
-                    ConditionExpression="attribute_exists(token_hash)",
-                    ExpressionAttributeValues={":r": {"SS": [room_id]}, ":one": {"N": "1"}},
-                    ReturnValues="UPDATED_NEW",
-                ).get("Attributes", {})
+                    ConditionExpression=(
+                        "attribute_exists(token_hash) AND contains(rooms, :room) AND size(rooms) > :one"
+                    ),
+                    ExpressionAttributeValues={":r": {"SS": [room_id]}, ":one": {"N": "1"}, **room},
+                )
+                changed += 1
+                continue
             except self.client.exceptions.ConditionalCheckFailedException:
-                continue  # deleted meanwhile
-            changed += 1
-            if "rooms" not in after:  # its last room: a token for nothing it was issued for is no token (0.2 did so)
-                self.client.delete_item(TableName=self.table, Key=key)
+                pass
+            try:  # its last room: a token for nothing it was issued for is no token (0.2 did so), in one write
+                self.client.delete_item(
+                    TableName=self.table,
+                    Key=key,
+                    ConditionExpression="contains(rooms, :room)",
+                    ExpressionAttributeValues=room,
+                )
+                changed += 1
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue  # deleted or changed meanwhile
         return changed

@@ -215,7 +215,8 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, k
     routes = {r["RouteKey"]: r for r in apigw.get_routes(ApiId=api_id)["Items"]}
     # resume: history is on by default; sendMessage only where client messages are enabled (complete)
     client_messages = {"sendMessage"} if key == "prod" else set()
-    assert set(routes) == {"$connect", "$disconnect", "resume", "ping"} | client_messages
+    # join and leave: rooms on a live socket, always
+    assert set(routes) == {"$connect", "$disconnect", "resume", "join", "leave", "ping"} | client_messages
     connect = routes["$connect"]
     assert connect["AuthorizationType"] == "CUSTOM"
     authorizer = apigw.get_authorizer(ApiId=api_id, AuthorizerId=connect["AuthorizerId"])
@@ -226,13 +227,14 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, k
     integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api_id)["Items"]}
     targets = {k: integrations[r["Target"].split("/")[1]] for k, r in routes.items()}
     # the clients' routes run in client_routes, never in the function the queue feeds
-    lambda_routes = [("$connect", "connect"), ("$disconnect", "disconnect"), ("resume", "client_routes")]
+    lambda_routes = [("$connect", "connect"), ("$disconnect", "disconnect")]
+    lambda_routes += [(route, "client_routes") for route in ("resume", "join", "leave")]
     for route_key, function in lambda_routes + [("sendMessage", "client_routes")] * len(client_messages):
         assert targets[route_key]["IntegrationType"] == "AWS_PROXY"
         assert f":function:{functions[function]}/" in targets[route_key]["IntegrationUri"]
     assert targets["ping"]["IntegrationType"] == "MOCK"
     # two-way routes answer the sender (hermes.recovery, hermes.sent / hermes.refused)
-    for route_key in {"resume", "ping"} | client_messages:
+    for route_key in {"resume", "join", "leave", "ping"} | client_messages:
         assert apigw.get_route_responses(ApiId=api_id, RouteId=routes[route_key]["RouteId"])["Items"], route_key
     stage = apigw.get_stage(ApiId=api_id, StageName=outputs["stage_name"])
     assert stage["DeploymentId"] and apigw.get_deployment(ApiId=api_id, DeploymentId=stage["DeploymentId"])
@@ -338,9 +340,13 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
         document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
         policies[name] = resources_by_action(json.dumps(document) if isinstance(document, dict) else document)
     assert policies["connect"]["dynamodb:PutItem"] == {connections}
-    assert policies["connect"]["dynamodb:ConditionCheckItem"] == {tokens}  # the token must still exist
+    # the token must still exist unchanged (tokens); the user row names the rooms of a second transaction
+    assert policies["connect"]["dynamodb:ConditionCheckItem"] == {tokens, connections}
+    assert policies["connect"]["dynamodb:GetItem"] == {tokens, connections}  # its rooms; the rows to undo
     assert {a: r for a, r in policies["disconnect"].items() if not a.startswith("logs:")} == {
-        "dynamodb:BatchWriteItem": {connections},  # its two rows
+        "dynamodb:GetItem": {connections},  # its user row: the rooms it is in
+        "dynamodb:DeleteItem": {connections},  # the user row, last
+        "dynamodb:BatchWriteItem": {connections},  # the rooms' rows
         "dynamodb:UpdateItem": {connections},  # its place under the cap
     }
     assert policies["authorizer"]["dynamodb:GetItem"] == {tokens}
@@ -363,6 +369,10 @@ def test_each_function_role_holds_only_its_own_exact_permissions(applied, local_
     # the clients' routes deliver like send_message and consume no queue
     delivery = {a: r for a, r in policies["send_message"].items() if a not in CONSUME_ACTIONS and a[:5] != "logs:"}
     delivery["sqs:SendMessage"] = delivery["sqs:SendMessage"] - {work_dlq}  # parking is the queue consumer's
+    # plus join: a room row, a grant's check, and the signing key to verify grants
+    delivery["dynamodb:PutItem"] = delivery["dynamodb:PutItem"] | {connections}
+    delivery["dynamodb:ConditionCheckItem"] = {tokens}
+    delivery["secretsmanager:GetSecretValue"] = {outputs["hermes_config"]["jwt_secret_id"]}
     assert {a: r for a, r in policies["client_routes"].items() if not a.startswith("logs:")} == delivery
     assert not CONSUME_ACTIONS & set(policies["client_routes"])
     # the internal queue refuses everyone else, whatever their own policies allow (harness patch 24)

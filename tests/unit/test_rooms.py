@@ -291,3 +291,107 @@ def test_a_410_in_one_room_removes_the_socket_from_every_room(fn, connections, l
     fn.handler(sqs_event({"room_id": "B", "data": 1}), lambda_context)
     assert [row_in_room(connections, r, "c-1") for r in "ABC"] == [None, None, None]
     assert connections.get("c-1", "alice") is None
+
+
+def test_revoking_the_room_of_a_0_2_socket_that_joined_another_takes_it_off(
+    sdk, connections, aws, routes, lambda_context
+):
+    from .conftest import FakeManagementApi
+
+    # GIVEN a socket connected under 0.2 (its user row names its room in room_id) that joined R1 since
+    aws.put_item(
+        TableName=CONNECTIONS_TABLE,
+        Item={
+            "pk": {"S": "user#alice"},
+            "connection_id": {"S": "old"},
+            "room_id": {"S": "R0"},
+            "user_id": {"S": "alice"},
+            "connected_at": {"N": "1"},
+            "expires_at": {"N": str(int(time.time()) + 3600)},
+        },
+    )
+    aws.put_item(
+        TableName=CONNECTIONS_TABLE,
+        Item={
+            "pk": {"S": "room#R0"},
+            "connection_id": {"S": "old"},
+            "room_id": {"S": "R0"},
+            "user_id": {"S": "alice"},
+            "connected_at": {"N": "1"},
+        },
+    )
+    assert (
+        answer(routes.handler(frame("join", {"grant": sdk.grant("alice", "R1")}, "old"), lambda_context))["status"]
+        == 200
+    )
+    sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"old"})
+    # WHEN R0 is revoked
+    assert sdk.revoke("alice", "R0").left == 1
+    # THEN the socket is in R1 only: no send, user message or resume reaches R0 any more
+    assert connections.get("old", "alice").rooms == ("R1",)
+    assert routes.handler(frame("sendMessage", {"data": 1, "room": "R0"}, "old"), lambda_context)["statusCode"] == 403
+
+
+def test_a_revoke_that_fails_half_way_can_be_run_again_and_closes_the_socket(sdk, connections, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from .conftest import FakeManagementApi
+
+    # GIVEN a socket in A, B, C, and DynamoDB throttling the delete of one room row
+    connections.add(Connection.of("c-1", "alice", ["A", "B", "C"], 1))
+    api = sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"c-1"})
+    store = sdk._connections()
+    real = store.client.delete_item
+    throttled = []
+
+    def delete_item(**kwargs):
+        if kwargs["Key"]["pk"]["S"] == "room#C" and not throttled:
+            throttled.append(1)
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "DeleteItem")
+        return real(**kwargs)
+
+    monkeypatch.setattr(store.client, "delete_item", delete_item)
+    monkeypatch.setattr(sdk, "_connections", lambda: store)
+    # WHEN the user is revoked THEN the socket is closed all the same and the failure reported
+    first = sdk.revoke("alice")
+    assert api.deleted == ["c-1"] and first.failed == (("c-1", "ProvisionedThroughputExceededException"),)
+    # AND a second revoke finds the connection (its user row went last) and deletes what was left
+    sdk.revoke("alice")
+    assert row_in_room(connections, "C", "c-1") is None and connections.get("c-1", "alice") is None
+
+
+def test_a_joined_room_row_lives_as_long_as_the_connections_own_rows(routes, connections, sdk, aws, lambda_context):
+    connections.add(Connection.of("c-1", "alice", ["A"], 1_000), ttl_seconds=600)
+    assert (
+        answer(routes.handler(frame("join", {"grant": sdk.grant("alice", "D")}, "c-1"), lambda_context))["status"]
+        == 200
+    )
+    assert row_in_room(connections, "D", "c-1")["expires_at"]["N"] == str(1_000 + 600)
+
+
+def test_revoking_a_tokens_last_room_deletes_it_in_one_write(token_store, aws):
+    token_id = issue(token_store, "alice", ["A"])
+    kept = issue(token_store, "alice", ["A", "B"])
+    assert token_store.delete_all("alice", "A") == 2
+    assert token_store.get("alice", "*", token_id) is None
+    assert token_store.get("alice", "*", kept).rooms == ("B",)
+
+
+def test_leave_answers_503_when_the_row_stays_busy(routes, connections, monkeypatch, lambda_context):
+    connections.add(Connection.of("c-1", "alice", ["A", "B"], 1))
+    import hermes_notifications.store as store_module
+
+    monkeypatch.setattr(store_module.time, "sleep", lambda s: None)
+    client = routes.STORE.client
+
+    def busy(**kwargs):
+        raise client.exceptions.TransactionConflictException(
+            {"Error": {"Code": "TransactionConflictException"}}, "UpdateItem"
+        )
+
+    real = client.update_item
+    monkeypatch.setattr(
+        client, "update_item", lambda **kw: busy(**kw) if kw["Key"]["pk"]["S"] == "user#alice" else real(**kw)
+    )
+    left = answer(routes.handler(frame("leave", {"room": "B"}, "c-1"), lambda_context))
+    assert left["status"] == 503 and left["room"] == "B" and left["retry_after"] == 1

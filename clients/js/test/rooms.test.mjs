@@ -152,6 +152,59 @@ describe('join and leave', () => {
     assert.deepEqual(client.rooms(), []);
   });
 
+  test('a join answered 503 (busy) is sent again with the same grant, then resolves', async (t) => {
+    const { client, grants } = setup(t);
+    const socket = await opened(client);
+    const joining = client.join('D');
+    await settle();
+    socket.serverSend({ type: 'hermes.refused', status: 503, route: 'join', room: 'D', error: 'busy', retry_after: 1 });
+    t.mock.timers.tick(1500);
+    assert.equal(joins(socket).length, 2);
+    socket.serverSend(joinedAnswer('D'));
+    assert.equal(await joining, true);
+    assert.deepEqual(grants, ['D']);
+  });
+
+  test('a refusal naming no room ends the oldest join, keeps its room; the resume after a reconnect still goes', async (t) => {
+    const { client } = setup(t);
+    FakeWebSocket.answerResume = null;
+    const socket = await opened(client);
+    socket.serverSend({ type: 'hermes.recovery', status: 200, streams: {} });
+    const joining = client.join('D');
+    await settle();
+    socket.serverSend(joinedAnswer('D'));
+    await joining;
+    socket.serverClose(1000, 'Normal closure');
+    t.mock.timers.tick(8000);
+    await settle();
+    const next = FakeWebSocket.last;
+    next.serverOpen();
+    await settle();
+    next.serverSend({ type: 'hermes.refused', status: 403, route: 'join', error: 'grant refused: invalid token' });
+    await settle();
+    assert.deepEqual(next.sentJson.map((m) => m.action), ['join', 'resume']);
+    assert.deepEqual(client.rooms(), ['D']);
+  });
+
+  test('an unanswered re-join times out and the resume goes all the same', async (t) => {
+    const { client } = setup(t);
+    FakeWebSocket.answerResume = null;
+    const socket = await opened(client);
+    const joining = client.join('D');
+    await settle();
+    socket.serverSend(joinedAnswer('D'));
+    await joining;
+    socket.serverClose(1000, 'Normal closure');
+    t.mock.timers.tick(8000);
+    await settle();
+    const next = FakeWebSocket.last;
+    next.serverOpen();
+    await settle();
+    t.mock.timers.tick(30_000);
+    await settle();
+    assert.deepEqual(next.sentJson.map((m) => m.action), ['join', 'resume']);
+  });
+
   test('join needs getGrant', async (t) => {
     const { client } = setup(t, { getGrant: undefined });
     assert.throws(() => client.join('D'), /needs `getGrant`/);
