@@ -395,3 +395,51 @@ def test_leave_answers_503_when_the_row_stays_busy(routes, connections, monkeypa
     )
     left = answer(routes.handler(frame("leave", {"room": "B"}, "c-1"), lambda_context))
     assert left["status"] == 503 and left["room"] == "B" and left["retry_after"] == 1
+
+
+def room_frames():
+    from jsonschema import Draft202012Validator
+
+    from .test_contract import SCHEMAS
+
+    return Draft202012Validator(json.loads((SCHEMAS / "room-frames.schema.json").read_text()))
+
+
+def test_every_join_and_leave_answer_is_what_docs_schemas_room_frames_says(routes, connections, sdk, lambda_context):
+    from .conftest import FakeManagementApi
+
+    schema = room_frames()
+    connections.add(Connection.of("c-1", "alice", ["A", "B"], 1))
+    connections.add(Connection.of("c-bob", "bob", ["A"], 1))
+    sent = [
+        {"action": "join", "grant": sdk.grant("alice", "D")},
+        {"action": "leave", "room": "B"},
+    ]
+    answers = [answer(routes.handler(frame(body["action"], body, "c-1"), lambda_context)) for body in sent]
+    answers.append(
+        answer(routes.handler(frame("join", {"grant": sdk.grant("alice", "E")}, "c-bob", user="bob"), lambda_context))
+    )
+    answers.append(answer(routes.handler(frame("join", {"grant": "garbage"}, "c-1"), lambda_context)))
+    api = sdk._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"c-1"})
+    sdk.revoke("alice", "A")
+    answers += [told for _, told in api.told]
+    assert [a["type"] for a in answers] == [
+        "hermes.joined",
+        "hermes.left",
+        "hermes.refused",
+        "hermes.refused",
+        "hermes.left",
+    ]
+    for frame_ in sent + answers:
+        assert not list(schema.iter_errors(frame_)), frame_
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"action": "join"}, {"action": "join", "grant": ""}, {"action": "leave"}, {"action": "leave", "room": "a#b"}],
+)
+def test_what_the_room_frames_schema_refuses_the_routes_refuse(routes, connections, body, lambda_context):
+    assert list(room_frames().iter_errors(body)), body
+    connections.add(Connection.of("c-1", "alice", ["A"], 1))
+    refused = answer(routes.handler(frame(body["action"], body, "c-1"), lambda_context))
+    assert refused["type"] == "hermes.refused" and 400 <= refused["status"] < 500
