@@ -366,7 +366,9 @@ const RESUME_TIMEOUT_MS = 30 * 1000; // API Gateway ends an integration at 29 s:
 const MAX_RESUME_FAILURES = 3; // unanswered or refused resumes per connection before the client stops asking
 const MAX_GAP_RESUMES = 3; // resumes for one gap before the client delivers what it holds and reports the gap
 const MAX_HELD = 1000; // messages one stream may hold back waiting for a missing position
-const MAX_STREAMS = 50; // streams remembered (the ones that moved least recently are forgotten first)
+// streams remembered (the ones that moved least recently are forgotten first): a socket in 100 rooms follows
+// 201 (each room's, its user's, its user's in each room); one forgotten would resume from its head, losing a gap
+const MAX_STREAMS = 256;
 const MAX_EPOCH_LENGTH = 32; // the server refuses longer ones
 
 /**

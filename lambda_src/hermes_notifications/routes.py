@@ -33,7 +33,8 @@ from .store import (
 
 DEFAULT_MAX_REPLAY_BYTES = 1024 * 1024
 # streams named in one resume body: a connection follows its rooms', its user's, and its user's in each room
-MAX_RESUME_STREAMS = 2 * MAX_ROOMS_PER_CONNECTION + 1
+# (201 at 100 rooms); the JS client remembers up to 256 (rooms left included) and sends what it remembers
+MAX_RESUME_STREAMS = 256
 
 
 @dataclass(frozen=True)

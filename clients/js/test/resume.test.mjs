@@ -389,20 +389,20 @@ describe('positions across page loads (the `positions` store)', () => {
 });
 
 describe('bounded memory', () => {
-  test('at most 50 streams are kept: the ones that moved least recently go, never the connection’s own', async (t) => {
+  test('at most 256 streams are kept: the ones that moved least recently go, never the connection’s own', async (t) => {
     let stored = {};
-    for (let i = 0; i < 60; i += 1) stored[`room#old-${i}`] = { epoch: 'e', position: i + 1 };
+    for (let i = 0; i < 266; i += 1) stored[`room#old-${i}`] = { epoch: 'e', position: i + 1 };
     stored[USER] = { epoch: 'u', position: 9 }; // the oldest entry of all but one
     stored = { [USER]: stored[USER], ...stored };
     const { client } = setup(t, { positions: { load: () => stored, save: (state) => (stored = state) } });
     const socket = await opened(client);
-    assert.equal(Object.keys(socket.resumes[0].streams).length, 61);
+    assert.equal(Object.keys(socket.resumes[0].streams).length, 267);
     socket.serverSend(recovery({ [USER]: { epoch: 'u', position: 9, complete: true, replayed: 0 } }));
     socket.serverSend(at(1));
     const kept = Object.keys(client.positions());
-    assert.equal(kept.length, 50);
+    assert.equal(kept.length, 256);
     assert.ok([ROOM, USER, USER_ROOM].every((stream) => kept.includes(stream)));
-    assert.ok(!kept.includes('room#old-0') && kept.includes('room#old-59'));
+    assert.ok(!kept.includes('room#old-0') && kept.includes('room#old-265'));
     assert.deepEqual(Object.keys(stored).sort(), kept.sort());
   });
 });

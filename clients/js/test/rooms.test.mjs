@@ -224,3 +224,22 @@ describe('rooms on one socket', () => {
     assert.deepEqual(socket.appSent.at(-1), { action: 'sendMessage', data: { hi: 1 }, room: 'B' });
   });
 });
+
+describe('many rooms, many streams', () => {
+  test('a socket in 100 rooms keeps the positions of all its 201 streams (none resumes from its head)', async (t) => {
+    const { client } = setup(t);
+    FakeWebSocket.answerResume = null;
+    const socket = await opened(client);
+    const streams = { 'user#u1': { epoch: E, position: 1, complete: true, replayed: 0 } };
+    for (let i = 0; i < 100; i += 1) {
+      streams[`room#r${i}`] = { epoch: E, position: 1, complete: true, replayed: 0 };
+      streams[`user#u1#r${i}`] = { epoch: E, position: 1, complete: true, replayed: 0 };
+    }
+    socket.serverSend({ type: 'hermes.recovery', status: 200, streams });
+    for (let i = 0; i < 100; i += 1) {
+      socket.serverSend({ ...envelope(`m${i}`), room_id: `r${i}`, source: 'backend', stream: `room#r${i}`, epoch: E, position: 2 });
+    }
+    t.mock.timers.tick(2000);
+    assert.equal(Object.keys(client.positions()).length, 201);
+  });
+});
