@@ -97,6 +97,8 @@ data "aws_ssm_parameters_by_path" "account" {
 
   path      = local.account_marker_path
   recursive = false
+  # only the names are read: never decrypt a SecureString under the path into the state
+  with_decryption = false
 }
 
 # --- Dependency layer (PyJWT, bcrypt, powertools) for the chosen architecture ----------------------

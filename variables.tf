@@ -517,7 +517,7 @@ variable "create_jwt_secret" {
 }
 
 variable "jwt_secret_value" {
-  description = "Value of a created secret (e.g. TF_VAR_jwt_secret_value from CI), at least 64 bytes. null generates a 64-character random value (Secrets Manager GetRandomPassword, ephemeral) and writes it write-only: it never enters plan or state, and out-of-band rotations are never reverted."
+  description = "Value of a created secret (e.g. TF_VAR_jwt_secret_value from CI), at least 64 bytes. null generates 128 hex characters (four version-4 UUIDs from crypto/rand: 488 random bits) and writes it write-only: it never enters plan or state, and out-of-band rotations are never reverted."
   type        = string
   default     = null
   sensitive   = true

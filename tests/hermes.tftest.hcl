@@ -496,6 +496,10 @@ run "bootstrapped_account_gets_access_logs" {
     condition     = output.execution_log_group_name == "API-Gateway-Execution-Logs_abc123defg/test"
     error_message = "Execution logging creates API Gateway's execution log group (with the module's retention)."
   }
+  assert {
+    condition     = data.aws_ssm_parameters_by_path.account[0].with_decryption == false
+    error_message = "The marker lookup reads names only: no SecureString under its path may be decrypted into the state."
+  }
 }
 
 run "access_logs_off_by_choice" {

@@ -58,7 +58,7 @@ variable "value_version" {
 }
 
 variable "generated_length" {
-  description = "Length of a generated secret in hex characters (4 random bits each): 128 carries 512 bits, as much as HS512 can use."
+  description = "Length of a generated secret in hex characters: UUIDs (version 4) without their dashes, 122 random bits in each 32 characters, so 128 carry 488 random bits (an HS512 key needs at least 64 bytes: 128 characters are 128 bytes)."
   type        = number
   default     = 128
 
