@@ -22,7 +22,7 @@ export function withToken(url: string, token: string): string;
  * @returns {HermesClient}
  */
 export function createHermesClient(options: HermesClientOptions): HermesClient;
-/** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'} State */
+/** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} State */
 /** @typedef {'backend' | 'client' | 'unknown'} MessageSource */
 /** @typedef {MessageSource | 'any'} SourceFilter */
 /**
@@ -113,7 +113,8 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * What comes with a state change (which fields depends on the change).
  * @typedef {object} StateDetail
  * @property {State} previous
- * @property {string} [reason]  e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket'
+ * @property {string} [reason]  e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket',
+ *   'hidden' (paused: the page was hidden longer than hiddenGraceMs), 'visible' (connecting again after that)
  * @property {unknown} [error]  with reason 'unauthorized': what getToken threw
  * @property {number} [attempt]  reconnecting: the attempt about to be made
  * @property {number} [delayMs]  reconnecting: the wait before it
@@ -183,8 +184,17 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  *   names the rooms the socket is in from its connect (your backend's `issue_token(user, rooms)`)
  * @property {(room: string) => (string | Promise<string>)} [getGrant]  a grant for one room more (your
  *   backend's `Hermes.grant(user, room)`), for join(room); a grant is reused for re-joins until it expires
- * @property {number} [keepAliveMs=300000]  ping after this long without sending anything; 0 disables
- * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
+ * @property {number} [keepAliveMs=540000]  after this long without sending anything, send a one-way keep-alive
+ *   (API Gateway closes a connection after 10 idle minutes; 1 billed message each); 0 disables
+ * @property {number} [probeAfterMs=3600000]  when nothing arrived for this long, the keep-alive is a ping
+ *   answered by a pong instead (2 billed messages): a dead socket is noticed within probeAfterMs +
+ *   keepAliveMs + pongTimeoutMs at worst; sooner when the page comes back, the network comes back ('online')
+ *   or a send fails. 0: every keep-alive is a ping
+ * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables (and probing)
+ * @property {number} [hiddenGraceMs=1200000]  a page hidden this long closes its socket (state 'paused') and
+ *   reconnects and resumes when it is visible again: nothing is lost (history). 0: never let go
+ * @property {VisibilitySource | null} [visibility]  whether the page is hidden (default: `document`, when
+ *   there is one); null: never hidden
  * @property {BackoffOptions} [backoff]
  * @property {number} [maxRetries=Infinity]  consecutive failed attempts before giving up (state 'closed')
  * @property {number} [connectTimeoutMs=15000]
@@ -200,6 +210,12 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
  * @property {() => number} [random=Math.random]  jitter source (tests)
+ */
+/**
+ * Whether the page is hidden, and a way to hear when that changes (the default reads `document`).
+ * @typedef {object} VisibilitySource
+ * @property {() => boolean} hidden
+ * @property {(listener: () => void) => () => void} onChange  returns a function that stops listening
  */
 /**
  * What the client needs of a WebSocket: the browser's, Node's (22+), or `ws`.
@@ -236,7 +252,8 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
 /**
  * Connection states, in the order a healthy client goes through them.
  * @type {Readonly<{
- *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'
+ *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', PAUSED: 'paused',
+ *   CLOSED: 'closed'
  * }>}
  */
 export const States: Readonly<{
@@ -244,6 +261,7 @@ export const States: Readonly<{
     CONNECTING: "connecting";
     OPEN: "open";
     RECONNECTING: "reconnecting";
+    PAUSED: "paused";
     CLOSED: "closed";
 }>;
 /**
@@ -269,7 +287,7 @@ export class HermesAuthError extends Error {
     constructor(message?: string);
 }
 export default createHermesClient;
-export type State = "idle" | "connecting" | "open" | "reconnecting" | "closed";
+export type State = "idle" | "connecting" | "open" | "reconnecting" | "paused" | "closed";
 export type MessageSource = "backend" | "client" | "unknown";
 export type SourceFilter = MessageSource | "any";
 /**
@@ -422,7 +440,8 @@ export type HermesError = {
 export type StateDetail = {
     previous: State;
     /**
-     * e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket'
+     * e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket',
+     * 'hidden' (paused: the page was hidden longer than hiddenGraceMs), 'visible' (connecting again after that)
      */
     reason?: string | undefined;
     /**
@@ -563,13 +582,31 @@ export type HermesClientOptions = {
      */
     getGrant?: ((room: string) => (string | Promise<string>)) | undefined;
     /**
-     * ping after this long without sending anything; 0 disables
+     * after this long without sending anything, send a one-way keep-alive
+     * (API Gateway closes a connection after 10 idle minutes; 1 billed message each); 0 disables
      */
     keepAliveMs?: number | undefined;
     /**
-     * reconnect if a ping gets no pong in time; 0 disables
+     * when nothing arrived for this long, the keep-alive is a ping
+     * answered by a pong instead (2 billed messages): a dead socket is noticed within probeAfterMs +
+     * keepAliveMs + pongTimeoutMs at worst; sooner when the page comes back, the network comes back ('online')
+     * or a send fails. 0: every keep-alive is a ping
+     */
+    probeAfterMs?: number | undefined;
+    /**
+     * reconnect if a ping gets no pong in time; 0 disables (and probing)
      */
     pongTimeoutMs?: number | undefined;
+    /**
+     * a page hidden this long closes its socket (state 'paused') and
+     * reconnects and resumes when it is visible again: nothing is lost (history). 0: never let go
+     */
+    hiddenGraceMs?: number | undefined;
+    /**
+     * whether the page is hidden (default: `document`, when
+     * there is one); null: never hidden
+     */
+    visibility?: VisibilitySource | null | undefined;
     backoff?: BackoffOptions | undefined;
     /**
      * consecutive failed attempts before giving up (state 'closed')
@@ -609,6 +646,16 @@ export type HermesClientOptions = {
      * jitter source (tests)
      */
     random?: (() => number) | undefined;
+};
+/**
+ * Whether the page is hidden, and a way to hear when that changes (the default reads `document`).
+ */
+export type VisibilitySource = {
+    hidden: () => boolean;
+    /**
+     * returns a function that stops listening
+     */
+    onChange: (listener: () => void) => () => void;
 };
 /**
  * What the client needs of a WebSocket: the browser's, Node's (22+), or `ws`.

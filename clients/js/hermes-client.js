@@ -15,7 +15,9 @@
 // With history on (the module's history_retention_seconds > 0) envelopes also carry "stream", "epoch" and
 // "position" (1, 2, 3, … per stream and epoch); the client delivers each stream in position order.
 // What this client sends: {"action":"sendMessage","data":…,"type"?:…,"exclude_self"?:true},
-// {"action":"ping"} (answered by the stage itself with {"type":"pong"}) and, after every open and when a
+// {"action":"keepalive"} (one-way: answered by nothing, billed once) after 9 minutes without sending,
+// {"action":"ping"} (answered by the stage itself with {"type":"pong"}: a liveness probe, billed twice) when
+// nothing arrived for an hour or the tab comes back, and, after every open and when a
 // position is missing, {"action":"resume","streams"?:{"<stream>":{"epoch":…,"position":n}}} (answered by
 // {"type":"hermes.replay","messages":[…]} frames, then {"type":"hermes.recovery","streams":{…}}).
 // With the module's presence_events on, the room also gets Hermes' own {"type":"hermes.join"|"hermes.leave",
@@ -24,7 +26,7 @@
 
 // --- types (JSDoc; `hermes-client.d.ts` is generated from them: `make js-types`) ---------------------------
 
-/** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'} State */
+/** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} State */
 /** @typedef {'backend' | 'client' | 'unknown'} MessageSource */
 /** @typedef {MessageSource | 'any'} SourceFilter */
 
@@ -126,7 +128,8 @@
  * What comes with a state change (which fields depends on the change).
  * @typedef {object} StateDetail
  * @property {State} previous
- * @property {string} [reason]  e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket'
+ * @property {string} [reason]  e.g. 'unauthorized' (getToken threw HermesAuthError), 'token', 'socket',
+ *   'hidden' (paused: the page was hidden longer than hiddenGraceMs), 'visible' (connecting again after that)
  * @property {unknown} [error]  with reason 'unauthorized': what getToken threw
  * @property {number} [attempt]  reconnecting: the attempt about to be made
  * @property {number} [delayMs]  reconnecting: the wait before it
@@ -204,8 +207,17 @@
  *   names the rooms the socket is in from its connect (your backend's `issue_token(user, rooms)`)
  * @property {(room: string) => (string | Promise<string>)} [getGrant]  a grant for one room more (your
  *   backend's `Hermes.grant(user, room)`), for join(room); a grant is reused for re-joins until it expires
- * @property {number} [keepAliveMs=300000]  ping after this long without sending anything; 0 disables
- * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables
+ * @property {number} [keepAliveMs=540000]  after this long without sending anything, send a one-way keep-alive
+ *   (API Gateway closes a connection after 10 idle minutes; 1 billed message each); 0 disables
+ * @property {number} [probeAfterMs=3600000]  when nothing arrived for this long, the keep-alive is a ping
+ *   answered by a pong instead (2 billed messages): a dead socket is noticed within probeAfterMs +
+ *   keepAliveMs + pongTimeoutMs at worst; sooner when the page comes back, the network comes back ('online')
+ *   or a send fails. 0: every keep-alive is a ping
+ * @property {number} [pongTimeoutMs=30000]  reconnect if a ping gets no pong in time; 0 disables (and probing)
+ * @property {number} [hiddenGraceMs=1200000]  a page hidden this long closes its socket (state 'paused') and
+ *   reconnects and resumes when it is visible again: nothing is lost (history). 0: never let go
+ * @property {VisibilitySource | null} [visibility]  whether the page is hidden (default: `document`, when
+ *   there is one); null: never hidden
  * @property {BackoffOptions} [backoff]
  * @property {number} [maxRetries=Infinity]  consecutive failed attempts before giving up (state 'closed')
  * @property {number} [connectTimeoutMs=15000]
@@ -221,6 +233,13 @@
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
  * @property {() => number} [random=Math.random]  jitter source (tests)
+ */
+
+/**
+ * Whether the page is hidden, and a way to hear when that changes (the default reads `document`).
+ * @typedef {object} VisibilitySource
+ * @property {() => boolean} hidden
+ * @property {(listener: () => void) => () => void} onChange  returns a function that stops listening
  */
 
 /**
@@ -262,7 +281,8 @@
 /**
  * Connection states, in the order a healthy client goes through them.
  * @type {Readonly<{
- *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', CLOSED: 'closed'
+ *   IDLE: 'idle', CONNECTING: 'connecting', OPEN: 'open', RECONNECTING: 'reconnecting', PAUSED: 'paused',
+ *   CLOSED: 'closed'
  * }>}
  */
 export const States = Object.freeze({
@@ -270,6 +290,7 @@ export const States = Object.freeze({
   CONNECTING: 'connecting', // fetching a token / opening the socket
   OPEN: 'open', // connected; messages flow
   RECONNECTING: 'reconnecting', // the connection was lost; waiting for the next attempt
+  PAUSED: 'paused', // hidden longer than hiddenGraceMs: no socket until the page is visible again
   CLOSED: 'closed', // close() was called, reconnecting gave up (maxRetries), or getToken threw HermesAuthError
 });
 
@@ -346,8 +367,15 @@ const GATEWAY_STATUS = new Map([
 ]);
 
 const DEFAULTS = Object.freeze({
-  keepAliveMs: 5 * 60 * 1000, // API Gateway closes connections idle for 10 minutes
+  // API Gateway closes a connection after 10 minutes without a frame from the client. 9 minutes leaves a
+  // minute for a timer that fires late: a hidden tab's timers run on 1-second-aligned wake-ups (1-minute ones
+  // only for chained timers, which the keep-alive avoids: see armKeepAlive)
+  keepAliveMs: 9 * 60 * 1000,
+  probeAfterMs: 60 * 60 * 1000, // nothing arrived for an hour: the next keep-alive asks for a pong
   pongTimeoutMs: 30 * 1000, // no pong in time: the connection is dead (half-open TCP), reconnect
+  // a hidden page keeps its socket this long (bench/user_cost.py: where an idle socket's minutes and the
+  // messages it is sent while hidden cost more than a reconnect and its resume)
+  hiddenGraceMs: 20 * 60 * 1000,
   connectTimeoutMs: 15 * 1000,
   dedupSize: 1000,
   maxRetries: Infinity,
@@ -397,6 +425,34 @@ export function withToken(url, token) {
   return `${path}?${params.toString()}${hash ? `#${hash}` : ''}`;
 }
 
+/** The page's visibility from `document`, or null where there is none (Node, workers). @returns {VisibilitySource | null} */
+function documentVisibility() {
+  const doc = /** @type {any} */ (globalThis).document;
+  if (!doc || typeof doc.addEventListener !== 'function' || !('visibilityState' in doc)) return null;
+  return {
+    hidden: () => doc.visibilityState === 'hidden',
+    onChange(listener) {
+      doc.addEventListener('visibilitychange', listener);
+      return () => doc.removeEventListener('visibilitychange', listener);
+    },
+  };
+}
+
+/**
+ * Run `fn` in a task of its own (a MessageChannel message) in a page, so that a timer it sets is not chained
+ * to the timer whose callback called this; elsewhere (Node: no such throttling) at once.
+ * @param {() => void} fn
+ */
+function unchained(fn) {
+  if (!(/** @type {any} */ (globalThis).document) || typeof MessageChannel !== 'function') return fn();
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => {
+    channel.port1.close();
+    fn();
+  };
+  channel.port2.postMessage(null);
+}
+
 /** Remembers the last `size` ids (insertion order); memory stays bounded however long the page lives. */
 class RecentIds {
   /** @param {number} size */
@@ -427,7 +483,10 @@ export function createHermesClient(options) {
     getToken,
     getGrant,
     keepAliveMs = DEFAULTS.keepAliveMs,
+    probeAfterMs = DEFAULTS.probeAfterMs,
     pongTimeoutMs = DEFAULTS.pongTimeoutMs,
+    hiddenGraceMs = DEFAULTS.hiddenGraceMs,
+    visibility = documentVisibility(),
     connectTimeoutMs = DEFAULTS.connectTimeoutMs,
     dedupSize = DEFAULTS.dedupSize,
     maxRetries = DEFAULTS.maxRetries,
@@ -448,6 +507,9 @@ export function createHermesClient(options) {
     throw new TypeError('createHermesClient: `getGrant` must be a function');
   }
   if (typeof WebSocketImpl !== 'function') throw new TypeError('createHermesClient: no WebSocket implementation');
+  if (visibility !== null && (typeof visibility?.hidden !== 'function' || typeof visibility?.onChange !== 'function')) {
+    throw new TypeError('createHermesClient: `visibility` must have hidden() and onChange(listener), or be null');
+  }
   if (
     positionsStore !== undefined &&
     (typeof positionsStore?.load !== 'function' || typeof positionsStore?.save !== 'function')
@@ -482,6 +544,13 @@ export function createHermesClient(options) {
   let keepAliveTimer = null;
   /** @type {Timer} */
   let pongTimer = null;
+  let lastReceived = 0; // Date.now() of the last frame from the server (or of the open)
+  let keepAliveSentAt = 0; // of the last one-way keep-alive: a stage without the route answers it Forbidden
+  let keepAliveRoute = 'keepalive'; // 'ping' after such an answer (an older stage)
+  /** @type {Timer} */
+  let hiddenTimer = null;
+  /** @type {(() => void) | null} stops listening to visibility and network events */
+  let unwatch = null;
   /** @type {Timer} */
   let connectTimer = null;
   let unanswered = 0; // sendMessage frames sent on this socket that have no answer (sent/refused/error) yet
@@ -584,7 +653,20 @@ export function createHermesClient(options) {
 
   function armKeepAlive() {
     keepAliveTimer = clear(keepAliveTimer);
-    if (keepAliveMs > 0 && state === States.OPEN) keepAliveTimer = setTimeout(ping, keepAliveMs);
+    if (keepAliveMs > 0 && state === States.OPEN) keepAliveTimer = setTimeout(keepAlive, keepAliveMs);
+  }
+
+  /** Nothing was sent for keepAliveMs: a one-way frame keeps the idle timer off, or a ping when one is due. */
+  function keepAlive() {
+    keepAliveTimer = null;
+    const probe = pongTimeoutMs > 0 && Date.now() - lastReceived >= probeAfterMs;
+    // re-armed from a fresh task in a page: a timer set inside a timer's callback is "chained", and Chrome
+    // runs the 5th link of a chain in a tab hidden for 5 minutes only on a 1-minute-aligned wake-up, late
+    // enough for API Gateway's 10 minutes to pass (developer.chrome.com/blog/timer-throttling-in-chrome-88)
+    unchained(() => {
+      if (probe || keepAliveRoute === 'ping') ping();
+      else if (rawSend({ action: 'keepalive' })) keepAliveSentAt = Date.now();
+    });
   }
 
   function ping() {
@@ -642,6 +724,7 @@ export function createHermesClient(options) {
       if (socket !== ws) return;
       connectTimer = clear(connectTimer);
       openedAt = Date.now();
+      lastReceived = openedAt; // the handshake's answer
       connectionCount += 1;
       resumeFailures = 0;
       resumeNeeded = false;
@@ -657,6 +740,7 @@ export function createHermesClient(options) {
     };
     ws.onmessage = (event) => {
       if (socket !== ws) return;
+      lastReceived = Date.now();
       receive(event.data);
       savePositions();
     };
@@ -705,6 +789,74 @@ export function createHermesClient(options) {
     setState(States.CLOSED, { reason: 'unauthorized', error });
     emit('unauthorized', { error, message: describe(error) });
     settleWaiters(false);
+  }
+
+  // --- hidden pages let go -----------------------------------------------------------------------------
+  function watch() {
+    if (unwatch) return;
+    /** @type {Array<() => void>} */
+    const stops = [];
+    if (visibility) stops.push(visibility.onChange(visibilityChanged));
+    const win = /** @type {any} */ (globalThis);
+    if (typeof win.addEventListener === 'function' && win.document) {
+      win.addEventListener('online', networkBack);
+      stops.push(() => win.removeEventListener('online', networkBack));
+    }
+    unwatch = () => stops.forEach((stop) => stop());
+    visibilityChanged(); // hidden already when connect() is called
+  }
+
+  function active() {
+    return state === States.CONNECTING || state === States.OPEN || state === States.RECONNECTING;
+  }
+
+  function visibilityChanged() {
+    if (visibility && visibility.hidden()) {
+      if (hiddenGraceMs > 0 && hiddenTimer === null && active()) hiddenTimer = setTimeout(pause, hiddenGraceMs);
+      return;
+    }
+    hiddenTimer = clear(hiddenTimer);
+    if (state === States.PAUSED) wake('visible');
+    // back after a while: is the socket still alive? (a pong answers within pongTimeoutMs, or it is replaced)
+    else if (state === States.OPEN && pongTimeoutMs > 0 && Date.now() - lastReceived >= keepAliveMs) ping();
+  }
+
+  /** The browser says the network is back: a socket from before may be dead, a retry may work now. */
+  function networkBack() {
+    if (state === States.OPEN && pongTimeoutMs > 0) ping();
+    else if (state === States.RECONNECTING && retryTimer !== null) {
+      retryTimer = clear(retryTimer);
+      attempt();
+    }
+  }
+
+  /** Hidden for hiddenGraceMs: close the socket (nothing queued is dropped), wait to be visible. */
+  function pause() {
+    hiddenTimer = null;
+    if (!active()) return;
+    generation += 1; // a token or a socket on its way is discarded
+    retryTimer = clear(retryTimer);
+    clearConnectionTimers();
+    const ws = socket;
+    socket = null;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+      try {
+        ws.close(CLOSE_NORMAL, 'hidden');
+      } catch {
+        // already closing
+      }
+    }
+    setState(States.PAUSED, { reason: 'hidden' });
+    emit('close', { code: CLOSE_NORMAL, reason: 'hidden', wasOpen: Boolean(ws), byClient: true });
+  }
+
+  /** @param {string} reason */
+  function wake(reason) {
+    failures = 0;
+    setState(States.CONNECTING, { reason });
+    attempt();
+    visibilityChanged(); // still hidden (a send woke it): let go again after the grace
   }
 
   /** @param {Omit<StateDetail, 'previous'>} detail */
@@ -945,6 +1097,9 @@ export function createHermesClient(options) {
           connectionId: message.connectionId,
           requestId: message.requestId,
         });
+      } else if (message.message === 'Forbidden' && keepAliveSentAt && Date.now() - keepAliveSentAt < 30_000) {
+        keepAliveRoute = 'ping'; // a stage older than the keepalive route: keep alive with pings instead
+        keepAliveSentAt = 0;
       } else report('gateway', message.message);
       return;
     }
@@ -1387,7 +1542,7 @@ export function createHermesClient(options) {
   // --- sending --------------------------------------------------------------------------------------
   /** Send a ping or a resume (an object) or a sendMessage frame (its JSON text, which then awaits an answer). */
   /**
-   * @param {string | {action: 'ping'} | {action: 'resume', streams?: PositionsState} | {action: 'join', grant: string}
+   * @param {string | {action: 'ping' | 'keepalive'} | {action: 'resume', streams?: PositionsState} | {action: 'join', grant: string}
    *   | {action: 'leave', room: string}} body
    */
   function rawSend(body) {
@@ -1431,7 +1586,8 @@ export function createHermesClient(options) {
         failures = 0;
         if (resume) loadPositions();
         attempt();
-      }
+        watch();
+      } else if (state === States.PAUSED) wake('connect');
       return promise;
     },
 
@@ -1439,6 +1595,9 @@ export function createHermesClient(options) {
     close(code = CLOSE_NORMAL, reason = 'client closed') {
       generation += 1;
       retryTimer = clear(retryTimer);
+      hiddenTimer = clear(hiddenTimer);
+      if (unwatch) unwatch();
+      unwatch = null;
       gapTimer = clear(gapTimer); // positions are kept: connect() resumes from them
       clearConnectionTimers();
       outbox.length = 0;
@@ -1536,6 +1695,7 @@ export function createHermesClient(options) {
         outbox.shift();
         report('send', `more than ${maxQueued} messages queued while disconnected; oldest dropped`);
       }
+      if (state === States.PAUSED) wake('send'); // a hidden page that sends wants it delivered now
       return false;
     },
 

@@ -8,7 +8,13 @@ It behaves as API Gateway does for the parts Hermes relies on:
 - two-way routes (a route response) send the integration's answer back; MOCK integrations answer from
   their integration response template without invoking anything;
 - ``$disconnect`` runs on every close; 32 KB frame / 128 KB message limits (close 1009); idle timeout
-  (10 min) and maximum connection duration (2 h), both configurable for tests;
+  (10 min) and maximum connection duration (2 h), both configurable for tests. Only a frame FROM the client
+  resets the idle timer: AWS's quotas page says "idle connection timeout 10 minutes" without saying which
+  direction counts, so the stricter reading is enforced (a socket the server talks to but that never speaks
+  is closed);
+- the bill: every frame in either direction is metered as API Gateway bills it (1 message per 32 KB unit,
+  route answers, error frames and Management API posts included), per connection and in total
+  (``LocalGateway.billed``) with the seconds connected;
 - Management API ``@connections/{id}``: POST (send), GET (info), DELETE (close); 410 GoneException for
   unknown or closed connections; 403 for a request without a SigV4 ``Authorization`` for ``execute-api``
   (API Gateway's "Missing Authentication Token"). The signature itself is not checked: the local
@@ -88,6 +94,14 @@ class _Connection:
     user_agent: str
     authorizer: dict = field(default_factory=dict)
     last_active: float = 0.0
+    messages_in: int = 0  # billed messages received from the client (32 KB units)
+    messages_out: int = 0  # billed messages sent to it
+
+
+def billed_units(data: str | bytes) -> int:
+    """API Gateway meters WebSocket messages in 32 KB increments: a 33 KB frame is 2 messages."""
+    size = len(data.encode("utf-8") if isinstance(data, str) else data)
+    return max(1, -(-size // MAX_FRAME_BYTES))
 
 
 def _iso(ts: float) -> str:
@@ -145,6 +159,8 @@ class LocalGateway:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.port = 0
         self.management_port = 0
+        # connection id → (messages in, messages out, seconds connected) once it closed; open ones are live
+        self.closed: dict[str, tuple[int, int, float]] = {}
 
     # --- events as API Gateway builds them ---------------------------------------------------------
     def _request_context(self, route_key: str, event_type: str, connection_id: str, **extra) -> dict:
@@ -250,6 +266,7 @@ class LocalGateway:
                     await websocket.close(1001, "Going away")  # idle timeout, as API Gateway does
                     break
                 connection.last_active = time.time()
+                connection.messages_in += billed_units(message)
                 body = message if isinstance(message, str) else message.decode("utf-8", "replace")
                 asyncio.ensure_future(self._route(connection, body))
         except ConnectionClosed:
@@ -257,6 +274,11 @@ class LocalGateway:
         finally:
             expiry.cancel()
             self.connections.pop(connection_id, None)
+            self.closed[connection_id] = (
+                connection.messages_in,
+                connection.messages_out,
+                time.time() - connection.connected_at,
+            )
             await self._disconnect(connection)
 
     def _expire(self, connection: _Connection) -> None:
@@ -346,9 +368,18 @@ class LocalGateway:
             return False
         try:
             await connection.websocket.send(data if isinstance(data, str) else data.decode("utf-8", "replace"))
+            connection.messages_out += billed_units(data)
             return True
         except ConnectionClosed:
             return False
+
+    def billed(self, connection_id: str) -> tuple[int, int]:
+        """(messages in, messages out) API Gateway would bill for one connection, open or closed."""
+        connection = self.connections.get(connection_id)
+        if connection is not None:
+            return connection.messages_in, connection.messages_out
+        messages_in, messages_out, _ = self.closed.get(connection_id, (0, 0, 0.0))
+        return messages_in, messages_out
 
     # --- Management API (called from the HTTP thread) ------------------------------------------------
     def _call(self, coroutine, timeout: float = 10.0):

@@ -1,5 +1,5 @@
 # WebSocket API: REQUEST authorizer on $connect, Lambda proxy routes, a MOCK "ping" route that answers
-# {"type":"pong"} without invoking a Lambda, a stage with throttling and JSON access logs, and an
+# {"type":"pong"} and a one-way MOCK "keepalive" route, neither invoking a Lambda, a stage with throttling and JSON access logs, and an
 # explicit deployment that is replaced whenever a route, integration or the authorizer changes.
 
 locals {
@@ -120,6 +120,26 @@ resource "aws_apigatewayv2_route_response" "ping" {
   route_response_key = "$default"
 }
 
+# keepalive: MOCK integration and NO route response = one-way. API Gateway bills 1 message for it (the ping
+# route bills 2: the ping and its pong); the JS client sends it to keep the 10-minute idle timer from firing.
+resource "aws_apigatewayv2_integration" "keepalive" {
+  api_id                        = aws_apigatewayv2_api.this.id
+  description                   = "keepalive -> MOCK, no answer"
+  integration_type              = "MOCK"
+  template_selection_expression = "\\$default"
+  request_templates = {
+    "$default" = jsonencode({ statusCode = 200 })
+  }
+}
+
+resource "aws_apigatewayv2_route" "keepalive" {
+  #checkov:skip=CKV_AWS_309:WebSocket APIs authorize only on $connect; keepalive runs on the already-authorized connection.
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = "keepalive"
+  target             = "integrations/${aws_apigatewayv2_integration.keepalive.id}"
+  authorization_type = "NONE"
+}
+
 # Invoke permissions, each scoped to exactly one authorizer or one route of this stage.
 resource "aws_lambda_permission" "authorizer" {
   statement_id  = "AllowApiGatewayAuthorizer"
@@ -178,6 +198,12 @@ locals {
       aws_apigatewayv2_route.ping.id,
       aws_apigatewayv2_route.ping.target,
       aws_apigatewayv2_route_response.ping.id,
+    ]
+    keepalive = [
+      aws_apigatewayv2_integration.keepalive.id,
+      aws_apigatewayv2_integration.keepalive.request_templates,
+      aws_apigatewayv2_route.keepalive.id,
+      aws_apigatewayv2_route.keepalive.target,
     ]
   }))
 }

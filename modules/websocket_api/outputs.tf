@@ -43,6 +43,7 @@ output "route_ids" {
   value = merge(
     { for k, r in aws_apigatewayv2_route.lambda : r.route_key => r.id },
     { (aws_apigatewayv2_route.ping.route_key) = aws_apigatewayv2_route.ping.id },
+    { (aws_apigatewayv2_route.keepalive.route_key) = aws_apigatewayv2_route.keepalive.id },
   )
 }
 

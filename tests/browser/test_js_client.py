@@ -4,7 +4,8 @@ The gateway runs in-process Python handlers: an authorizer accepting single-use 
 ``/token`` endpoint (so a reconnect that reuses a token is refused and visible), ``$connect``/``$disconnect``
 recorders, a one-way ``sendMessage`` route that fans the envelope out to the room through the Management
 API with ``"source": "client"`` (as the real Lambda does; ``client_messages=False`` leaves the route out, as
-``enable_client_messages = false`` does), and the MOCK ``ping`` route answering ``{"type":"pong"}``.
+``enable_client_messages = false`` does), the MOCK ``ping`` route answering ``{"type":"pong"}`` and the
+one-way MOCK ``keepalive`` route.
 
 Needs /usr/bin/chromium (Debian ``chromium``; override with HERMES_CHROMIUM) and the ``playwright`` Python
 package; never ``playwright install``.
@@ -170,6 +171,7 @@ def start_gateway(site):
             "$connect": Route("$connect", invoke=backend.on_connect),
             "$disconnect": Route("$disconnect", invoke=backend.on_disconnect),
             "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+            "keepalive": Route("keepalive", mock_response=""),  # MOCK without a route response: one-way
         }
         if client_messages:  # the module's enable_client_messages
             routes["sendMessage"] = Route("sendMessage", invoke=backend.on_send_message)  # one-way here
@@ -503,21 +505,59 @@ def test_close_does_not_reconnect(page, stack):
     assert seen(page)["states"] == ["connecting", "open", "closed"]
 
 
-def test_keep_alive_pings_are_answered_and_keep_an_idle_connection_open(page, start_gateway):
+def test_one_way_keep_alives_keep_an_idle_connection_open_for_one_billed_message_each(page, start_gateway):
     gateway, backend = start_gateway(idle_timeout=1.5)
-    start_client(page, gateway, "pinging", options={"keepAliveMs": 400})
+    # resume: false: this stage has no history, so no resume frame (and its Forbidden answer) in the counts
+    start_client(page, gateway, "quiet", options={"keepAliveMs": 400, "resume": False})
+    start_client(page, gateway, "probing", options={"keepAliveMs": 400, "probeAfterMs": 0, "resume": False})
     start_client(page, gateway, "silent", options={"keepAliveMs": 0, "maxRetries": 0})
     page.wait_for_timeout(3_500)  # over twice the idle timeout
 
-    pinging, silent = seen(page, "pinging"), seen(page, "silent")
-    assert pinging["pongs"] >= 5  # every ping got the MOCK route's {"type":"pong"}
-    assert pinging["all"] == [] and pinging["errors"] == []  # pongs are not notifications
-    assert pinging["states"] == ["connecting", "open"] and pinging["closes"] == []
-    # the control: without pings the gateway closes the idle connection (1001 Going away)
+    quiet, probing, silent = seen(page, "quiet"), seen(page, "probing"), seen(page, "silent")
+    # the one-way route answers nothing, and nothing is awaited: the socket stays, billed 1 message a keep-alive
+    assert quiet["pongs"] == 0 and quiet["errors"] == [] and quiet["closes"] == []
+    assert quiet["states"] == ["connecting", "open"]
+    quiet_id = next(c["connection_id"] for c in backend.connects if c["token"] == quiet["tokens"][0])
+    messages_in, messages_out = gateway.billed(quiet_id)
+    assert messages_in >= 5 and messages_out == 0
+    # probeAfterMs: 0 makes every keep-alive a ping, answered by the MOCK route's pong (2 billed messages)
+    assert probing["pongs"] >= 5 and probing["all"] == [] and probing["errors"] == []
+    probing_id = next(c["connection_id"] for c in backend.connects if c["token"] == probing["tokens"][0])
+    assert gateway.billed(probing_id)[1] == probing["pongs"]
+    # the control: without keep-alives the gateway closes the idle connection (1001 Going away)
     assert silent["closes"] == [1001] and silent["states"][-1] == "closed"
     assert [d["code"] for d in backend.disconnects] == [1001]
-    (alive,) = backend.live()
-    assert alive["token"] == pinging["tokens"][0]
+    assert {c["token"] for c in backend.live()} == {quiet["tokens"][0], probing["tokens"][0]}
+
+
+# Page visibility as the tab sees it: Playwright's headless pages are always 'visible', so the test overrides
+# document.visibilityState and fires the event a real tab switch fires.
+SET_VISIBILITY = """
+(state) => {
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state });
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => state === 'hidden' });
+  document.dispatchEvent(new Event('visibilitychange'));
+}
+"""
+
+
+def test_a_tab_hidden_past_the_grace_closes_its_socket_and_reconnects_when_shown(page, stack):
+    gateway, backend = stack
+    start_client(page, gateway, options={"hiddenGraceMs": 500})
+    page.evaluate(SET_VISIBILITY, "hidden")
+    assert eventually(lambda: len(backend.disconnects) == 1)
+    assert backend.disconnects[0]["code"] == 1000 and gateway.connections == {}
+    wait_seen(page, "seen.states.at(-1) === 'paused'")
+    page.wait_for_timeout(800)  # hidden: it stays paused (no reconnect)
+    assert len(backend.connects) == 1
+    page.evaluate(SET_VISIBILITY, "visible")
+    wait_live(gateway, 1)
+    wait_seen(page, "seen.states.at(-1) === 'open'")
+    assert len(backend.connects) == 2
+    (live,) = backend.live()
+    management(gateway, "POST", live["connection_id"], envelope("after-return"))
+    wait_seen(page, "seen.all.some((m) => m.id === 'after-return')")
+    assert seen(page)["states"] == ["connecting", "open", "paused", "connecting", "open"]
 
 
 def open_demo(page: Page, site: Site, query: str = "") -> None:

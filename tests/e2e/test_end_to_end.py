@@ -197,13 +197,23 @@ def test_the_sendmessage_route_tells_the_sender_why_it_refused(stack, hermes):
     assert peer.messages == []  # nothing refused was delivered
 
 
-def test_keep_alive_ping_is_answered_without_a_lambda(stack, hermes):
+def test_keep_alive_ping_is_answered_and_keepalive_is_one_way_without_a_lambda(stack, hermes):
     async def scenario():
         client = await open_client(stack, hermes.issue_token("ivan", "room-p"))
+        await asyncio.sleep(0.5)  # what the open brought (nothing here) has arrived
+        before = len(client.messages)
+        (connection_id,) = [c.id for c in stack.gateway.connections.values() if c.authorizer.get("user_id") == "ivan"]
+        billed_before = stack.gateway.billed(connection_id)
+        await client.websocket.send(json.dumps({"action": "keepalive"}))
         await client.websocket.send(json.dumps({"action": "ping"}))
-        return await client.wait_for(lambda m: m.get("type") == "pong")
+        pong = await client.wait_for(lambda m: m.get("type") == "pong")
+        await asyncio.sleep(0.5)
+        # the pong is the only frame back: the keepalive route (deployed from Terraform) answers nothing
+        return pong, client.messages[before:], billed_before, stack.gateway.billed(connection_id)
 
-    assert run(scenario())
+    pong, frames, (in_before, out_before), (in_after, out_after) = run(scenario())
+    assert pong and frames == [{"type": "pong"}]
+    assert (in_after - in_before, out_after - out_before) == (2, 1)
 
 
 def test_revoking_closes_the_users_open_sockets_and_they_can_neither_read_nor_send(stack, hermes):

@@ -216,7 +216,7 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, k
     # resume: history is on by default; sendMessage only where client messages are enabled (complete)
     client_messages = {"sendMessage"} if key == "prod" else set()
     # join and leave: rooms on a live socket, always
-    assert set(routes) == {"$connect", "$disconnect", "resume", "join", "leave", "ping"} | client_messages
+    assert set(routes) == {"$connect", "$disconnect", "resume", "join", "leave", "ping", "keepalive"} | client_messages
     connect = routes["$connect"]
     assert connect["AuthorizationType"] == "CUSTOM"
     authorizer = apigw.get_authorizer(ApiId=api_id, AuthorizerId=connect["AuthorizerId"])
@@ -232,7 +232,9 @@ def test_websocket_api_routes_and_authorizer_wiring(applied, local_aws_server, k
     for route_key, function in lambda_routes + [("sendMessage", "client_routes")] * len(client_messages):
         assert targets[route_key]["IntegrationType"] == "AWS_PROXY"
         assert f":function:{functions[function]}/" in targets[route_key]["IntegrationUri"]
-    assert targets["ping"]["IntegrationType"] == "MOCK"
+    assert targets["ping"]["IntegrationType"] == "MOCK" and targets["keepalive"]["IntegrationType"] == "MOCK"
+    # keepalive is one-way: no route response, so API Gateway bills 1 message for it, not a ping's 2
+    assert apigw.get_route_responses(ApiId=api_id, RouteId=routes["keepalive"]["RouteId"])["Items"] == []
     # two-way routes answer the sender (hermes.recovery, hermes.sent / hermes.refused)
     for route_key in {"resume", "join", "leave", "ping"} | client_messages:
         assert apigw.get_route_responses(ApiId=api_id, RouteId=routes[route_key]["RouteId"])["Items"], route_key

@@ -1,6 +1,7 @@
 """The local API Gateway stand-in: handshake auth, routing, limits, timeouts, Management API (real clients)."""
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -61,6 +62,7 @@ def gateway():
             "sendMessage": Route("sendMessage", invoke=recorder, two_way=True),
             "quiet": Route("quiet", invoke=recorder),
             "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
+            "keepalive": Route("keepalive", mock_response=""),  # MOCK, no route response: one-way
         },
         authorizer=Authorizer(allow_if_token_is_good, ["route.request.querystring.token"]),
         idle_timeout=1.0,
@@ -223,6 +225,67 @@ def test_idle_connections_are_closed(gateway):
 
     assert run(scenario()) == 1001
     assert eventually(lambda: len(recorder.of("$disconnect")) == 1)
+
+
+def test_only_frames_from_the_client_keep_a_connection_alive(gateway):
+    """GIVEN a socket the server posts to every 0.3 s (idle timeout 1 s) WHEN the client never speaks THEN it
+    is closed as idle: the stricter reading of API Gateway's idle timeout (AWS does not say which way counts);
+    a one-way keep-alive every 0.5 s keeps a second socket open past it."""
+    gw, recorder = gateway
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=gw.management_endpoint)
+
+    async def talked_to() -> tuple[int, float]:
+        async with connect(gw.url + "?token=good") as ws:
+            await asyncio.sleep(0.1)
+            connection_id = recorder.of("$connect")[-1]["requestContext"]["connectionId"]
+            started = time.monotonic()
+            while time.monotonic() - started < 4:
+                try:
+                    await asyncio.to_thread(client.post_to_connection, ConnectionId=connection_id, Data=b"{}")
+                except client.exceptions.GoneException:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 0.3)
+            return ws.close_code, time.monotonic() - started
+
+    code, lasted = run(talked_to())
+    assert code == 1001 and lasted < 3
+
+    async def keeps_talking() -> bool:
+        async with connect(gw.url + "?token=good") as ws:
+            for _ in range(5):
+                await ws.send('{"action":"keepalive"}')
+                await asyncio.sleep(0.5)
+            return ws.close_code is None
+
+    assert run(keeps_talking()) is True
+
+
+def test_every_frame_is_metered_as_api_gateway_bills_it(gateway):
+    """GIVEN one socket WHEN it sends a one-way keep-alive, a ping (answered), a frame no route matches (error
+    frame back) and the backend posts 40 KB THEN it is billed 3 in and 1 + 1 + 2 (32 KB units) out."""
+    gw, recorder = gateway
+    client = boto3.client("apigatewaymanagementapi", endpoint_url=gw.management_endpoint)
+
+    async def scenario() -> str:
+        async with connect(gw.url + "?token=good", max_size=None) as ws:
+            await asyncio.sleep(0.1)
+            connection_id = recorder.of("$connect")[-1]["requestContext"]["connectionId"]
+            await ws.send('{"action":"keepalive"}')
+            await ws.send('{"action":"ping"}')
+            assert json.loads(await ws.recv()) == {"type": "pong"}
+            await ws.send('{"action":"nothing-here"}')
+            assert json.loads(await ws.recv())["message"] == "Forbidden"
+            await asyncio.to_thread(
+                client.post_to_connection, ConnectionId=connection_id, Data=json.dumps({"x": "y" * 40_000}).encode()
+            )
+            await ws.recv()
+            assert gw.billed(connection_id) == (3, 4)
+            return connection_id
+
+    connection_id = run(scenario())
+    assert eventually(lambda: connection_id in gw.closed)
+    assert gw.billed(connection_id) == (3, 4)
 
 
 def test_management_api_post_get_delete_and_410_for_unknown(gateway):

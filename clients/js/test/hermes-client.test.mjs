@@ -6,6 +6,8 @@ import { backoffDelay, createHermesClient, HermesAuthError, Sources, States, wit
 import { envelope, FakeWebSocket, settle } from './fake-websocket.mjs';
 
 const URL_ = 'wss://ws.example.com/prod';
+const DEFAULT_KEEP_ALIVE = 9 * 60 * 1000;
+const DEFAULT_PROBE = 60 * 60 * 1000;
 
 /** A client on fake timers and a fake socket; getToken hands out tok-1, tok-2, … */
 function setup(t, options = {}) {
@@ -501,7 +503,7 @@ describe('where a message came from (source)', () => {
   });
 
   test("a client's message never acts as a pong or as an answer to sendMessage", async (t) => {
-    const { client, errors } = setup(t, { keepAliveMs: 60_000, pongTimeoutMs: 10_000 });
+    const { client, errors } = setup(t, { keepAliveMs: 60_000, probeAfterMs: 0, pongTimeoutMs: 10_000 });
     const socket = await connected(client);
     const all = [];
     const answers = [];
@@ -667,44 +669,78 @@ describe('getToken: signed out (HermesAuthError)', () => {
 
 describe('keep-alive', () => {
   const pings = (socket) => socket.sentJson.filter((m) => m.action === 'ping').length;
+  const keepAlives = (socket) => socket.sentJson.filter((m) => m.action === 'keepalive').length;
+  const HOUR = 60 * 60 * 1000;
 
-  test('pings every keepAliveMs while connected, under the idle timeout', async (t) => {
-    const { client } = setup(t, { keepAliveMs: 60_000 });
+  test('a one-way keepalive every keepAliveMs of silence, under the idle timeout; no pong awaited', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 60_000, pongTimeoutMs: 10_000 });
     const socket = await connected(client);
     t.mock.timers.tick(59_999);
-    assert.equal(pings(socket), 0);
+    assert.equal(keepAlives(socket), 0);
     t.mock.timers.tick(1);
-    assert.deepEqual(socket.appSent, [{ action: 'ping' }]);
-    socket.serverSend({ type: 'pong' });
-    t.mock.timers.tick(60_000);
-    assert.equal(pings(socket), 2);
+    assert.deepEqual(socket.appSent, [{ action: 'keepalive' }]);
+    t.mock.timers.tick(60_000); // no answer comes, none is awaited: the socket stays
+    assert.equal(keepAlives(socket), 2);
+    assert.equal(socket.closedWith, null);
     assert.equal(client.state, States.OPEN);
   });
 
-  test('the default interval is 5 minutes (below API Gateway 10-minute idle timeout)', async (t) => {
-    const { client } = setup(t, { pongTimeoutMs: 0 });
+  test('the defaults: 9 minutes, a ping only when nothing arrived for an hour: 7 billed messages an idle hour', async (t) => {
+    const { client } = setup(t);
     const socket = await connected(client);
-    t.mock.timers.tick(5 * 60 * 1000 - 1);
-    assert.equal(pings(socket), 0);
+    let pongs = 0;
+    const answerPings = () => {
+      while (pings(socket) > pongs) {
+        pongs += 1;
+        socket.serverSend({ type: 'pong' });
+      }
+    };
+    t.mock.timers.tick(9 * 60 * 1000 - 1);
+    assert.equal(keepAlives(socket), 0);
     t.mock.timers.tick(1);
+    assert.equal(keepAlives(socket), 1);
+    for (let minute = 10; minute <= 120; minute += 1) {
+      t.mock.timers.tick(60 * 1000);
+      answerPings();
+    }
+    // API Gateway closes every connection at 2 hours: 13 keep-alives by then, the 7th (63 min) a ping
+    assert.equal(keepAlives(socket) + pings(socket), 13);
+    assert.equal(pings(socket), 1);
+    assert.equal(socket.appSent.findIndex((m) => m.action === 'ping'), 6);
+    const billed = keepAlives(socket) + 2 * pings(socket); // a ping and its pong: 2 messages
+    assert.equal(billed, 14);
+    assert.ok(billed / 2 <= 8, `${billed / 2} billed messages per idle hour`);
+  });
+
+  test('frames from the server postpone the ping (they show the socket is alive), not the keep-alive', async (t) => {
+    const { client } = setup(t, { keepAliveMs: 60_000, probeAfterMs: 5 * 60_000 });
+    const socket = await connected(client);
+    for (let i = 0; i < 10; i += 1) {
+      t.mock.timers.tick(60_000);
+      socket.serverSend(envelope(`n-${i}`)); // a notification a minute
+    }
+    assert.equal(keepAlives(socket), 10);
+    assert.equal(pings(socket), 0);
+    t.mock.timers.tick(5 * 60_000); // then silence: 5 minutes later the keep-alive is a ping
     assert.equal(pings(socket), 1);
   });
 
-  test('sending a message postpones the next ping', async (t) => {
+  test('sending a message postpones the next keep-alive', async (t) => {
     const { client } = setup(t, { keepAliveMs: 60_000 });
     const socket = await connected(client);
     t.mock.timers.tick(50_000);
     client.sendMessage('hi');
     t.mock.timers.tick(50_000);
-    assert.equal(pings(socket), 0);
+    assert.equal(keepAlives(socket), 0);
     t.mock.timers.tick(10_000);
-    assert.equal(pings(socket), 1);
+    assert.equal(keepAlives(socket), 1);
   });
 
   test('no pong in time: the connection is treated as dead and replaced', async (t) => {
-    const { client, errors, tokens } = setup(t, { keepAliveMs: 60_000, pongTimeoutMs: 10_000 });
+    const { client, errors, tokens } = setup(t, { keepAliveMs: 60_000, probeAfterMs: 0, pongTimeoutMs: 10_000 });
     const socket = await connected(client);
     t.mock.timers.tick(60_000);
+    assert.equal(pings(socket), 1, 'probeAfterMs: 0 makes every keep-alive a ping');
     t.mock.timers.tick(9_999);
     assert.equal(socket.closedWith, null);
     t.mock.timers.tick(1);
@@ -716,7 +752,31 @@ describe('keep-alive', () => {
     assert.deepEqual(tokens, ['tok-1', 'tok-2']);
   });
 
-  test('ping() by hand sends one ping and reschedules the automatic one', async (t) => {
+  test('a dead socket is noticed within probeAfterMs + keepAliveMs + pongTimeoutMs by keep-alives alone', async (t) => {
+    const { client } = setup(t);
+    const socket = await connected(client); // then nothing answers: a half-open TCP connection
+    const bound = DEFAULT_PROBE + DEFAULT_KEEP_ALIVE + 30_000;
+    let noticed = null;
+    client.on('close', () => (noticed ??= Date.now() - 1_000_000));
+    for (let elapsed = 0; elapsed < bound && noticed === null; elapsed += 10_000) t.mock.timers.tick(10_000);
+    assert.ok(noticed !== null && noticed <= bound, `noticed after ${noticed} ms`);
+    assert.deepEqual(socket.closedWith, { code: 4000, reason: 'no pong' });
+  });
+
+  test('an older stage without the keepalive route answers Forbidden: the client keeps alive with pings', async (t) => {
+    const { client, errors } = setup(t, { keepAliveMs: 60_000 });
+    const socket = await connected(client);
+    t.mock.timers.tick(60_000);
+    socket.serverSend({ message: 'Forbidden', connectionId: 'c', requestId: 'r' });
+    t.mock.timers.tick(60_000);
+    assert.deepEqual(
+      socket.appSent.map((m) => m.action),
+      ['keepalive', 'ping'],
+    );
+    assert.deepEqual(errors, []);
+  });
+
+  test('ping() by hand sends one ping and reschedules the automatic keep-alive', async (t) => {
     const { client } = setup(t, { keepAliveMs: 60_000 });
     assert.equal(client.ping(), false, 'not connected yet');
     const socket = await connected(client);
@@ -725,26 +785,26 @@ describe('keep-alive', () => {
     socket.serverSend({ type: 'pong' });
     assert.equal(pings(socket), 1);
     t.mock.timers.tick(59_999); // the timer armed at connect (due at 60 s) must be gone
-    assert.equal(pings(socket), 1);
+    assert.equal(keepAlives(socket), 0);
     t.mock.timers.tick(1);
-    assert.equal(pings(socket), 2);
+    assert.equal(keepAlives(socket), 1);
   });
 
-  test('keepAliveMs: 0 disables pings', async (t) => {
+  test('keepAliveMs: 0 disables keep-alives', async (t) => {
     const off = setup(t, { keepAliveMs: 0 });
     const socket = await connected(off.client);
-    t.mock.timers.tick(3 * 60 * 60 * 1000);
-    assert.equal(pings(socket), 0);
+    t.mock.timers.tick(3 * HOUR);
+    assert.equal(pings(socket) + keepAlives(socket), 0);
     off.client.close();
   });
 
-  test('no pings after close()', async (t) => {
+  test('no keep-alives after close()', async (t) => {
     const { client } = setup(t, { keepAliveMs: 1000 });
     const socket = await connected(client);
     client.close();
     socket.readyState = FakeWebSocket.OPEN; // even if the socket were somehow still writable
     t.mock.timers.tick(10_000);
-    assert.equal(pings(socket), 0);
+    assert.equal(pings(socket) + keepAlives(socket), 0);
   });
 });
 
