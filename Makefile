@@ -75,3 +75,4 @@ clean:
 bench: setup
 	$(PY) bench/run.py
 	$(PY) bench/rooms_cost.py --out bench/rooms_cost.md
+	$(PY) bench/user_cost.py --out bench/user_cost.md --results bench/results.md

@@ -101,5 +101,32 @@ COST_PRICES: dict[str, tuple[float, str, str, str]] = {
         "(https://docs.bird.com/pusher/channels/channels/limits/how-is-my-message-count-calculated-in-channels)",
     ),
 }
+
+# Used by bench/user_cost.py (the per-active-user model), dated as read from ../shared/notes/cost-facts.md
+# (collected 2026-12-03 from stored public material; not re-checked online from here).
+_COST_FACTS = (
+    "as written down in ../shared/notes/cost-facts.md on 2026-12-03 from stored public material, not re-checked"
+)
+COST_PRICES |= {
+    "logs_gb": (
+        0.50,
+        "CloudWatch Logs ingestion (Standard log class): $0.50 per GB",
+        "https://aws.amazon.com/cloudwatch/pricing/",
+        _COST_FACTS,
+    ),
+    "ssm_or_secrets_call": (
+        0.05 / 10_000,
+        "Secrets Manager API calls: $0.05 per 10,000 (SSM Parameter Store standard throughput is free: the higher "
+        "price is used for the signing key's read per cold start)",
+        "https://aws.amazon.com/secrets-manager/pricing/",
+        _COST_FACTS,
+    ),
+    "ably_channel_minute": (
+        1.00 / 1e6,
+        "Ably channel minutes (a channel attached on a connection, per minute): $1.00 per million, legacy pricing",
+        "https://ably.com/pricing",
+        _COST_FACTS,
+    ),
+}
 PUSHER_TIER_CONNECTIONS = 2_000
 PUSHER_TIER_DOLLARS = 99.0

@@ -15,8 +15,10 @@ Prices are list prices, not re-checked from here (dated 2026-12-03): API Gateway
 messages and $0.25 per million connection-minutes (aws.amazon.com/api-gateway/pricing); Lambda $0.20 per
 million requests and $0.0000166667 per GB-second, x86 (aws.amazon.com/lambda/pricing); DynamoDB on demand
 $0.625 per million WRU and $0.125 per million RRU (aws.amazon.com/dynamodb/pricing); CloudWatch Logs $0.50
-per GB ingested, ~0.8 KB per invocation (../shared/notes/cost-facts.md). Keep-alive: the JS client's ping
-every 5 minutes answered by a pong, 2 billed messages each (24 per socket-hour).
+per GB ingested, ~0.8 KB per invocation (../shared/notes/cost-facts.md). Keep-alive: the JS client's, 7 billed
+messages per idle socket-hour as bench/keepalive.py measures it (a one-way keepalive after 9 minutes without
+sending, a ping and its pong once nothing arrived for an hour; the 0.2 client's ping + pong every 5 minutes
+was 23). The whole bill of an active user, deliveries and publishing included: bench/user_cost.py.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ PRICES = {
 MEMORY_MB = {"authorizer": 1024, "connect": 256, "disconnect": 256, "client_routes": 1024}  # function_config defaults
 LOG_KB_PER_INVOCATION = 0.8
 CYCLE_MINUTES = 120
-PINGS_PER_CYCLE = 2 * 24  # ping + pong every 5 minutes, 2 h
+PINGS_PER_CYCLE = 14  # keep-alive messages billed in 2 idle hours (bench/keepalive.py: 7 an hour)
 CYCLES_PER_MONTH = 3 * 22  # 6 h a workday, 22 workdays
 
 
@@ -93,13 +95,8 @@ class Context:
         return 10_000
 
 
-def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict]:
-    import boto3
-    from moto import mock_aws
-
-    from hermes_local.tables import create_tables
-    from hermes_notifications.sdk import Hermes, HermesConfig
-
+def bench_env(log_level: str = "WARNING") -> None:
+    """The environment the shipped handlers read, pointed at moto's tables (in process)."""
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -112,9 +109,20 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict
             "HERMES_JWT_SECRET_SOURCE": "env",
             "HERMES_JWT_SECRET": "b" * 64,
             "HERMES_MANAGEMENT_ENDPOINT": "https://abc123.execute-api.us-east-1.amazonaws.com/bench",
-            "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "POWERTOOLS_LOG_LEVEL": log_level,
         }
     )
+
+
+def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = "WARNING") -> dict[str, dict]:
+    """Per layout and cycle: DynamoDB units, process CPU ms and bytes written to stdout (logs, EMF) per function."""
+    import boto3
+    from moto import mock_aws
+
+    from hermes_local.tables import create_tables
+    from hermes_notifications.sdk import Hermes, HermesConfig
+
+    bench_env(log_level)
     results = {}
     with mock_aws():
         boto3.setup_default_session()
@@ -142,6 +150,7 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict
         context = Context()
         for label, sockets in layouts.items():
             cpu: Counter = Counter()
+            logged: Counter = Counter()
             wru = rru = 0.0
             for n in range(repeats):
                 for i, rooms in enumerate(sockets):
@@ -150,7 +159,8 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict
                     token = hermes.issue_token(user, rooms)
                     started = time.process_time()
                     event = {"methodArn": "arn", "queryStringParameters": {"token": token}}
-                    allowed = functions["authorizer"].handler(event, context)
+                    with captured(logged, "authorizer"):
+                        allowed = functions["authorizer"].handler(event, context)
                     cpu["authorizer"] += time.process_time() - started
                     identity = {**allowed["context"], "principalId": user}
                     request = {"connectionId": cid, "authorizer": identity}
@@ -160,7 +170,8 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict
                         ("disconnect", {"requestContext": {**request, "routeKey": "$disconnect"}}),
                     ):
                         started = time.process_time()
-                        status = functions[name].handler(event, context)["statusCode"]
+                        with captured(logged, name):
+                            status = functions[name].handler(event, context)["statusCode"]
                         cpu[name] += time.process_time() - started
                         assert status == 200, (name, status)
                     wru += units.wru - before[0]
@@ -171,8 +182,18 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int) -> dict[str, dict
                 "wru": wru / count,
                 "rru": rru / count,
                 "cpu_ms": {k: 1000 * v / count for k, v in cpu.items()},
+                "log_bytes": {k: v / count for k, v in logged.items()},
             }
     return results
+
+
+@contextlib.contextmanager
+def captured(counter: Counter, name: str):
+    """Count what a handler writes to stdout (its log lines and EMF metrics: what CloudWatch Logs ingests)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+    counter[name] += len(buffer.getvalue().encode())
 
 
 def priced(result: dict) -> dict:

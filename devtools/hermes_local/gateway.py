@@ -96,6 +96,7 @@ class _Connection:
     last_active: float = 0.0
     messages_in: int = 0  # billed messages received from the client (32 KB units)
     messages_out: int = 0  # billed messages sent to it
+    blackholed: bool = False  # fault injection: the network path died; nothing passes either way, no close
 
 
 def billed_units(data: str | bytes) -> int:
@@ -259,6 +260,9 @@ class LocalGateway:
         expiry = asyncio.get_running_loop().call_later(self.config.max_duration, self._expire, connection)
         try:
             while True:
+                if connection.blackholed:  # a dead path: what the client sends never arrives, nothing closes it
+                    await websocket.recv()
+                    continue
                 idle_left = self.config.idle_timeout - (time.time() - connection.last_active)
                 try:
                     message = await asyncio.wait_for(websocket.recv(), timeout=max(idle_left, 0.001))
@@ -282,6 +286,8 @@ class LocalGateway:
             await self._disconnect(connection)
 
     def _expire(self, connection: _Connection) -> None:
+        if connection.blackholed:
+            return
         asyncio.ensure_future(connection.websocket.close(1001, "Going away"))
 
     async def _disconnect(self, connection: _Connection) -> None:
@@ -366,12 +372,20 @@ class LocalGateway:
         connection = self.connections.get(connection_id)
         if connection is None:
             return False
+        if connection.blackholed:
+            return True  # accepted, and lost on the way
         try:
             await connection.websocket.send(data if isinstance(data, str) else data.decode("utf-8", "replace"))
             connection.messages_out += billed_units(data)
             return True
         except ConnectionClosed:
             return False
+
+    def blackhole(self, connection_id: str) -> None:
+        """Fault injection (benchmarks, tests): the connection's network path dies without a close, a half-open
+        TCP connection: frames either way vanish and neither side is told. Only the client's own liveness
+        check (a ping that gets no pong) can notice."""
+        self.connections[connection_id].blackholed = True
 
     def billed(self, connection_id: str) -> tuple[int, int]:
         """(messages in, messages out) API Gateway would bill for one connection, open or closed."""
