@@ -2,14 +2,14 @@
 
     python bench/rooms_cost.py [--rooms 3] [--out bench/rooms_cost.md]
 
-Runs the shipped handlers (authorizer with bcrypt cost 10, connect, the resume after the open, disconnect) in
-process against moto, once per socket of each layout, and counts what AWS bills for them: DynamoDB request
-units (from the requests each handler makes: a transactional item is 2 WRU, a consistent read of under 4 KB
-1 RRU), Lambda requests and CPU time (process time, priced at each function's default memory), API Gateway
-messages and connection-minutes. The process time includes moto answering the calls in the same process: an
-upper bound of the functions' own CPU. One "cycle" is one connection's life: API Gateway closes every socket after
-2 hours, so a user online 6 h a workday pays 3 cycles a day per socket. Deliveries are left out: a room's
-message reaches the user's socket once in either layout.
+Runs the backend's issue_token and the shipped handlers (authorizer with bcrypt cost 10, connect, the resume
+after the open, disconnect) in process against moto, once per socket of each layout, and counts what AWS bills
+for them: DynamoDB request units (from the requests each handler makes: a transactional item is 2 WRU, a
+consistent read of under 4 KB 1 RRU), Lambda requests and CPU time (process time, priced at each function's
+default memory), API Gateway messages and connection-minutes. The process time includes moto answering the
+calls in the same process: an upper bound of the functions' own CPU. One "cycle" is one connection's life: API
+Gateway closes every socket after 2 hours, so a user online 6 h a workday pays 3 cycles a day per socket.
+Deliveries are left out: a room's message reaches the user's socket once in either layout.
 
 Prices are list prices, not re-checked from here (dated 2026-12-03): API Gateway WebSocket $1.00 per million
 messages and $0.25 per million connection-minutes (aws.amazon.com/api-gateway/pricing); Lambda $0.20 per
@@ -145,7 +145,8 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = 
                 jwt_secret_source="env",
                 jwt_secret="b" * 64,
                 bcrypt_cost=10,
-            )
+            ),
+            session=boto3.DEFAULT_SESSION,  # counted too: the backend issues a fresh token for every connect
         )
         context = Context()
         for label, sockets in layouts.items():
