@@ -4,8 +4,8 @@
     python bench/lambda_child.py warm-authorizer      # warm per-authorization timings, cost 10 and 12
     python bench/lambda_child.py import <statement>   # time one import statement (fresh process)
 
-Prints one line ``BENCH {json}`` last. The parent (bench/run.py) sets the environment (tables, moto
-endpoint, Management API endpoint). Everything here is bounded by the counts it is given.
+Prints one line ``BENCH {json}`` last. The parent (bench/cold_start.py, section 3 of bench/run.py) sets the
+environment (tables, moto endpoint, Management API endpoint). Everything here is bounded by the counts it is given.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def warm_authorizer(n10: int, n12: int, n_jwt: int) -> None:
 
 def time_import(statement: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
-    exec(statement, {})  # noqa: S102 - a fixed statement from bench/run.py
+    exec(statement, {})  # noqa: S102 - a fixed statement from bench/cold_start.py
     ms, cpu_ms = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
     emit({"statement": statement, "ms": ms, "cpu_ms": cpu_ms, "startup_ms": (t0 - T_START) * 1000})
 

@@ -23,7 +23,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from run import LatencyStack, pct  # noqa: E402
+from common import pct  # noqa: E402
+from latency_section import LatencyStack  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
