@@ -179,18 +179,14 @@ def create_tables(dynamodb, connections_table: str = CONNECTIONS_TABLE) -> None:
 
 
 def connection_items(connection_id: str, room_id: str, user_id: str, now: int) -> list[dict]:
-    """Exactly what ConnectionStore.add writes: the room row and the user row (checked by check_row_shape)."""
+    """Exactly what ConnectionStore.add writes for a socket in one room: the room row (with its ``room_id``)
+    and the user row (the socket's rooms as a string set), checked by check_row_shape."""
     from hermes_notifications.store import room_key, user_key
 
-    common = {
-        "room_id": {"S": room_id},
-        "user_id": {"S": user_id},
-        "connected_at": {"N": str(now)},
-        "expires_at": {"N": str(now + 7200)},
-    }
+    common = {"user_id": {"S": user_id}, "connected_at": {"N": str(now)}, "expires_at": {"N": str(now + 7200)}}
     return [
-        {"pk": {"S": pk}, "connection_id": {"S": connection_id}, **common}
-        for pk in (room_key(room_id), user_key(user_id))
+        {"pk": {"S": room_key(room_id)}, "connection_id": {"S": connection_id}, **common, "room_id": {"S": room_id}},
+        {"pk": {"S": user_key(user_id)}, "connection_id": {"S": connection_id}, **common, "rooms": {"SS": [room_id]}},
     ]
 
 
