@@ -29,6 +29,10 @@ from dynamodb_billing import CountingDynamoDB, request_units
 from history import envelope_without_history, padded_data
 from prices import COST_PRICES, PUSHER_TIER_CONNECTIONS, PUSHER_TIER_DOLLARS
 
+# What one send_message invocation logs: its own lines and EMF metrics at the default level (249 B, measured by
+# bench/user_cost.py, section 10) and Lambda's START/END/REPORT lines (~330 B)
+LOG_BYTES_PER_INVOCATION = 249 + 330
+
 COST_ROOMS = {"cost10": 10, "cost100": 100, "cost1000": 1000}
 COST_CONNECTIONS = "hermes-bench-cost-connections"
 COST_SEED = "hermes-bench-cost-seed"
@@ -202,7 +206,11 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
     apigw_units = -(-envelope_bytes // 32_768)
     seed_apigw_units = -(-seed_body_bytes // 32_768)
     sqs_chunks = -(-queue_body_bytes // 65_536)
-    sqs_per_message = sqs_chunks + 2 / batch_size  # SendMessage + (ReceiveMessage + DeleteMessageBatch) per batch
+    # Low traffic hands the function one message at a time (issue 20: a notification service's queue is mostly
+    # idle), so each message pays a ReceiveMessage, a DeleteMessageBatch and a Lambda request of its own: the
+    # configured batch_size is what a busy queue could share them by, not what is priced.
+    per_batch = 1
+    sqs_per_message = sqs_chunks + 2 / per_batch  # SendMessage + (ReceiveMessage + DeleteMessageBatch) per batch
     seed_sqs_per_message = 3  # the seed's handler reads Records[0] only: batch size 1 or lost messages
     rows, seed_rows, inputs, costs = [], [], [], {}
     for n, m in measured.items():
@@ -219,14 +227,16 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         m["chunk_jobs"] = (jobs, job_bytes, chunk_sqs)
         hermes_cost = {
             "Lambda": wall * gb["send_message"] * price["lambda_gb_s"]
-            + price["lambda_request"] / batch_size
+            + price["lambda_request"] / per_batch
             + jobs * price["lambda_request"],
+            "Logs": (1 + jobs) * LOG_BYTES_PER_INVOCATION / 1e9 * price["logs_gb"],
             "DynamoDB": m["units"]["wru"] * price["dynamodb_wru"] + m["units"]["rru"] * price["dynamodb_rru"],
             "SQS": (sqs_per_message + chunk_sqs) * price["sqs_request"],
             "API GW": n * apigw_units * price["apigw_message"],
         }
         seed_cost = {
             "Lambda": seed_wall * gb["send_message"] * price["lambda_gb_s"] + price["lambda_request"],
+            "Logs": 330 / 1e9 * price["logs_gb"],  # Lambda's own lines only: the seed's handler logs nothing
             "DynamoDB": seed_scan_rru * price["dynamodb_rru"],
             "SQS": seed_sqs_per_message * price["sqs_request"],
             "API GW": n * seed_apigw_units * price["apigw_message"],
@@ -306,6 +316,7 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
             [
                 "room N",
                 "Hermes Lambda",
+                "Hermes logs",
                 "Hermes DynamoDB",
                 "Hermes SQS",
                 "Hermes API GW",
@@ -327,7 +338,8 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         f"- **Lambda**: median wall time of `dispatch()` per message (room Query, history append, {workers}",
         f"  concurrent posts) against the Management API stand-in at {LATENCY_MS:.0f} ± {JITTER_MS:.0f} ms per post",
         f"  (the bench's AWS-like figure) and the bench's moto server, × {memory['send_message']:,} MB / 1,024 = GB-s,",
-        f"  + one Lambda request per batch of {batch_size}.",
+        "  + one Lambda request per message: low traffic gives batches of one (the configured batch_size",
+        f"  {batch_size} only shares requests on a busy queue).",
         "  Records of a batch are handled one after another, so an invocation lasts the sum of its messages. Not",
         "  included: the handler's own overhead (record parsing, logging, metrics), cold starts (section 3) and",
         "  rounding up to 1 ms per invocation. This machine's CPU, shared and slower than a quiet core, is in the",
@@ -335,12 +347,12 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         "  (column `moto Query ms` below; DynamoDB answers in a few ms).",
         "- **DynamoDB**: request units of the second `dispatch()` of a container, counted by section 7's",
         "  CountingDynamoDB: the consistent room Query (1 RRU per 4 KB of room rows read) and, with history on, the",
-        "  history append (a transaction: the head item and the envelope item, 2 WRU per KB each). The first message",
+        "  history append (a transaction: the head, the envelope and the message id items, 2 WRU per KB each). The first message",
         "  of a container also reads each stream's head (one consistent GetItem): left out. Storage, and TTL deletes",
         "  (free), not included.",
         f"- **SQS**: the backend's SendMessage ({queue_body_bytes} B body: {sqs_chunks} request of 64 KB) + the event",
-        f"  source mapping's ReceiveMessage and DeleteMessageBatch, once per batch of {batch_size} (assumed full: at a",
-        f"  low rate batches are smaller and both cost up to 1 request per message) = {sqs_per_message:g} requests per",
+        "  source mapping's ReceiveMessage and DeleteMessageBatch, once per message (batches of one, as low traffic",
+        f"  gives them) = {sqs_per_message:g} requests per",
         "  message. The mapping's empty long polls while the queue is idle are a fixed monthly cost, not per message:",
         "  not included.",
         f"- **Chunk jobs** (rooms above chunk_threshold {chunk_threshold:,}, cut into jobs of at most {chunk_size:,}):",
@@ -370,7 +382,10 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         "seed's Lambda figure is a lower bound for a table of 50,000). Same memory as Hermes' send_message for the",
         f"comparison (the seed's own setting is not in the tutorial); its {seed_body_bytes} B body is 1 unit of 32 KB.",
         "",
-        *table(["room N", "seed Lambda", "seed DynamoDB (Scan)", "seed SQS", "seed API GW", "seed $/M"], seed_rows),
+        *table(
+            ["room N", "seed Lambda", "seed logs", "seed DynamoDB (Scan)", "seed SQS", "seed API GW", "seed $/M"],
+            seed_rows,
+        ),
         "",
         f"Measured inputs (medians; times on this shared machine, moto and the stand-in; {seed_table_rows:,}"
         f" connections seeded in {seeded_s:.1f} s, stored the Hermes way and the seed's way):",
@@ -407,7 +422,10 @@ def bench_cost(servers: Servers, report: Report, budget: Budget, quick: bool) ->
         f"authorizer invocation (bcrypt cost {DEFAULT_BCRYPT_COST} measured here at {med(bcrypt_s) * 1000:.0f} ms on "
         f"one core, × 1,769 / {memory['authorizer']:,} MB = {authorizer_s * 1000:.0f} ms at the configured memory)",
         f"plus connect and disconnect requests: ${reconnect_cost:.4f} more per connection-month (their durations and",
-        "DynamoDB writes, the token GetItem, and what API Gateway may bill for $connect are not included).",
+        "DynamoDB writes, the token GetItem, and what API Gateway may bill for $connect are not included here:",
+        "section 10 counts them all, $16–21 per million connects).",
+        f"- **Logs**: {LOG_BYTES_PER_INVOCATION} B per send_message invocation (its own lines at the default level,",
+        "  measured in section 10, and Lambda's START/END/REPORT), at CloudWatch Logs' $0.50 per GB ingested.",
         "",
         "Read with care:",
         "",
