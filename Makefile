@@ -38,9 +38,9 @@ $(JS)/node_modules/.installed: $(JS)/package.json $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund --prefer-offline
 	touch $@
 
-# Regenerate clients/js/hermes-client.d.ts from the JSDoc in hermes-client.js (commit the result).
+# Regenerate clients/js/hermes-client.d.ts and hermes-shared.d.ts from their modules' JSDoc (commit the result).
 js-types: $(JS)/node_modules/.installed
-	cd $(JS) && node node_modules/typescript/bin/tsc -p tsconfig.json
+	cd $(JS) && node scripts/check-types.mjs --write
 
 # Fails if the committed .d.ts is stale, hermes-client.js does not type-check against its own JSDoc, or
 # types-test/consumer.ts (an app's view, through package.json "exports") does not compile.

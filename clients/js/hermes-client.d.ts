@@ -17,11 +17,18 @@ export function backoffDelay(attempt: number, { baseMs, maxMs }: {
  */
 export function withToken(url: string, token: string): string;
 /**
- * A client for one Hermes stage. Nothing happens until `connect()`.
+ * A client for one Hermes stage. Nothing happens until `connect()`. Tabs share one socket (`share`, on by
+ * default) where Web Locks and BroadcastChannel exist; elsewhere (Node, old browsers) each has its own.
  * @param {HermesClientOptions} options
  * @returns {HermesClient}
  */
 export function createHermesClient(options: HermesClientOptions): HermesClient;
+/**
+ * The socket-level client: one WebSocket of its own (what each tab of a shared group runs when it leads).
+ * @param {HermesClientOptions} options
+ * @returns {HermesClient}
+ */
+export function createSocketClient(options: HermesClientOptions): HermesClient;
 /** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} State */
 /** @typedef {'backend' | 'client' | 'unknown'} MessageSource */
 /** @typedef {MessageSource | 'any'} SourceFilter */
@@ -210,6 +217,8 @@ export function createHermesClient(options: HermesClientOptions): HermesClient;
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
  * @property {() => number} [random=Math.random]  jitter source (tests)
+ * @property {boolean | string} [share=true]  tabs of this origin share one socket for this stage (hermes-shared.js;
+ *   README "One socket per browser"); a string: only tabs with the same group name share; false: a socket per tab
  */
 /**
  * Whether the page is hidden, and a way to hear when that changes (the default reads `document`).
@@ -646,6 +655,11 @@ export type HermesClientOptions = {
      * jitter source (tests)
      */
     random?: (() => number) | undefined;
+    /**
+     * tabs of this origin share one socket for this stage (hermes-shared.js;
+     * README "One socket per browser"); a string: only tabs with the same group name share; false: a socket per tab
+     */
+    share?: string | boolean | undefined;
 };
 /**
  * Whether the page is hidden, and a way to hear when that changes (the default reads `document`).

@@ -24,6 +24,8 @@
 // "source":"hermes","data":{"user_id":…}} envelopes (kept in the room's stream): they become `presence`
 // events, never notifications.
 
+import { createSharedClient, sharingAvailable } from './hermes-shared.js';
+
 // --- types (JSDoc; `hermes-client.d.ts` is generated from them: `make js-types`) ---------------------------
 
 /** @typedef {'idle' | 'connecting' | 'open' | 'reconnecting' | 'paused' | 'closed'} State */
@@ -233,6 +235,8 @@
  * @property {(state: State, detail: StateDetail) => void} [onStateChange]
  * @property {(error: HermesError) => void} [onError]
  * @property {() => number} [random=Math.random]  jitter source (tests)
+ * @property {boolean | string} [share=true]  tabs of this origin share one socket for this stage (hermes-shared.js;
+ *   README "One socket per browser"); a string: only tabs with the same group name share; false: a socket per tab
  */
 
 /**
@@ -473,11 +477,22 @@ class RecentIds {
 }
 
 /**
- * A client for one Hermes stage. Nothing happens until `connect()`.
+ * A client for one Hermes stage. Nothing happens until `connect()`. Tabs share one socket (`share`, on by
+ * default) where Web Locks and BroadcastChannel exist; elsewhere (Node, old browsers) each has its own.
  * @param {HermesClientOptions} options
  * @returns {HermesClient}
  */
 export function createHermesClient(options) {
+  if (options && options.share !== false && sharingAvailable()) return createSharedClient(options, createSocketClient);
+  return createSocketClient(options);
+}
+
+/**
+ * The socket-level client: one WebSocket of its own (what each tab of a shared group runs when it leads).
+ * @param {HermesClientOptions} options
+ * @returns {HermesClient}
+ */
+export function createSocketClient(options) {
   const {
     url,
     getToken,

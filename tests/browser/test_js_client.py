@@ -285,7 +285,8 @@ def page(browser, site):
     assert errors == [], f"uncaught errors in the page: {errors}"
 
 
-# Creates window.clients[name] with what it saw; getToken fetches a fresh token from /token every time.
+# Creates window.clients[name] with what it saw; getToken fetches a fresh token from /token every time. Each
+# client has a socket of its own (share: false), as these tests count connections per client.
 START_CLIENT = """
 async ({ name, url, options, tokenQuery }) => {
   const { createHermesClient, HermesAuthError } = await import('/hermes-client.js');
@@ -306,6 +307,7 @@ async ({ name, url, options, tokenQuery }) => {
     backoff: { baseMs: 200, maxMs: 1000 },
     onStateChange: (state) => seen.states.push(state),
     onError: (error) => seen.errors.push(error.kind + ': ' + error.message),
+    share: false, // several clients (users) in one page: sharing would merge them (see test_shared_tabs.py)
     ...options,
   });
   client.subscribe('*', (m) => seen.all.push(m));

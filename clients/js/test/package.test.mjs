@@ -54,12 +54,16 @@ test('the committed .d.ts declares every export of hermes-client.js', async () =
         : new RegExp(`^export (?:declare )?(?:function|const|class) ${name}\\b`, 'm');
     assert.match(declarations, pattern, `${name} is not declared in ${pkg.types}: run \`make js-types\``);
   }
+  const shared = readFileSync(join(root, 'hermes-shared.d.ts'), 'utf8');
+  for (const name of Object.keys(await import('../hermes-shared.js'))) {
+    assert.match(shared, new RegExp(`^export function ${name}\\b`, 'm'), `${name} is not declared in hermes-shared.d.ts`);
+  }
   for (const type of ['HermesMessage', 'HermesClient', 'HermesClientOptions', 'HermesEvents', 'MessageSource']) {
     assert.match(declarations, new RegExp(`^export type ${type}\\b`, 'm'));
   }
 });
 
-test('npm pack ships the module, its types, README and package.json only', () => {
+test('npm pack ships the modules (the client and its tab-sharing layer), their types, README and package.json only', () => {
   const result = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
   const [packed] = JSON.parse(result.stdout);
@@ -67,6 +71,8 @@ test('npm pack ships the module, its types, README and package.json only', () =>
     'README.md',
     'hermes-client.d.ts',
     'hermes-client.js',
+    'hermes-shared.d.ts',
+    'hermes-shared.js',
     'package.json',
   ]);
 });
