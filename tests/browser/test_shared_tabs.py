@@ -22,7 +22,12 @@ import pytest
 from hermes_local.stack import LocalStack, serve_demo_page
 from hermes_notifications.sdk import Hermes, HermesConfig
 
-from .test_js_client import CHROMIUM, CHROMIUM_ARGS, eventually  # skips the module without chromium/playwright
+from .test_js_client import (  # skips the module without chromium/playwright
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SET_VISIBILITY,
+    eventually,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -211,3 +216,52 @@ def test_share_false_gives_each_tab_its_own_socket(context, site, stack, hermes,
     for tab in tabs:
         assert seen(tab)["ids"] == ids
     assert len(stack.gateway.connections) == 3
+
+
+def test_a_tab_hidden_past_the_grace_lets_go_and_catches_up_on_return_nothing_lost(context, site, stack, hermes, room):
+    # GIVEN one tab on its own socket, letting go after 1 s hidden
+    (tab,) = open_tabs(context, site, stack, room, 1, share=False, hiddenGraceMs=1000)
+    before = publish(hermes, room, 3)
+    wait_ids(tab, 3)
+    # WHEN it is hidden past the grace THEN its socket is closed (normal closure: $disconnect ran) ...
+    tab.evaluate(SET_VISIBILITY, "hidden")
+    assert eventually(lambda: not stack.gateway.connections, 15)
+    tab.wait_for_function("() => window.hermesTab.seen.states.at(-1) === 'paused'")
+    # ... and what is published meanwhile reaches nobody live
+    missed = publish(hermes, room, 10, start=3)
+    time.sleep(1.0)
+    assert seen(tab)["ids"] == before
+    # WHEN it is visible again THEN one socket again, and the resume brings exactly what it missed, in order
+    tab.evaluate(SET_VISIBILITY, "visible")
+    wait_ids(tab, 13)
+    time.sleep(0.5)  # room for a repeat that must not come
+    got = seen(tab)
+    assert got["ids"] == before + missed and got["duplicates"] == []
+    assert got["states"] == ["connecting", "open", "paused", "connecting", "open"]
+    assert len(stack.gateway.connections) == 1 and tab.page_errors == []
+
+
+def test_a_shared_socket_lets_go_only_when_every_tab_is_hidden(context, site, stack, hermes, room):
+    # GIVEN two tabs sharing one socket, letting go after 1 s hidden
+    first, second = open_tabs(context, site, stack, room, 2, hiddenGraceMs=1000)
+    assert eventually(lambda: len(stack.gateway.connections) == 1)
+    # WHEN one tab is hidden THEN the socket stays: the other tab is visible
+    first.evaluate(SET_VISIBILITY, "hidden")
+    time.sleep(2.5)
+    assert len(stack.gateway.connections) == 1
+    # WHEN both are hidden THEN the socket is let go; messages published meanwhile ...
+    second.evaluate(SET_VISIBILITY, "hidden")
+    assert eventually(lambda: not stack.gateway.connections, 15)
+    ids = publish(hermes, room, 8)
+    time.sleep(1.0)
+    assert seen(first)["ids"] == [] and seen(second)["ids"] == []
+    # ... reach both tabs once the first is visible again: one socket, caught up, nothing lost or repeated
+    first.evaluate(SET_VISIBILITY, "visible")
+    for tab in (first, second):
+        wait_ids(tab, len(ids))
+    time.sleep(0.5)
+    for tab in (first, second):
+        got = seen(tab)
+        assert got["ids"] == ids and got["duplicates"] == []
+        assert tab.page_errors == []
+    assert len(stack.gateway.connections) == 1
