@@ -525,7 +525,10 @@ def test_one_way_keep_alives_keep_an_idle_connection_open_for_one_billed_message
     # probeAfterMs: 0 makes every keep-alive a ping, answered by the MOCK route's pong (2 billed messages)
     assert probing["pongs"] >= 5 and probing["all"] == [] and probing["errors"] == []
     probing_id = next(c["connection_id"] for c in backend.connects if c["token"] == probing["tokens"][0])
-    assert gateway.billed(probing_id)[1] == probing["pongs"]
+    # one pong per ping, each billed once: the page's count was read before the gateway's, and a pong may be on
+    # its way between the two reads (pings go every 400 ms: at most one)
+    pongs_billed = gateway.billed(probing_id)[1]
+    assert probing["pongs"] <= pongs_billed <= probing["pongs"] + 1
     # the control: without keep-alives the gateway closes the idle connection (1001 Going away)
     assert silent["closes"] == [1001] and silent["states"][-1] == "closed"
     assert [d["code"] for d in backend.disconnects] == [1001]
