@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint scan unit build demo up clean bench docs js-types js-check
+.PHONY: setup test lint scan unit build demo up clean bench docs js-types js-check node-example
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,17 @@ js-types: $(JS)/node_modules/.installed
 js-check: $(JS)/node_modules/.installed
 	cd $(JS) && node scripts/check-types.mjs
 
+# The Node backend example's AWS SDK (tests/e2e/test_token_function.py runs it against the local stack).
+NODE_EXAMPLE := examples/backend-node
+$(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXAMPLE)/package-lock.json
+	cd $(NODE_EXAMPLE) && npm ci --no-audit --no-fund --prefer-offline
+	touch $@
+
+node-example: $(NODE_EXAMPLE)/node_modules/.installed
+
 # Unit tests first (fast feedback), then the slow suites side by side: they mostly wait on the AWS
 # provider and the local stack, so three workers fit two cores.
-test: lint scan js-check
+test: lint scan js-check node-example
 	node --test clients/js/test/
 	$(PY) -m pytest tests/unit
 	$(PY) -m pytest -n 3 --dist loadfile tests/integration tests/e2e tests/browser

@@ -38,7 +38,7 @@ FUNCTIONS_DIR = SRC / "functions"
 PACKAGE_DIR = SRC / "hermes_notifications"
 LAYER_REQUIREMENTS = SRC / "layer-requirements.txt"
 
-FUNCTIONS = ("authorizer", "client_routes", "connect", "disconnect", "send_message")
+FUNCTIONS = ("authorizer", "client_routes", "connect", "disconnect", "send_message", "tokens")
 # The modules of the hermes_notifications package that run on Lambda (an allowlist: the SDK and CLI in the
 # same package never ship in a function zip, nor does anything added later until it is listed here).
 RUNTIME_MODULES = (
@@ -60,6 +60,9 @@ RUNTIME_MODULES = (
     "store.py",
     "tokens.py",
 )
+# The token function issues and revokes as the SDK does: it ships the SDK's core (never its CLI or its
+# token-function client), in its own zip only.
+FUNCTION_MODULES = {"tokens": ("sdk.py", "token_service.py")}
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 RUNTIMES = ("python3.12", "python3.13")
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -109,7 +112,8 @@ def tree_files(base: Path, prefix: str) -> dict[str, bytes]:
 
 def function_files(name: str) -> dict[str, bytes]:
     """The handler module at the zip's root (handler ``<name>.handler``) and the runtime package."""
-    files = {f"hermes_notifications/{module}": (PACKAGE_DIR / module).read_bytes() for module in RUNTIME_MODULES}
+    modules = RUNTIME_MODULES + FUNCTION_MODULES.get(name, ())
+    files = {f"hermes_notifications/{module}": (PACKAGE_DIR / module).read_bytes() for module in modules}
     files[f"{name}.py"] = (FUNCTIONS_DIR / f"{name}.py").read_bytes()
     return files
 

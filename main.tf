@@ -22,7 +22,9 @@ locals {
   manifest      = jsondecode(file("${local.artifacts_dir}/manifest.json"))
   layer         = try(local.manifest.layers[var.architecture], null)
 
-  function_keys = ["authorizer", "client_routes", "connect", "disconnect", "send_message"]
+  # The functions behind the WebSocket API, and the token function beside it (invoked by backends, not routes).
+  api_function_keys = ["authorizer", "client_routes", "connect", "disconnect", "send_message"]
+  function_keys     = concat(local.api_function_keys, var.token_function_enabled ? ["tokens"] : [])
   function_names = {
     for k in local.function_keys : k => "${local.prefix}-${replace(k, "_", "-")}"
   }
@@ -32,6 +34,7 @@ locals {
     disconnect    = "Hermes $disconnect: removes the connection"
     send_message  = "Hermes fan-out: the work queue and the internal fan-out queue"
     client_routes = "Hermes clients' routes: sendMessage, resume, join and leave"
+    tokens        = "Hermes token function: issue, grant, revoke, kick, presence (for backends, by IAM)"
   }
 
   # --- derived settings ---
@@ -122,7 +125,7 @@ resource "aws_lambda_layer_version" "deps" {
     }
     precondition {
       condition     = alltrue([for k in local.function_keys : can(local.manifest.functions[k].file)])
-      error_message = "The artifacts manifest must list the functions authorizer, client_routes, connect, disconnect and send_message (run python build.py)."
+      error_message = "The artifacts manifest must list the functions ${join(", ", local.function_keys)} (run python build.py; a manifest built before 0.4 lacks token)."
     }
   }
 }
@@ -266,6 +269,13 @@ locals {
       HERMES_RESUME_WINDOW_SECONDS         = tostring(var.resume_rate_limit.window_seconds)
       HERMES_MAX_REPLAY_BYTES              = tostring(var.max_replay_bytes)
     })
+    # issues what the authorizer checks (the key, the tables), revokes what connect wrote
+    tokens = merge(local.common_env, local.jwt_env, {
+      HERMES_TOKENS_TABLE             = module.connection_store.tokens_table_name
+      HERMES_CONNECTIONS_TABLE        = module.connection_store.connections_table_name
+      HERMES_MANAGEMENT_ENDPOINT      = local.management_endpoint
+      HERMES_MAX_ROOMS_PER_CONNECTION = tostring(var.max_rooms_per_connection)
+    })
   }
 
   # the cap on connections per user: connect enforces it, disconnect and the 410 clean-up free places
@@ -368,6 +378,7 @@ locals {
         resources = [module.message_queue.dlq_arn]
       }] : [],
     )
+    tokens = local.token_statements
     # sendMessage, resume, join and leave: no queue to consume
     client_routes = concat(
       local.delivery_statements,
@@ -392,6 +403,46 @@ locals {
       }], local.secret_kms_statements),
     )
   }
+
+  # The token function: the token issuer's policy (outputs.tf token_issuer_policy_json), held by the stack.
+  token_statements = concat(
+    [
+      {
+        # PutItem: a token or a grant; Query/BatchWriteItem/UpdateItem/DeleteItem: revoking them
+        sid       = "IssueAndRevokeTokens"
+        actions   = ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+        resources = [module.connection_store.tokens_table_arn]
+      },
+      {
+        # presence, kick and revoke find the user's (or room's) rows and forget them: no write that adds one
+        sid       = "FindAndForgetConnections"
+        actions   = ["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:GetItem"]
+        resources = [module.connection_store.connections_table_arn]
+      },
+      {
+        # a room taken off a live socket: its user row's set only
+        sid       = "TakeRoomsOffConnections"
+        actions   = ["dynamodb:UpdateItem"]
+        resources = [module.connection_store.connections_table_arn]
+        condition = { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["user#*"] } }
+      },
+      {
+        # DELETE closes a socket; POST tells one that stays open which room it left (hermes.left)
+        sid     = "CloseConnections"
+        actions = ["execute-api:ManageConnections"]
+        resources = [
+          "${local.execution_arn}/${local.environment}/DELETE/@connections/*",
+          "${local.execution_arn}/${local.environment}/POST/@connections/*",
+        ]
+      },
+    ],
+    local.secret_via_env ? [] : concat([{
+      sid       = "ReadJwtSecret"
+      actions   = module.secret.read_actions
+      resources = [module.secret.arn]
+    }], local.secret_kms_statements),
+    local.dynamodb_kms_statements,
+  )
 
   delivery_statements = concat(
     [
@@ -460,7 +511,7 @@ module "websocket_api" {
   name       = local.prefix
   stage_name = local.environment
   functions = {
-    for k in local.function_keys : k => {
+    for k in local.api_function_keys : k => {
       function_name = module.function[k].function_name
       invoke_arn    = module.function[k].invoke_arn
     }

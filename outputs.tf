@@ -256,6 +256,29 @@ output "token_issuer_policy_json" {
   }), null)
 }
 
+output "token_function_name" {
+  description = "Name of the token function (null when token_function_enabled = false): invoke it with {\"action\": \"issue\", \"user_id\", \"rooms\"} (docs/contract.md \"Token function\")."
+  value       = try(module.function["tokens"].function_name, null)
+}
+
+output "token_function_arn" {
+  description = "ARN of the token function (null when token_function_enabled = false)."
+  value       = try(module.function["tokens"].function_arn, null)
+}
+
+output "token_caller_policy_json" {
+  description = "IAM policy JSON for a backend that asks the token function for tokens (and grants, revokes, kicks, presence): lambda:InvokeFunction on that one function, nothing else: no table, no signing key. What the README recommends; null when token_function_enabled = false."
+  value = try(jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid      = "AskTheTokenFunction"
+      Effect   = "Allow"
+      Action   = ["lambda:InvokeFunction"]
+      Resource = [module.function["tokens"].function_arn]
+    }]
+  }), null)
+}
+
 output "hermes_config" {
   description = "Everything the Hermes SDK/CLI needs, as one object (e.g. `terraform output -json hermes_config > hermes.json`)."
   value = {
@@ -270,5 +293,6 @@ output "hermes_config" {
     jwt_audience        = var.jwt_audience
     region              = try(split(":", module.message_queue.queue_arn)[3], null)
     websocket_url       = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
+    token_function_name = try(module.function["tokens"].function_name, null)
   }
 }

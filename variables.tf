@@ -65,7 +65,7 @@ variable "function_config" {
     Per-function sizing: memory_size (MB, 128..10240), timeout (s, 1..900) and reserved_concurrent_executions
     (null = unreserved). Defaults: authorizer 1024 MB / 10 s, connect and disconnect 256 MB / 10 s, send_message
     1769 MB (one full vCPU) / 60 s, client_routes (the clients' sendMessage and resume routes) 1024 MB / 29 s
-    (API Gateway's integration timeout). Reserving concurrency for client_routes caps what clients can take of
+    (API Gateway's integration timeout), tokens (the token function: bcrypt at cost 10, as the authorizer) 1024 MB / 10 s. Reserving concurrency for client_routes caps what clients can take of
     the account's concurrency (the resume_route_throttle already bounds it: rate x ~0.3 s per resume). The authorizer (bcrypt) and send_message (about 1.5-3 ms of botocore CPU per
     post) are CPU bound and Lambda's CPU scales with memory, so more memory makes them faster at about the same
     cost per request (bench/results.md). The queue's visibility timeout follows send_message's timeout.
@@ -94,6 +94,11 @@ variable "function_config" {
     client_routes = optional(object({
       memory_size                    = optional(number, 1024)
       timeout                        = optional(number, 29)
+      reserved_concurrent_executions = optional(number)
+    }), {})
+    tokens = optional(object({
+      memory_size                    = optional(number, 1024)
+      timeout                        = optional(number, 10)
       reserved_concurrent_executions = optional(number)
     }), {})
   })
@@ -282,6 +287,13 @@ variable "max_connections_per_user" {
     condition     = var.max_connections_per_user >= 0 && var.max_connections_per_user <= 1000
     error_message = "max_connections_per_user must be between 0 and 1000."
   }
+}
+
+variable "token_function_enabled" {
+  description = "Create the token function: backends in any language issue, grant, revoke and kick by invoking it (Lambda Invoke with lambda:InvokeFunction, output token_caller_policy_json) and never hold the signing key. Off: only the direct path (the Python SDK with token_issuer_policy_json) remains."
+  type        = bool
+  default     = true
+  nullable    = false
 }
 
 variable "max_rooms_per_connection" {

@@ -469,7 +469,7 @@ def report(measured: dict, command: str) -> tuple[str, list[tuple[str, bool, str
         "- Peers keep every tab's socket open all online time (no peer client shares a socket or closes hidden tabs).",
         "- What is left on Hermes' bill beyond AppSync's: API Gateway's $0.25 per million connection-minutes "
         "(AppSync: $0.08), the connects forced every 2 hours (authorizer, connect's transaction, resume), and per "
-        "message history's transaction (4 WRU) and the send_message invocation.",
+        "message history's transaction (head, envelope and id item: 6 WRU) and the send_message invocation.",
         "",
     ]
     out += ["### Targets", "", "| target | measured | met |", "|---|---|---|"]

@@ -151,7 +151,7 @@ run "explicit_environment_name_and_sizing" {
   }
   assert {
     condition = toset(values(output.function_names)) == toset([
-      "chat-prod-authorizer", "chat-prod-client-routes", "chat-prod-connect", "chat-prod-disconnect", "chat-prod-send-message",
+      "chat-prod-authorizer", "chat-prod-client-routes", "chat-prod-connect", "chat-prod-disconnect", "chat-prod-send-message", "chat-prod-tokens",
     ])
     error_message = "Unexpected function names: ${jsonencode(output.function_names)}"
   }
@@ -368,8 +368,44 @@ run "least_privilege_with_defaults" {
       jwt_audience        = null
       region              = "eu-west-1"
       websocket_url       = "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
+      token_function_name = "hermes-test-tokens"
     })
     error_message = "hermes_config differs: ${jsonencode(output.hermes_config)}"
+  }
+  assert {
+    # a backend that asks the token function holds one permission: invoking that function
+    condition = jsondecode(output.token_caller_policy_json).Statement == [{
+      Sid      = "AskTheTokenFunction"
+      Effect   = "Allow"
+      Action   = ["lambda:InvokeFunction"]
+      Resource = [module.function["tokens"].function_arn]
+    }] && output.token_function_arn == module.function["tokens"].function_arn
+    error_message = "token_caller_policy_json must allow lambda:InvokeFunction on the token function only: ${output.token_caller_policy_json}"
+  }
+  assert {
+    # the signing key: read by the authorizer (tokens), client_routes (grants, on join) and the token function
+    condition = toset([
+      for k, p in output.function_policies : k if contains([for s in jsondecode(p).Statement : s.Sid], "ReadJwtSecret")
+    ]) == toset(["authorizer", "client_routes", "tokens"])
+    error_message = "Only the authorizer, client_routes and the token function may read the signing key."
+  }
+  assert {
+    condition = {
+      for s in jsondecode(output.function_policies["tokens"]).Statement : s.Sid => [s.Action, lookup(s, "Condition", null)]
+      } == {
+      WriteOwnLogGroup         = [["logs:CreateLogStream", "logs:PutLogEvents"], null]
+      IssueAndRevokeTokens     = [["dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], null]
+      FindAndForgetConnections = [["dynamodb:Query", "dynamodb:DeleteItem", "dynamodb:GetItem"], null]
+      TakeRoomsOffConnections  = [["dynamodb:UpdateItem"], { "ForAllValues:StringLike" = { "dynamodb:LeadingKeys" = ["user#*"] } }]
+      CloseConnections         = [["execute-api:ManageConnections"], null]
+      ReadJwtSecret            = [["secretsmanager:GetSecretValue"], null]
+    }
+    error_message = "token function statements differ: ${output.function_policies["tokens"]}"
+  }
+  assert {
+    # invoked by backends, never by the API: no route or permission of API Gateway reaches it
+    condition     = !contains(values(module.websocket_api.route_functions), module.function["tokens"].function_name)
+    error_message = "The token function must not be behind a route."
   }
 
   assert {
@@ -448,7 +484,7 @@ run "long_names_keep_role_names_within_iam_limits" {
   assert {
     condition = alltrue([
       for k, f in module.function : length(f.role_name) <= 64 && endswith(f.role_name, "-ap-southeast-2")
-    ]) && length(toset([for f in module.function : f.role_name])) == 5
+    ]) && length(toset([for f in module.function : f.role_name])) == 6
     error_message = "Role names must stay <= 64 characters, distinct and regional: ${jsonencode([for f in module.function : f.role_name])}"
   }
   assert {
@@ -1195,4 +1231,21 @@ run "incomplete_manifest_is_explained" {
   }
 
   expect_failures = [aws_lambda_layer_version.deps]
+}
+
+run "token_function_can_be_left_out" {
+  command = plan
+
+  variables {
+    token_function_enabled = false
+  }
+
+  assert {
+    condition = (
+      !contains(keys(module.function), "tokens") && output.token_function_name == null &&
+      output.token_function_arn == null && output.token_caller_policy_json == null &&
+      output.hermes_config.token_function_name == null
+    )
+    error_message = "token_function_enabled = false: no token function, null outputs."
+  }
 }

@@ -104,14 +104,21 @@ it the way AWS does, or refuse what AWS refuses, with AWS's error. Measured fact
 |    |                                       | lost its order; after a failed batch timed out it handed out its |
 |    |                                       | last message first, then later ones). Source: SQS developer      |
 |    |                                       | guide, "FIFO delivery logic"                                     |
+| 27 | lambda Invoke                         | a function the local stack deployed runs in the local runtime,   |
+|    |                                       | as its role; the payload limits (6 MB sync, 256 KB Event: 413),  |
+|    |                                       | Unhandled function errors, Event (202) and DryRun (204) as AWS   |
+|    |                                       | answers them  (moto: Docker, else a canned reply).               |
+|    |                                       | lambda_invoke.py. Source: Lambda API reference, Invoke; Lambda   |
+|    |                                       | quotas, "Invocation payload"                                     |
 
 Rules moto 5.2.5 already enforces the way AWS does, on which Hermes depends (tested, not patched):
 SendMessageBatch refuses more than 1 MiB in total (BatchRequestTooLong) and a message over the queue's
 MaximumMessageSize (SQS API reference, SendMessageBatch) - tests/unit/test_send_message.py
 ::test_a_100_kb_message_to_5000_connections_is_split_in_batches_sqs_accepts.
 
-Known remaining differences (not patched, on purpose): Lambda invoke needs Docker (run handlers yourself);
-the execute-api management API accepts any connection id; ALIAS targets are not checked; an auto_deploy
+Known remaining differences (not patched, on purpose): Lambda invoke of a function no local stack deployed
+needs Docker (run handlers yourself); the caller's lambda:InvokeFunction is not evaluated (#27); the
+execute-api management API accepts any connection id; ALIAS targets are not checked; an auto_deploy
 stage does not create deployments by itself.
 """
 
@@ -133,7 +140,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from hermes_local import chaos, sqs_policy
+from hermes_local import chaos, lambda_invoke, sqs_policy
 from hermes_local.throttle import TokenBucket
 
 DEFAULT_HOST = "127.0.0.1"
@@ -221,6 +228,7 @@ def apply_patches() -> None:
         patch_dynamodb_isolation()
         _patch_lambda_fifo_mappings()
         sqs_policy.patch()
+        lambda_invoke.patch()
         chaos.patch_dynamodb()  # off until a stack turns chaos on (hermes local up --chaos)
         _patched = True
 

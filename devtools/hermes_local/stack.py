@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from . import lambda_invoke
 from .chaos import OFF, Chaos, set_current
 from .deployed import ArtifactIndex, DeployedStack, DeploymentError
 from .gateway import GatewayConfig, LocalGateway
@@ -104,6 +105,7 @@ class LocalStack:
         self.deployed: DeployedStack | None = None
         self.gateway: LocalGateway | None = None
         self.pollers: list[SqsPoller] = []
+        self._invokable: list[str] = []
         self.outputs: dict = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -179,6 +181,14 @@ class LocalStack:
         self.gateway.config = self.deployed.gateway_config(
             idle_timeout=self.idle_timeout, max_duration=self.max_duration
         )
+        # lambda Invoke of a deployed function (the token function's callers) runs it here (harness patch #27)
+        lambda_ = self.aws.client("lambda")
+        names = set((self._value("function_names") or {}).values())
+        self._invokable = sorted(
+            f["FunctionArn"] for f in lambda_.list_functions()["Functions"] if f["FunctionName"] in names
+        )
+        for arn in self._invokable:
+            lambda_invoke.register(arn, lambda event, arn=arn: self.deployed.function(arn).invoke(event))
         self.log(
             f"gateway: routes {', '.join(sorted(self.gateway.config.routes))}; "
             f"management API at {self.gateway.management_endpoint}"
@@ -309,6 +319,9 @@ class LocalStack:
         # Stop taking work first, then kill the Lambda workers (which ends any invocation in flight at
         # once), and only then wait for the threads that were running those invocations.
         set_current(OFF)
+        for arn in self._invokable:
+            lambda_invoke.unregister(arn)
+        self._invokable = []
         for poller in self.pollers:
             poller.stop()
         if self.gateway and self._loop:

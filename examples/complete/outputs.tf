@@ -87,3 +87,13 @@ output "dashboard_name" {
   description = "CloudWatch dashboard of the deployment."
   value       = module.hermes.dashboard_name
 }
+
+output "token_function_name" {
+  description = "The token function: backends in any language invoke it for tokens (docs/contract.md \"Token function\")."
+  value       = module.hermes.token_function_name
+}
+
+output "token_caller_policy_json" {
+  description = "IAM policy for a backend that asks the token function: lambda:InvokeFunction on it, nothing else."
+  value       = module.hermes.token_caller_policy_json
+}

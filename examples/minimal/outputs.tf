@@ -67,3 +67,13 @@ output "function_names" {
   description = "Lambda function names."
   value       = module.hermes.function_names
 }
+
+output "token_function_name" {
+  description = "The token function: backends in any language invoke it for tokens (docs/contract.md \"Token function\")."
+  value       = module.hermes.token_function_name
+}
+
+output "token_caller_policy_json" {
+  description = "IAM policy for a backend that asks the token function: lambda:InvokeFunction on it, nothing else."
+  value       = module.hermes.token_caller_policy_json
+}

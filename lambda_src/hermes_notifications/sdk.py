@@ -65,6 +65,12 @@ class Revoked:
 CLOSE_ATTEMPTS = 5  # DeleteConnection tries per connection on throttling (429) and 5xx
 
 
+@dataclass(frozen=True)
+class Issued:
+    token: str  # a connect token, or a grant
+    expires_at: int  # epoch seconds
+
+
 class PublishError(HermesError, RuntimeError):
     def __init__(self, message: str, failed: list[dict]):
         super().__init__(message)
@@ -87,6 +93,8 @@ class HermesConfig:
     endpoint_url: str | None = None
     websocket_url: str | None = None
     bcrypt_cost: int = tokens.DEFAULT_BCRYPT_COST
+    # the module's token function (name or ARN): set, tokens are asked of it and no signing key is read here
+    token_function: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HermesConfig:
@@ -109,6 +117,7 @@ class HermesConfig:
             "jwt_audience": env_str("HERMES_JWT_AUDIENCE", env=e),
             "region": env_str("AWS_REGION", env=e) or env_str("AWS_DEFAULT_REGION", env=e),
             "endpoint_url": env_str("AWS_ENDPOINT_URL", env=e),
+            "token_function": env_str("HERMES_TOKEN_FUNCTION", env=e),
         }
         if env_str("HERMES_BCRYPT_COST", env=e) is not None:
             values["bcrypt_cost"] = env_int("HERMES_BCRYPT_COST", 0, minimum=4, maximum=16, env=e)
@@ -140,6 +149,7 @@ class HermesConfig:
             region=value.get("region"),
             endpoint_url=endpoint,
             websocket_url=value.get("websocket_url"),
+            token_function=value.get("token_function_name"),
         )
 
     def merged(self, **overrides: Any) -> HermesConfig:
@@ -206,6 +216,14 @@ class Hermes:
         return JwtSettings(issuer=self.config.jwt_issuer, audience=self.config.jwt_audience)
 
     # --- tokens --------------------------------------------------------------------------------
+    @property
+    def _token_function(self):
+        from .token_client import TokenFunction
+
+        if "token_function" not in self._clients:
+            self._clients["token_function"] = TokenFunction(self._client("lambda"), self.config.token_function)
+        return self._clients["token_function"]
+
     def issue_token(
         self,
         user_id: str,
@@ -220,11 +238,25 @@ class Hermes:
 
         Tokens are independent: a second tab gets its own, and issuing one never ends another. A
         ``single_use`` token is marked used by the first connect; a second connect with it is denied.
+        With ``token_function`` configured the stack's token function issues it (no signing key here).
         """
+        return self.issue(user_id, rooms, ttl_seconds, single_use=single_use).token
+
+    def issue(
+        self,
+        user_id: str,
+        rooms: str | Sequence[str] = (),
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        *,
+        single_use: bool = False,
+    ) -> Issued:
+        """``issue_token``, with the token's expiry."""
         tokens.validate_id("user_id", user_id)
         rooms = room_list(rooms)
         if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        if self.config.token_function:
+            return self._token_function.issue(user_id, rooms, ttl_seconds, single_use)
         now = int(time.time())
         secret, token_id = tokens.new_secret(), tokens.new_token_id()
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
@@ -242,16 +274,22 @@ class Hermes:
             user_id, tokens.ALL_ROOMS, token_id, token_hash, now + ttl_seconds, single_use, rooms=rooms
         )
         token_store.put(record, now)
-        return jwt
+        return Issued(jwt, now + ttl_seconds)
 
     def grant(self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_GRANT_TTL_SECONDS) -> str:
         """A grant for ``user_id``'s live sockets to join ``room_id`` (the client sends it in a ``join``
         frame). Bound to its user: another user's socket is refused it. Usable until it expires or the room
         is revoked from the user (``revoke(user_id, room_id)`` deletes it)."""
+        return self.issue_grant(user_id, room_id, ttl_seconds).token
+
+    def issue_grant(self, user_id: str, room_id: str, ttl_seconds: int = DEFAULT_GRANT_TTL_SECONDS) -> Issued:
+        """``grant``, with the grant's expiry."""
         tokens.validate_id("user_id", user_id)
         tokens.validate_id("room_id", room_id)
         if not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
             raise ValueError(f"ttl_seconds must be between 1 and {MAX_TTL_SECONDS}")
+        if self.config.token_function:
+            return self._token_function.grant(user_id, room_id, ttl_seconds)
         now = int(time.time())
         secret, grant_id = tokens.new_secret(), tokens.new_token_id()
         jwt = tokens.encode_grant(
@@ -266,7 +304,7 @@ class Hermes:
         )
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         token_store.put_grant(user_id, room_id, grant_id, tokens.grant_hash(secret), now + ttl_seconds)
-        return jwt
+        return Issued(jwt, now + ttl_seconds)
 
     def revoke(self, user_id: str, room_id: str | None = None) -> Revoked:
         """Revoke the user everywhere (every token and grant deleted, every socket closed), or one room: the
@@ -282,6 +320,8 @@ class Hermes:
         tokens.validate_id("user_id", user_id)
         if room_id is not None:
             tokens.validate_id("room_id", room_id)
+        if self.config.token_function:
+            return self._token_function.revoke(user_id, room_id)
         token_store = TokenStore(self._client("dynamodb"), self._require("tokens_table"))
         store, management = self._connections(), self._management_client()  # fail before deleting anything
         changed = token_store.delete_all(user_id, room_id)
@@ -294,13 +334,21 @@ class Hermes:
         JS client does, with a fresh token from your backend). To keep someone out, ``revoke``. Returns the
         connections closed or taken off the room; raises HermesError naming the connections that could not
         be closed (their rows are deleted all the same)."""
-        tokens.validate_id("user_id", user_id)
-        if room_id is not None:
-            tokens.validate_id("room_id", room_id)
-        closed, failed, left = self._close(self._connections(), self._management_client(), user_id, room_id)
+        closed, failed, left = self.close_connections(user_id, room_id)
         if failed:
             raise HermesError(f"closed {closed} connections; could not close {len(failed)}: {list(failed)}")
         return closed + left
+
+    def close_connections(
+        self, user_id: str, room_id: str | None = None
+    ) -> tuple[int, tuple[tuple[str, str], ...], int]:
+        """``kick`` without raising: (closed, failed as (connection id, error), taken off the room)."""
+        tokens.validate_id("user_id", user_id)
+        if room_id is not None:
+            tokens.validate_id("room_id", room_id)
+        if self.config.token_function:
+            return self._token_function.kick(user_id, room_id)
+        return self._close(self._connections(), self._management_client(), user_id, room_id)
 
     def connections(self, room_id: str | None = None, *, user_id: str | None = None) -> list[dict]:
         """Live connections of a room, of a user, or of a user in a room (consistent reads)."""
@@ -327,6 +375,9 @@ class Hermes:
 
     def presence(self, room_id: str) -> list[str]:
         """The users connected to ``room_id`` now (each once, however many tabs)."""
+        if self.config.token_function:
+            tokens.validate_id("room_id", room_id)
+            return self._token_function.presence(room_id)
         return sorted({c["user_id"] for c in self.connections(room_id)})
 
     def _connections(self) -> ConnectionStore:

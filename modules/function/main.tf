@@ -22,12 +22,12 @@ locals {
   }] : []
 
   caller_statements = [
-    for s in var.policy_statements : {
+    for s in var.policy_statements : merge({
       Sid      = s.sid
       Effect   = "Allow"
       Action   = s.actions
       Resource = s.resources
-    }
+    }, s.condition == null ? {} : { Condition = s.condition })
   ]
 
   policy_document = {

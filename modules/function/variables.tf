@@ -154,11 +154,12 @@ variable "permissions_boundary" {
 }
 
 variable "policy_statements" {
-  description = "Allow statements of the inline role policy, each scoped to exact ARNs. Logs (own log group) and X-Ray (when Active) statements are added by this module."
+  description = "Allow statements of the inline role policy, each scoped to exact ARNs (condition: an IAM Condition block, operator => key => values). Logs (own log group) and X-Ray (when Active) statements are added by this module."
   type = list(object({
     sid       = string
     actions   = list(string)
     resources = list(string)
+    condition = optional(map(map(list(string))))
   }))
   default = []
 

@@ -17,7 +17,7 @@ from hermes_local.terraform import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir())
+EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.is_dir() and any(p.glob("*.tf")))  # not backend-node
 URL = "http://127.0.0.1:5123"
 # The endpoints the examples set themselves before the override existed (complete added sns).
 EXAMPLES_ENDPOINTS_BEFORE = {
