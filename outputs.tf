@@ -294,5 +294,6 @@ output "hermes_config" {
     region              = try(split(":", module.message_queue.queue_arn)[3], null)
     websocket_url       = try(module.custom_domain[0].websocket_url, module.websocket_api.websocket_url, null)
     token_function_name = try(module.function["tokens"].function_name, null)
+    token_function_arn  = try(module.function["tokens"].function_arn, null)
   }
 }

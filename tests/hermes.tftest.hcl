@@ -369,6 +369,7 @@ run "least_privilege_with_defaults" {
       region              = "eu-west-1"
       websocket_url       = "wss://abc123defg.execute-api.eu-west-1.amazonaws.com/test"
       token_function_name = "hermes-test-tokens"
+      token_function_arn  = module.function["tokens"].function_arn
     })
     error_message = "hermes_config differs: ${jsonencode(output.hermes_config)}"
   }

@@ -1,4 +1,4 @@
-"""Harness patch #25: lambda Invoke runs the deployed function in the local Lambda runtime.
+"""Harness patch #27: lambda Invoke runs the deployed function in the local Lambda runtime.
 
 moto 5.2.5 runs an invoked function in Docker (absent here) or answers a canned "Simple Lambda happy path
 OK". A backend that asks the token function for a token (issue 21) calls Invoke with any AWS SDK or the AWS

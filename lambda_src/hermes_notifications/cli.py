@@ -27,6 +27,10 @@ def _config_options() -> argparse.ArgumentParser:
         help="`terraform output -json` of the Hermes module "
         "[env HERMES_OUTPUTS; default .hermes/local/outputs.json if it exists]",
     )
+    g.add_argument(
+        "--token-function",
+        help="the stack's token function: token, grant, revoke, kick ask it and read no key [HERMES_TOKEN_FUNCTION]",
+    )
     g.add_argument("--tokens-table", help="tokens table name [HERMES_TOKENS_TABLE]")
     g.add_argument("--connections-table", help="connections table name [HERMES_CONNECTIONS_TABLE]")
     g.add_argument("--history-table", help="history table name [HERMES_HISTORY_TABLE]")
@@ -134,6 +138,7 @@ def load_config(args: argparse.Namespace):
     # First value set wins, as botocore resolves its settings: flags > environment > outputs file > defaults.
     base = HermesConfig.from_terraform_outputs(outputs) if outputs else HermesConfig()
     return base.merged(**HermesConfig.env_values()).merged(
+        token_function=args.token_function,
         tokens_table=args.tokens_table,
         connections_table=args.connections_table,
         history_table=args.history_table,

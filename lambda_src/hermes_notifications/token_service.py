@@ -7,7 +7,7 @@ docs/contract.md "Token function"). A request that is refused gets ``{"error": {
 (never an exception: the caller gets a clear body, not a stack trace); a fault of AWS (DynamoDB, the
 Management API) raises, so Lambda reports it as a function error the caller may retry.
 
-Pure apart from the injected ``Hermes``: the handler (functions/token.py) builds it once per sandbox.
+Pure apart from the injected ``Hermes``: the handler (functions/tokens.py) builds it once per sandbox.
 """
 
 from __future__ import annotations

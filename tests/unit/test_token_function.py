@@ -2,16 +2,39 @@
 
 import io
 import json
+from pathlib import Path
 
 import jwt
 import pytest
+from jsonschema import Draft202012Validator
 
 from hermes_notifications import tokens
+from hermes_notifications.cli import main
 from hermes_notifications.sdk import Hermes, HermesConfig, Revoked
 from hermes_notifications.store import Connection, ConnectionStore
 from hermes_notifications.token_client import TokenFunctionError
 
 from .conftest import CONNECTIONS_TABLE, SECRET, TOKENS_TABLE, FakeManagementApi
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
+REQUEST = Draft202012Validator(json.loads((SCHEMAS / "token-request.schema.json").read_text()))
+ANSWER = Draft202012Validator(json.loads((SCHEMAS / "token-answer.schema.json").read_text()))
+
+
+def schema_checked(handler):
+    """The handler, with every request and answer checked against docs/schemas both ways."""
+
+    def checked(event, context):
+        answer = handler(event, context)
+        assert not list(ANSWER.iter_errors(answer)), answer
+        schema_accepts = not list(REQUEST.iter_errors(event))
+        if "error" not in answer:
+            assert schema_accepts, event
+        elif "rooms per token" not in answer["error"]["message"]:  # the module's own (lower) room cap
+            assert not schema_accepts, event
+        return answer
+
+    return checked
 
 
 @pytest.fixture
@@ -20,6 +43,7 @@ def token_fn(aws, load_function, monkeypatch):
     monkeypatch.setenv("HERMES_MAX_ROOMS_PER_CONNECTION", "3")
     monkeypatch.setenv("HERMES_TOKEN_FUNCTION", "itself")  # never followed inside the function
     module = load_function("tokens")
+    monkeypatch.setattr(module, "handler", schema_checked(module.handler))
     module.HERMES._clients["apigatewaymanagementapi"] = FakeManagementApi(live={"a1", "a2", "b1"})
     return module
 
@@ -164,3 +188,37 @@ def test_the_sdk_raises_the_functions_refusal_and_its_failure(remote_sdk, token_
     failing._clients["lambda"] = InProcessLambda(token_fn.handler, lambda_context, fail=True)
     with pytest.raises(TokenFunctionError, match="ClientError: DynamoDB throttled"):
         failing.issue_token("alice", ["r1"])
+
+
+def test_the_cli_uses_the_token_function_named_in_the_outputs(
+    token_fn, lambda_context, aws, monkeypatch, tmp_path, capsys
+):
+    # GIVEN `terraform output -json hermes_config` of a stack with the token function, and no key anywhere here
+    outputs = tmp_path / "hermes.json"
+    outputs.write_text(
+        json.dumps({"queue_url": "q", "token_function_name": "hermes-dev-tokens", "region": "us-east-1"})
+    )
+    for name in ("HERMES_JWT_SECRET", "HERMES_JWT_SECRET_ID", "HERMES_TOKENS_TABLE", "HERMES_TOKEN_FUNCTION"):
+        monkeypatch.delenv(name, raising=False)
+    invoked = InProcessLambda(token_fn.handler, lambda_context)
+    real_client = Hermes._client
+    monkeypatch.setattr(
+        Hermes, "_client", lambda self, service: invoked if service == "lambda" else real_client(self, service)
+    )
+    # WHEN the CLI issues a token and revokes the user
+    assert main(["token", "--outputs", str(outputs), "--user", "alice", "--room", "r1"]) == 0
+    token = printed(capsys)
+    assert main(["revoke", "--outputs", str(outputs), "--user", "alice"]) == 0
+    # THEN both went through the function, and the token it printed was the function's
+    assert [(name, request["action"]) for name, _, request in invoked.calls] == [
+        ("hermes-dev-tokens", "issue"),
+        ("hermes-dev-tokens", "revoke"),
+    ]
+    assert tokens.decode(token, [SECRET]).user_id == "alice"
+    assert printed(capsys) == "revoked 1 tokens, closed 0 connections"
+
+
+def printed(capsys) -> str:
+    """What the CLI printed (the in-process function's JSON log lines share its stdout here)."""
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("{")]
+    return line
