@@ -3,6 +3,8 @@
     python bench/lambda_child.py cold <function>      # import the handler module, invoke it once
     python bench/lambda_child.py warm-authorizer      # warm per-authorization timings, cost 10 and 12
     python bench/lambda_child.py import <statement>   # time one import statement (fresh process)
+    python bench/lambda_child.py cold-direct          # the SDK's first issue_token (the direct path, key held)
+    python bench/lambda_child.py warm-tokens <n>      # token function vs direct SDK vs bcrypt alone, warm
 
 Prints one line ``BENCH {json}`` last. The parent (bench/cold_start.py, section 3 of bench/run.py) sets the
 environment (tables, moto endpoint, Management API endpoint). Everything here is bounded by the counts it is given.
@@ -35,8 +37,13 @@ def emit(result: dict) -> None:
     print("BENCH " + json.dumps(result), flush=True)
 
 
+ISSUE = {"action": "issue", "user_id": "bench-user", "rooms": ["bench-room"]}
+
+
 def event_for(name: str) -> dict:
     tag = f"cold-{os.getpid()}-{time.monotonic_ns()}"
+    if name == "tokens":
+        return ISSUE
     if name == "authorizer":
         return {"methodArn": "arn:aws:execute-api:x", "queryStringParameters": {"token": os.environ["BENCH_TOKEN"]}}
     if name in ("connect", "disconnect"):
@@ -66,6 +73,8 @@ def event_for(name: str) -> dict:
 
 
 def ok(name: str, response: dict) -> bool:
+    if name == "tokens":
+        return set(response) == {"token", "expires_at"}
     if name == "authorizer":
         return response["policyDocument"]["Statement"][0]["Effect"] == "Allow"
     if name == "send_message":
@@ -144,6 +153,61 @@ def warm_authorizer(n10: int, n12: int, n_jwt: int) -> None:
     emit(out)
 
 
+def cold_direct() -> None:
+    """A backend's first token on the direct path: import the SDK, read the key, hash, PutItem."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    from hermes_notifications.sdk import Hermes
+
+    hermes = Hermes.from_env()
+    t1, c1 = time.perf_counter(), time.process_time()
+    token = hermes.issue_token(ISSUE["user_id"], ISSUE["rooms"])
+    t2, c2 = time.perf_counter(), time.process_time()
+    emit(
+        {
+            "import_ms": (t1 - t0) * 1000,
+            "import_cpu_ms": (c1 - c0) * 1000,
+            "first_invoke_ms": (t2 - t1) * 1000,
+            "first_invoke_cpu_ms": (c2 - c1) * 1000,
+            "ok": token.count(".") == 2,
+        }
+    )
+
+
+def warm_tokens(n: int) -> None:
+    """Per token, warm: the function's handler, the SDK's issue_token, bcrypt alone (cost 10), interleaved."""
+    import contextlib
+    import io
+    import random
+
+    import bcrypt
+    import tokens as function
+
+    from hermes_notifications.sdk import Hermes
+
+    direct, ctx, logged = Hermes.from_env(), Context(), io.StringIO()
+    with contextlib.redirect_stdout(logged):
+        assert ok("tokens", function.handler(ISSUE, ctx))
+    direct.issue_token(ISSUE["user_id"], ISSUE["rooms"])
+    log_start = len(logged.getvalue())
+    steps = {
+        "function": lambda: function.handler(ISSUE, ctx),
+        "direct": lambda: direct.issue_token(ISSUE["user_id"], ISSUE["rooms"]),
+        "bcrypt": lambda: bcrypt.hashpw(b"x" * 43, bcrypt.gensalt(10)),
+    }
+    samples = {k: [] for k in steps}
+    cpu = {k: [] for k in steps}
+    order = list(steps)
+    with contextlib.redirect_stdout(logged):
+        for _ in range(n):  # interleaved, order shuffled: noise hits every series alike
+            random.shuffle(order)
+            for key in order:
+                t, c = time.perf_counter(), time.process_time()
+                steps[key]()
+                samples[key].append((time.perf_counter() - t) * 1000)
+                cpu[key].append((time.process_time() - c) * 1000)
+    emit({"ms": samples, "cpu_ms": cpu, "log_bytes": len(logged.getvalue()[log_start:].encode()) / n})
+
+
 def time_import(statement: str) -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     exec(statement, {})  # noqa: S102 - a fixed statement from bench/cold_start.py
@@ -159,5 +223,9 @@ if __name__ == "__main__":
         warm_authorizer(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
     elif mode == "import":
         time_import(sys.argv[2])
+    elif mode == "cold-direct":
+        cold_direct()
+    elif mode == "warm-tokens":
+        warm_tokens(int(sys.argv[2]))
     else:
         raise SystemExit(f"unknown mode {mode}")

@@ -2,7 +2,7 @@
 
     python bench/rooms_cost.py [--rooms 3] [--out bench/rooms_cost.md]
 
-Runs the backend's issue_token and the shipped handlers (authorizer with bcrypt cost 10, connect, the resume
+Runs the shipped handlers (the token function's issue and the authorizer, bcrypt cost 10 in both, connect, the resume
 after the open, disconnect) in process against moto, once per socket of each layout, and counts what AWS bills
 for them: DynamoDB request units (from the requests each handler makes: a transactional item is 2 WRU, a
 consistent read of under 4 KB 1 RRU), Lambda requests and CPU time (process time, priced at each function's
@@ -45,7 +45,13 @@ PRICES = {
     "rru": 0.125 / 1e6,
     "log_gb": 0.50,
 }
-MEMORY_MB = {"authorizer": 1024, "connect": 256, "disconnect": 256, "client_routes": 1024}  # function_config defaults
+MEMORY_MB = {
+    "tokens": 1024,
+    "authorizer": 1024,
+    "connect": 256,
+    "disconnect": 256,
+    "client_routes": 1024,
+}  # function_config defaults
 LOG_KB_PER_INVOCATION = 0.8
 CYCLE_MINUTES = 120
 PINGS_PER_CYCLE = 14  # keep-alive messages billed in 2 idle hours (bench/keepalive.py: 7 an hour)
@@ -120,7 +126,6 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = 
     from moto import mock_aws
 
     from hermes_local.tables import create_tables
-    from hermes_notifications.sdk import Hermes, HermesConfig
 
     bench_env(log_level)
     results = {}
@@ -129,7 +134,7 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = 
         units = Units()
         units.install(boto3.DEFAULT_SESSION._session)
         create_tables(boto3.client("dynamodb"), "bench-connections", "bench-tokens", "bench-history")
-        functions = {name: load(name) for name in ("authorizer", "connect", "client_routes", "disconnect")}
+        functions = {name: load(name) for name in ("tokens", "authorizer", "connect", "client_routes", "disconnect")}
 
         class Posts:  # the resume's answer goes back as the route's response; replays would be posts
             def post(self, *args, **kwargs):
@@ -138,16 +143,6 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = 
                 return Outcome.DELIVERED
 
         functions["client_routes"].FANOUT = Posts()
-        hermes = Hermes(
-            HermesConfig(
-                tokens_table="bench-tokens",
-                connections_table="bench-connections",
-                jwt_secret_source="env",
-                jwt_secret="b" * 64,
-                bcrypt_cost=10,
-            ),
-            session=boto3.DEFAULT_SESSION,  # counted too: the backend issues a fresh token for every connect
-        )
         context = Context()
         for label, sockets in layouts.items():
             cpu: Counter = Counter()
@@ -157,7 +152,13 @@ def measure(layouts: dict[str, list[list[str]]], repeats: int, log_level: str = 
                 for i, rooms in enumerate(sockets):
                     before = (units.wru, units.rru)
                     user, cid = f"{label[:3]}-{n}", f"{label[:3]}-{n}-{i}"
-                    token = hermes.issue_token(user, rooms)
+                    # the backend asks the token function for a fresh token for every connect (the README's way)
+                    started = time.process_time()
+                    with captured(logged, "tokens"):
+                        token = functions["tokens"].handler(
+                            {"action": "issue", "user_id": user, "rooms": rooms}, context
+                        )["token"]
+                    cpu["tokens"] += time.process_time() - started
                     started = time.process_time()
                     event = {"methodArn": "arn", "queryStringParameters": {"token": token}}
                     with captured(logged, "authorizer"):
@@ -199,7 +200,7 @@ def captured(counter: Counter, name: str):
 
 def priced(result: dict) -> dict:
     sockets = result["sockets"]
-    invocations = 4 * sockets  # authorizer, connect, resume, disconnect per socket and cycle
+    invocations = 5 * sockets  # token, authorizer, connect, resume, disconnect per socket and cycle
     gb_seconds = sum(MEMORY_MB[k] / 1024 * v / 1000 for k, v in result["cpu_ms"].items())
     lines = {
         "connection-minutes": sockets * CYCLE_MINUTES * PRICES["connection_minute"],
@@ -231,7 +232,7 @@ def report(results: dict[str, dict], rooms: int, repeats: int) -> str:
         "| DynamoDB WRU / RRU | "
         + " | ".join(f"{results[k]['wru']:.0f} / {results[k]['rru']:.0f}" for k in labels)
         + " |",
-        "| Lambda CPU ms (authorizer + connect + resume + disconnect) | "
+        "| Lambda CPU ms (token + authorizer + connect + resume + disconnect) | "
         + " | ".join(f"{sum(results[k]['cpu_ms'].values()):.0f}" for k in labels)
         + " |",
         "| billed messages (keep-alive + resume) | "

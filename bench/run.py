@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Hermes benchmark suite (issue 5): `make bench` (= .venv/bin/python bench/run.py).
 
-    python bench/run.py [--quick] [--only 1,2,3,4,5,6,7,8] [--budget 540] [--out bench/results.md]
+    python bench/run.py [--quick] [--only 1,2,3,4,5,6,7,8,9,11] [--budget 540] [--out bench/results.md]
 
 Every benchmark runs beside its baseline in the same run and reports ratios, medians and spread:
 the machine is shared and noisy, so absolute times are context, ratios are the result. All traffic
@@ -21,11 +21,14 @@ the whole run) runs low, saying so.
   dispatch(); one stream under 1-8 concurrent writers
 8 cost: $ per million delivered notifications, rooms of 10 / 100 / 1,000, Hermes and the seed's design from
   figures measured here (dispatch() time, request units) beside list prices of AppSync Events, Ably, Pusher
+9 large rooms: chunk_threshold and chunk_size from a model
+11 a token (issue 21): the token function vs the direct SDK path, cold and warm, and its cost per million
+(10, the per-active-user bill, is bench/user_cost.py: `make bench` runs it after this file and appends it)
 
 This file parses the arguments, runs the sections and writes the report. Each section is a module beside it:
 0 server_alone.py, 1 fanout.py, 2 lookup.py, 3 cold_start.py, 4 artifacts.py, 5 sharded.py, 6 latency_section.py,
-7 history.py, 8 delivery_cost.py, 9 large_rooms.py; what they share is in common.py, DynamoDB's billing rules in
-dynamodb_billing.py, the list prices in prices.py.
+7 history.py, 8 delivery_cost.py, 9 large_rooms.py, 11 token_path.py; what they share is in common.py,
+DynamoDB's billing rules in dynamodb_billing.py, the list prices in prices.py.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from latency_section import bench_latency
 from lookup import bench_lookup
 from server_alone import bench_server_alone
 from sharded import bench_sharded
+from token_path import bench_tokens
 
 
 def machine_facts() -> list[str]:
@@ -77,7 +81,7 @@ def machine_facts() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller samples (a smoke run, ~2 min)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,11", help="comma-separated benchmark numbers")
     parser.add_argument("--budget", type=float, default=540.0, help="seconds for the whole run (soft)")
     parser.add_argument(
         "--history-off-too", action="store_true", help="section 6: a second stack with history off, to compare"
@@ -103,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             (7, lambda: bench_history(servers, report, budget, args.quick)),
             (8, lambda: bench_cost(servers, report, budget, args.quick)),
             (9, lambda: bench_fanout_model(servers, report, budget, args.quick)),
+            (11, lambda: bench_tokens(servers, report, budget, args.quick, built[-1] if built else None, workdir)),
             (6, lambda: bench_latency(report, workdir, budget, args.quick, args.history_off_too)),
         ]
         built: list = []

@@ -7,9 +7,10 @@ date), and every assumption is printed with the table:
 - keep-alive: the real JS client against the local gateway on a sped-up clock, billed messages counted both
   ways (bench/keepalive.py), for this client and for the 0.2 client;
 - a connect: the shipped handlers in process against moto (bench/rooms_cost.py's harness): the backend's
-  issue_token (its PutItem), the authorizer (bcrypt cost 10), connect's transaction, the resume after the open
-  and disconnect: DynamoDB request units counted from their requests, Lambda process time (an upper bound of
-  the functions' own CPU: moto answers in the same process), bytes they log;
+  request to the token function (its bcrypt hash and PutItem), the authorizer (bcrypt cost 10), connect's
+  transaction, the resume after the open and disconnect: DynamoDB request units counted from their requests,
+  Lambda process time (an upper bound of the functions' own CPU: moto answers in the same process), bytes
+  they log;
 - a publish: send_message's handler on an SQS record of one message (batches of one: what low traffic gives),
   its room's Query, history's transaction, posts to a stub Management API (their wait is priced apart);
 - cold starts: each handler's import time (Lambda bills INIT since August 2025).
@@ -38,7 +39,14 @@ import rooms_cost  # noqa: E402
 from prices import COST_PRICES, PRICES_TAKEN  # noqa: E402
 
 PRICE = {key: value[0] for key, value in COST_PRICES.items()}
-MEMORY_MB = {"authorizer": 1024, "connect": 256, "disconnect": 256, "client_routes": 1024, "send_message": 1769}
+MEMORY_MB = {
+    "tokens": 1024,
+    "authorizer": 1024,
+    "connect": 256,
+    "disconnect": 256,
+    "client_routes": 1024,
+    "send_message": 1769,
+}
 FUNCTIONS = tuple(MEMORY_MB)
 PLATFORM_LOG_BYTES = 330  # Lambda's own START, END and REPORT lines per invocation (their format, ~330 B)
 POST_WAIT_MS = 20  # a Management API post's round trip, as bench section 8 assumes (20 ± 5 ms), 32 at a time
@@ -243,11 +251,11 @@ def connect_cost(measured: dict, rooms: int) -> float:
     """One connection's set-up and tear-down: token, authorizer, connect, resume (2 messages), disconnect."""
     m = measured["connect"][f"{rooms}-rooms"]
     gb_s = sum(MEMORY_MB[k] / 1024 * ms / 1000 for k, ms in m["cpu_ms"].items())
-    log_gb = (sum(m["log_bytes"].values()) + 4 * PLATFORM_LOG_BYTES) / 1e9
+    log_gb = (sum(m["log_bytes"].values()) + 5 * PLATFORM_LOG_BYTES) / 1e9
     return (
         m["wru"] * PRICE["dynamodb_wru"]
         + m["rru"] * PRICE["dynamodb_rru"]
-        + 4 * PRICE["lambda_request"]
+        + 5 * PRICE["lambda_request"]  # token, authorizer, connect, resume, disconnect
         + gb_s * PRICE["lambda_gb_s"]
         + log_gb * PRICE["logs_gb"]
         + 2 * PRICE["apigw_message"]  # the resume and its answer
@@ -304,10 +312,10 @@ def hermes_month(measured: dict, profile: Profile, variant: Variant) -> dict[str
 
 
 def fixed_month(measured: dict) -> float:
-    """Per deployment, not per user: cold starts (INIT billed) and the signing key's reads by two functions."""
+    """Per deployment, not per user: cold starts (INIT billed) and the signing key's reads by three functions."""
     starts = COLD_STARTS_PER_FUNCTION_HOUR * MONTH_HOURS
     init_gb_s = sum(MEMORY_MB[k] / 1024 * ms / 1000 for k, ms in measured["init_ms"].items()) * starts
-    return init_gb_s * PRICE["lambda_gb_s"] + 2 * starts * PRICE["ssm_or_secrets_call"]
+    return init_gb_s * PRICE["lambda_gb_s"] + 3 * starts * PRICE["ssm_or_secrets_call"]
 
 
 def peers_month(profile: Profile) -> dict[str, float]:
@@ -413,16 +421,18 @@ def report(measured: dict, command: str) -> tuple[str, list[tuple[str, bool, str
     out += [
         "| a connect (per socket) | " + " | ".join(measured["connect"]) + " |",
         "|---|" + "---|" * len(measured["connect"]),
-        "| DynamoDB WRU / RRU (token PutItem, authorizer GetItem, connect's transaction, resume, disconnect) | "
+        "| DynamoDB WRU / RRU (the token's PutItem, authorizer GetItem, connect's transaction, resume, disconnect) | "
         + " | ".join(f"{m['wru']:.0f} / {m['rru']:.0f}" for m in measured["connect"].values())
         + " |",
-        "| Lambda process ms: authorizer / connect / resume / disconnect | "
+        "| Lambda process ms: token / authorizer / connect / resume / disconnect | "
         + " | ".join(
-            " / ".join(f"{m['cpu_ms'][k]:.0f}" for k in ("authorizer", "connect", "client_routes", "disconnect"))
+            " / ".join(
+                f"{m['cpu_ms'][k]:.0f}" for k in ("tokens", "authorizer", "connect", "client_routes", "disconnect")
+            )
             for m in measured["connect"].values()
         )
         + " |",
-        "| bytes logged (the four) | "
+        "| bytes logged (the five) | "
         + " | ".join(f"{sum(m['log_bytes'].values()):.0f}" for m in measured["connect"].values())
         + " |",
         "| **USD per connect** | "
@@ -450,8 +460,8 @@ def report(measured: dict, command: str) -> tuple[str, list[tuple[str, bool, str
         "Handler imports (INIT, process ms, median of 3): "
         + ", ".join(f"{k} {v:.0f}" for k, v in measured["init_ms"].items())
         + f"; priced at {COLD_STARTS_PER_FUNCTION_HOUR} cold start per function an hour (ASSUMPTION) with the "
-        f"signing key read by authorizer and client_routes at each: ${fixed_month(measured):.3f} a month per "
-        "deployment, "
+        "signing key read by the token function, authorizer and client_routes at each: "
+        f"${fixed_month(measured):.3f} a month per deployment, "
         "spread over the 1,000 users in the totals.",
         "",
         "Assumptions that could not be checked from here:",
