@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup test lint scan unit build demo up clean bench docs js-types js-check node-example
+.PHONY: setup test lint scan unit build demo up clean bench docs js-types js-check node-example awscli
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,19 @@ $(NODE_EXAMPLE)/node_modules/.installed: $(NODE_EXAMPLE)/package.json $(NODE_EXA
 
 node-example: $(NODE_EXAMPLE)/node_modules/.installed
 
+# The AWS CLI (v1, from PyPI) in its own venv, like checkov: the README's `aws lambda invoke` lines are run by
+# tests/e2e/test_token_function.py against the local stack.
+AWSCLI_VENV ?= .venv-awscli
+$(AWSCLI_VENV)/.installed:
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/pip install --quiet --disable-pip-version-check awscli==1.46.3
+	touch $@
+
+awscli: $(AWSCLI_VENV)/.installed
+
 # Unit tests first (fast feedback), then the slow suites side by side: they mostly wait on the AWS
 # provider and the local stack, so three workers fit two cores.
-test: lint scan js-check node-example
+test: lint scan js-check node-example awscli
 	node --test clients/js/test/
 	$(PY) -m pytest tests/unit
 	$(PY) -m pytest -n 3 --dist loadfile tests/integration tests/e2e tests/browser

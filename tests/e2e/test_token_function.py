@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from hermes_notifications.sdk import Hermes, HermesConfig
 
 from .support import OPEN_TIMEOUT, open_client, run, value
 
-NODE_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "backend-node"
+ROOT = Path(__file__).resolve().parents[2]
+NODE_EXAMPLE = ROOT / "examples" / "backend-node"
+AWS_CLI = ROOT / ".venv-awscli" / "bin" / "aws"  # `make awscli` (make test runs it first)
 
 
 def node_backend(stack, *args: str) -> subprocess.CompletedProcess:
@@ -106,3 +109,51 @@ def test_the_python_sdk_asks_the_function_when_the_outputs_name_it(stack):
 
     assert run(scenario()) == 1
     assert sdk._keys is None  # the signing key was never read by this backend
+
+
+def readme_cli_steps() -> list[str]:
+    """The README's AWS CLI block (Backend), split at its blank lines: issue, publish, revoke."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Backend (any language") :]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [step for step in block.split("\n\n") if step.strip()]
+
+
+def test_the_readmes_aws_cli_lines_issue_publish_and_revoke(stack, tmp_path):
+    # GIVEN the AWS CLI and the README's three steps, run as written, against the local stack
+    assert AWS_CLI.exists(), "run `make awscli` (make test does) for the AWS CLI"
+    issue, publish, revoke = readme_cli_steps()
+    env = {
+        "PATH": f"{AWS_CLI.parent}:{os.environ['PATH']}",
+        "TOKEN_FUNCTION": value(stack, "token_function_name"),
+        "QUEUE_URL": value(stack, "queue_url"),
+        "AWS_DEFAULT_REGION": stack.aws.region,
+        "AWS_ENDPOINT_URL": stack.aws.url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+
+    def shell(step: str) -> str:
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", step], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    issued = json.loads(shell(issue).strip().splitlines()[-1])  # `cat token.json`
+
+    async def scenario():
+        client = await open_client(stack, issued["token"])
+        shell(publish)
+        (message,) = await client.wait_for(lambda m: m.get("type") == "job.finished")
+        shell(revoke)
+        await asyncio.wait_for(client.websocket.wait_closed(), 30)
+        return message, client.websocket.close_code
+
+    message, close_code = run(scenario())
+    # THEN the browser got the notification, and the revoke closed its socket and deleted the token
+    assert (message["room_id"], message["data"]) == ("backup-job-7", {"status": "done"})
+    assert json.loads((tmp_path / "revoked.json").read_text()) == {"tokens": 1, "connections": 1, "left": 0, "failed": []}
+    assert close_code == 1000
