@@ -123,12 +123,17 @@ def test_the_readmes_aws_cli_lines_issue_publish_and_revoke(stack, tmp_path):
     # GIVEN the AWS CLI and the README's three steps, run as written, against the local stack
     assert AWS_CLI.exists(), "run `make awscli` (make test does) for the AWS CLI"
     issue, publish, revoke = readme_cli_steps()
+    # `aws` on the PATH is the CLI pointed at the local AWS, as `awslocal` does it (AWS CLI v1 ignores
+    # AWS_ENDPOINT_URL for SQS in us-east-1 and goes to queue.amazonaws.com): the README's lines run unchanged
+    shim = tmp_path / "bin" / "aws"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{AWS_CLI}" --endpoint-url "{stack.aws.url}" "$@"\n')
+    shim.chmod(0o755)
     env = {
-        "PATH": f"{AWS_CLI.parent}:{os.environ['PATH']}",
+        "PATH": f"{shim.parent}:{os.environ['PATH']}",
         "TOKEN_FUNCTION": value(stack, "token_function_name"),
         "QUEUE_URL": value(stack, "queue_url"),
         "AWS_DEFAULT_REGION": stack.aws.region,
-        "AWS_ENDPOINT_URL": stack.aws.url,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_CONFIG_FILE": os.devnull,
@@ -155,5 +160,10 @@ def test_the_readmes_aws_cli_lines_issue_publish_and_revoke(stack, tmp_path):
     message, close_code = run(scenario())
     # THEN the browser got the notification, and the revoke closed its socket and deleted the token
     assert (message["room_id"], message["data"]) == ("backup-job-7", {"status": "done"})
-    assert json.loads((tmp_path / "revoked.json").read_text()) == {"tokens": 1, "connections": 1, "left": 0, "failed": []}
+    assert json.loads((tmp_path / "revoked.json").read_text()) == {
+        "tokens": 1,
+        "connections": 1,
+        "left": 0,
+        "failed": [],
+    }
     assert close_code == 1000
