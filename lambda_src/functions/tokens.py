@@ -16,7 +16,8 @@ from hermes_notifications.config import env_int
 from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.sdk import Hermes, HermesConfig
 from hermes_notifications.store import MAX_ROOMS_PER_CONNECTION
-from hermes_notifications.token_service import handle
+from hermes_notifications.ids import ID_PATTERN
+from hermes_notifications.token_service import FIELDS, handle
 
 logger = json_logger()
 
@@ -31,7 +32,11 @@ def handler(event: object, context) -> dict:
     answer = handle(event, HERMES, MAX_ROOMS)
     action = event.get("action") if isinstance(event, dict) else None
     user = event.get("user_id") if isinstance(event, dict) else None
-    fields = {"action": action if isinstance(action, str) else None, "user_id": user if isinstance(user, str) else None}
+    # only what is valid is logged as given: a refused request's fields could be anything, of any size
+    fields = {
+        "action": action if action in FIELDS else None,
+        "user_id": user if isinstance(user, str) and ID_PATTERN.fullmatch(user) else None,
+    }
     if "error" in answer:
         logger.warning("token request refused", extra={**fields, "reason": answer["error"]["message"]})
     else:

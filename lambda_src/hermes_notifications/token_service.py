@@ -63,7 +63,8 @@ def checked(request: object, max_rooms: int) -> tuple[str, dict[str, Any]]:
     fields = {k: v for k, v in request.items() if k != "action"}
     unknown = sorted(set(fields) - required - optional)
     if unknown:  # a typo ("room" for "rooms") must not quietly issue a token with no rooms
-        raise Refused(f"{action}: unknown field(s) {', '.join(unknown)}")
+        named = ", ".join(repr(name[:64]) if isinstance(name, str) else "?" for name in unknown[:5])
+        raise Refused(f"{action}: unknown field(s) {named}{', …' if len(unknown) > 5 else ''}")
     missing = sorted(required - set(fields))
     if missing:
         raise Refused(f"{action}: missing {', '.join(missing)}")

@@ -81,7 +81,8 @@ def test_single_use_and_the_default_ttl(token_fn, aws, lambda_context):
         (["issue"], "must be a JSON object"),
         ({"user_id": "u"}, "action must be one of"),
         ({"action": "delete_everything"}, "action must be one of"),
-        ({"action": "issue", "user_id": "u", "room": ["r"]}, "unknown field(s) room"),
+        ({"action": "issue", "user_id": "u", "room": ["r"]}, "unknown field(s) 'room'"),
+        ({"action": "kick", "user_id": "u", **{f"f{i}" * 99: 1 for i in range(9)}}, "'f0f0f0"),
         ({"action": "issue", "user_id": "u"}, "missing rooms"),
         ({"action": "issue", "user_id": "a#b", "rooms": ["r"]}, "user_id must be"),
         ({"action": "issue", "user_id": "u", "rooms": []}, "non-empty list"),
@@ -102,7 +103,7 @@ def test_single_use_and_the_default_ttl(token_fn, aws, lambda_context):
 def test_bad_requests_get_a_clear_error_and_write_nothing(token_fn, aws, lambda_context, request_, message):
     answer = token_fn.handler(request_, lambda_context)
     assert answer["error"]["code"] == "invalid_request" and message in answer["error"]["message"]
-    assert set(answer) == {"error"}
+    assert set(answer) == {"error"} and len(answer["error"]["message"]) < 500  # bounded, whatever was sent
     assert token_rows(aws) == []
 
 
@@ -140,6 +141,9 @@ def test_logs_name_the_action_and_user_never_the_token(token_fn, lambda_context,
         ("token request", "issue", "alice"),
         ("token request refused", "issue", "alice"),
     ]
+    token_fn.handler({"action": "x" * 5000, "user_id": "y" * 5000}, lambda_context)
+    (refused,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert (refused["action"], refused["user_id"]) == (None, None)  # what is not valid is not logged as given
     secret = jwt.decode(answer["token"], SECRET, algorithms=["HS512"])["token"]
     assert answer["token"] not in logged and secret not in logged and SECRET not in logged
 
