@@ -13,10 +13,10 @@ from dataclasses import replace
 import boto3
 
 from hermes_notifications.config import env_int
+from hermes_notifications.ids import ID_PATTERN
 from hermes_notifications.lambda_logging import json_logger
 from hermes_notifications.sdk import Hermes, HermesConfig
 from hermes_notifications.store import MAX_ROOMS_PER_CONNECTION
-from hermes_notifications.ids import ID_PATTERN
 from hermes_notifications.token_service import FIELDS, handle
 
 logger = json_logger()
