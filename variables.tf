@@ -26,6 +26,7 @@ variable "tags" {
   description = "Tags added to every resource (the module adds hermes:name and hermes:environment)."
   type        = map(string)
   default     = {}
+  nullable    = false
 }
 
 # --- Artifacts (build.py) ------------------------------------------------------------------------
@@ -202,6 +203,7 @@ variable "extra_layer_arns" {
   description = "Additional layer version ARNs appended after the module's dependency layer (at most 4)."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = length(var.extra_layer_arns) <= 4
@@ -213,6 +215,7 @@ variable "extra_environment_variables" {
   description = "Extra environment variables for all functions (e.g. AWS_ENDPOINT_URL for a local runtime). They cannot override HERMES_* variables set by the module, nor Lambda's reserved keys (AWS_REGION, _HANDLER, ...)."
   type        = map(string)
   default     = {}
+  nullable    = false
 
   validation {
     condition     = alltrue([for k in keys(var.extra_environment_variables) : !startswith(k, "HERMES_") && can(regex("^[A-Za-z][A-Za-z0-9_]*$", k))])
@@ -431,7 +434,8 @@ variable "client_message_rate_limit" {
     messages       = optional(number, 20)
     window_seconds = optional(number, 10)
   })
-  default = {}
+  default  = {}
+  nullable = false
 
   validation {
     condition = (var.client_message_rate_limit.messages >= 1 && var.client_message_rate_limit.messages <= 10000 &&
@@ -446,7 +450,8 @@ variable "client_message_route_throttle" {
     rate_limit  = optional(number, 100)
     burst_limit = optional(number, 50)
   })
-  default = {}
+  default  = {}
+  nullable = false
 
   validation {
     condition     = var.client_message_route_throttle.rate_limit >= 0 && var.client_message_route_throttle.burst_limit >= 0
@@ -817,6 +822,7 @@ variable "domain_names" {
   description = "Host name per environment, e.g. { prod = \"ws.example.com\" }. Environments not listed use domain_name_template."
   type        = map(string)
   default     = {}
+  nullable    = false
 }
 
 variable "domain_name_template" {
@@ -871,6 +877,7 @@ variable "alarm_actions" {
   description = "ARNs the alarms notify when they fire and when they recover (e.g. an SNS topic)."
   type        = list(string)
   default     = []
+  nullable    = false
 
   validation {
     condition     = alltrue([for arn in var.alarm_actions : can(regex("^arn:", arn))])
@@ -885,5 +892,6 @@ variable "alarm_thresholds" {
     client_errors_per_5min = optional(number, 100)
     stale_removed_per_5min = optional(number, 1000)
   })
-  default = {}
+  default  = {}
+  nullable = false
 }

@@ -1250,3 +1250,52 @@ run "token_function_can_be_left_out" {
     error_message = "token_function_enabled = false: no token function, null outputs."
   }
 }
+
+# --- null inputs (issue 22) ------------------------------------------------------------------------------
+
+# A wrapper module passes null for an input it does not set: every collection and object input then takes its
+# default (nullable = false), never "attempt to get attribute from null" or a null inside the module.
+run "null_collection_and_object_inputs_take_their_defaults" {
+  command = plan
+
+  variables {
+    create_alarms                 = true
+    enable_client_messages        = true
+    tags                          = null
+    function_config               = null
+    extra_layer_arns              = null
+    extra_environment_variables   = null
+    join_route_throttle           = null
+    resume_rate_limit             = null
+    resume_route_throttle         = null
+    presence_events_per_user      = null
+    client_message_rate_limit     = null
+    client_message_route_throttle = null
+    domain_names                  = null
+    alarm_actions                 = null
+    alarm_thresholds              = null
+  }
+
+  assert {
+    condition = (
+      module.function["client_routes"].environment_variables["HERMES_CLIENT_MESSAGE_LIMIT"] == "20" &&
+      module.function["client_routes"].environment_variables["HERMES_CLIENT_MESSAGE_WINDOW_SECONDS"] == "10"
+    )
+    error_message = "A null client_message_rate_limit is its default (20 per 10 s)."
+  }
+  assert {
+    condition = {
+      for r in module.websocket_api.stage_route_settings : r.route_key => [r.throttling_rate_limit, r.throttling_burst_limit]
+      } == {
+      sendMessage = [100, 50]
+      resume      = [100, 200]
+      join        = [100, 200]
+      leave       = [100, 200]
+    }
+    error_message = "Null route throttles are their defaults: ${jsonencode(module.websocket_api.stage_route_settings)}"
+  }
+  assert {
+    condition     = module.monitoring.alarms["work-queue-age"].threshold == 300 && length(module.monitoring.alarms["work-queue-age"].actions) == 0
+    error_message = "Null alarm_thresholds and alarm_actions are their defaults: ${jsonencode(module.monitoring.alarms)}"
+  }
+}

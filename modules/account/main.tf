@@ -72,6 +72,13 @@ resource "aws_api_gateway_account" "this" {
 
   # API Gateway checks the role's permissions when it is registered.
   depends_on = [aws_iam_role_policy.cloudwatch]
+
+  # The setting is the region's, not this state's: with aws provider 6.x a destroy resets it for every API
+  # Gateway API of the account in the region (their stage logging stops). To stop managing it on purpose,
+  # forget it first (docs/terraform.md "Stage logging"): terraform state rm 'module.account.aws_api_gateway_account.this[0]'
+  lifecycle {
+    prevent_destroy = true
+  }
 }
 
 resource "aws_ssm_parameter" "marker" {
