@@ -102,6 +102,19 @@ data "aws_ssm_parameters_by_path" "account" {
   recursive = false
   # only the names are read: never decrypt a SecureString under the path into the state
   with_decryption = false
+
+  # Checks of the account, not of an input alone (and variable validations cannot use this lookup: its
+  # count depends on the same inputs).
+  lifecycle {
+    postcondition {
+      condition     = var.stage_access_logs != "on" || contains(self.names, var.api_gateway_account_parameter_name)
+      error_message = "stage_access_logs = \"on\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region (it can also record a role registered elsewhere), or use \"auto\" / \"off\"."
+    }
+    postcondition {
+      condition     = var.stage_logging_level == "OFF" || contains(self.names, var.api_gateway_account_parameter_name)
+      error_message = "stage_logging_level = \"${var.stage_logging_level}\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region, or keep stage_logging_level = \"OFF\"."
+    }
+  }
 }
 
 # --- Dependency layer (PyJWT, bcrypt, powertools) for the chosen architecture ----------------------
@@ -533,7 +546,7 @@ module "websocket_api" {
 
 module "custom_domain" {
   source = "./modules/custom_domain"
-  # An incomplete domain configuration is reported by terraform_data.checks instead of provider errors.
+  # An incomplete domain configuration is reported by the create_custom_domain validation instead of provider errors.
   count = local.custom_domain_enabled ? 1 : 0
 
   domain_name        = local.domain_name
@@ -545,76 +558,16 @@ module "custom_domain" {
   tags               = local.tags
 }
 
-# --- Cross-variable checks (validation blocks cannot reference other variables on Terraform < 1.9) ---
+# --- Cross-input checks -------------------------------------------------------------------------
 
-resource "terraform_data" "checks" {
-  input = local.prefix
+# Cross-input checks are variable validations (Terraform >= 1.9 lets them refer to other inputs), so an
+# error names the input; the stage-logging checks of the account are postconditions of its lookup. The terraform_data that held them as preconditions leaves the state
+# of existing environments without a change to anything else.
+removed {
+  from = terraform_data.checks
 
   lifecycle {
-    precondition {
-      # Remote execution (e.g. HCP Terraform) always runs in workspace "default": every environment would
-      # then share hermes-default-*. An environment called "default" must be asked for by name.
-      condition     = var.environment != null || terraform.workspace != "default"
-      error_message = "No environment: var.environment is null and the workspace is \"default\" (always the case with remote execution such as HCP Terraform). Set environment explicitly, or select a named workspace (terraform workspace new dev)."
-    }
-    precondition {
-      condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", local.environment))
-      error_message = "The environment (\"${local.environment}\", from var.environment or the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens. Rename the workspace or set var.environment."
-    }
-    precondition {
-      condition     = local.visibility_timeout >= local.min_visibility_timeout
-      error_message = "queue_visibility_timeout_seconds must be at least 6 x send_message timeout + batching window (${local.min_visibility_timeout} s)."
-    }
-    precondition {
-      condition     = local.visibility_timeout <= 43200
-      error_message = "The computed queue visibility timeout exceeds SQS's 43200 s; lower function_config.send_message.timeout."
-    }
-    precondition {
-      condition     = !var.queue_fifo || var.maximum_batching_window_in_seconds == 0
-      error_message = "queue_fifo: Lambda's event source mapping takes no batching window for FIFO queues; set maximum_batching_window_in_seconds = 0."
-    }
-    precondition {
-      condition     = !var.queue_fifo || var.batch_size <= 10
-      error_message = "queue_fifo: a FIFO queue's event source mapping takes at most 10 messages per batch."
-    }
-    precondition {
-      condition     = var.batch_size <= 10 || var.maximum_batching_window_in_seconds >= 1
-      error_message = "batch_size > 10 needs maximum_batching_window_in_seconds >= 1 (SQS event source mapping rule)."
-    }
-    precondition {
-      condition     = var.create_jwt_secret || var.jwt_secret_arn != null
-      error_message = "Set jwt_secret_arn when create_jwt_secret = false."
-    }
-    precondition {
-      condition = var.jwt_secret_arn == null ? true : (
-        var.jwt_secret_store == "ssm" ? strcontains(var.jwt_secret_arn, ":ssm:") : strcontains(var.jwt_secret_arn, ":secretsmanager:")
-      )
-      error_message = "jwt_secret_arn must belong to jwt_secret_store (an SSM parameter ARN for ssm, a secret ARN for secretsmanager)."
-    }
-    precondition {
-      condition     = !var.jwt_secret_plaintext_env || (var.create_jwt_secret && nonsensitive(var.jwt_secret_value != null))
-      error_message = "jwt_secret_plaintext_env puts the secret itself into the authorizer's environment: it needs a provided jwt_secret_value written to a created store (create_jwt_secret = true). A generated key never passes through Terraform."
-    }
-    precondition {
-      condition     = !var.jwt_secret_plaintext_env || var.lambda_kms_key_arn != null
-      error_message = "jwt_secret_plaintext_env needs lambda_kms_key_arn: the secret in the functions' environment must be encrypted with a customer managed key."
-    }
-    precondition {
-      condition     = var.stage_access_logs != "on" || local.account_role_registered
-      error_message = "stage_access_logs = \"on\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region (it can also record a role registered elsewhere), or use \"auto\" / \"off\"."
-    }
-    precondition {
-      condition     = var.stage_logging_level == "OFF" || local.account_role_registered
-      error_message = "stage_logging_level = \"${var.stage_logging_level}\" needs API Gateway's CloudWatch role in this account and region, and none is recorded in ${var.api_gateway_account_parameter_name}: apply examples/account (modules/account) once per account and region, or keep stage_logging_level = \"OFF\"."
-    }
-    precondition {
-      condition     = !var.jwt_secret_write_only || nonsensitive(var.jwt_secret_value != null)
-      error_message = "jwt_secret_write_only applies to a provided jwt_secret_value; set one or disable write-only."
-    }
-    precondition {
-      condition     = !var.create_custom_domain || local.custom_domain_enabled
-      error_message = "create_custom_domain needs domain_zone_id and a host name for this environment (domain_names[\"${local.environment}\"] or domain_name_template)."
-    }
+    destroy = false
   }
 }
 

@@ -20,6 +20,16 @@ variable "environment" {
     condition     = var.environment == null ? true : can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", var.environment))
     error_message = "environment must be 1-16 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen."
   }
+
+  validation {
+    condition     = var.environment != null || terraform.workspace != "default"
+    error_message = "No environment: var.environment is null and the workspace is \"default\" (always the case with remote execution such as HCP Terraform). Set environment explicitly, or select a named workspace (terraform workspace new dev)."
+  }
+
+  validation {
+    condition     = var.environment != null || can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", terraform.workspace))
+    error_message = "The environment (\"${terraform.workspace}\", from the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens. Rename the workspace or set environment."
+  }
 }
 
 variable "tags" {
@@ -551,6 +561,11 @@ variable "jwt_secret_write_only" {
   description = "Write a provided jwt_secret_value through the write-only argument (value_wo / secret_string_wo), so it never enters plan or state; bump jwt_secret_value_version to push a new value. (A generated value is always written this way.)"
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.jwt_secret_write_only || nonsensitive(var.jwt_secret_value != null)
+    error_message = "jwt_secret_write_only applies to a provided jwt_secret_value; set one or disable write-only."
+  }
 }
 
 variable "jwt_secret_value_version" {
@@ -567,6 +582,16 @@ variable "jwt_secret_arn" {
   validation {
     condition     = var.jwt_secret_arn == null ? true : can(regex("^arn:aws[a-z-]*:(ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+|secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+)$", var.jwt_secret_arn))
     error_message = "jwt_secret_arn must be an SSM parameter ARN or a Secrets Manager secret ARN."
+  }
+
+  validation {
+    condition     = var.create_jwt_secret || var.jwt_secret_arn != null
+    error_message = "Set jwt_secret_arn when create_jwt_secret = false."
+  }
+
+  validation {
+    condition     = var.jwt_secret_arn == null ? true : (var.jwt_secret_store == "ssm" ? strcontains(var.jwt_secret_arn, ":ssm:") : strcontains(var.jwt_secret_arn, ":secretsmanager:"))
+    error_message = "jwt_secret_arn must belong to jwt_secret_store (an SSM parameter ARN for ssm, a secret ARN for secretsmanager)."
   }
 }
 
@@ -602,6 +627,16 @@ variable "jwt_secret_plaintext_env" {
   description = "Explicit opt-in: put the secret itself into the authorizer's HERMES_JWT_SECRET (HERMES_JWT_SECRET_SOURCE=env) instead of reading it from the store. Needs a provided jwt_secret_value (it is then in the Lambda configuration and the state) and lambda_kms_key_arn; the store is still created for the backend."
   type        = bool
   default     = false
+
+  validation {
+    condition     = !var.jwt_secret_plaintext_env || (var.create_jwt_secret && nonsensitive(var.jwt_secret_value != null))
+    error_message = "jwt_secret_plaintext_env puts the secret itself into the authorizer's environment: it needs a provided jwt_secret_value written to a created store (create_jwt_secret = true). A generated key never passes through Terraform."
+  }
+
+  validation {
+    condition     = !var.jwt_secret_plaintext_env || var.lambda_kms_key_arn != null
+    error_message = "jwt_secret_plaintext_env needs lambda_kms_key_arn: the secret in the functions' environment must be encrypted with a customer managed key."
+  }
 }
 
 # --- DynamoDB ------------------------------------------------------------------------------------
@@ -701,6 +736,11 @@ variable "queue_visibility_timeout_seconds" {
     condition     = var.queue_visibility_timeout_seconds == null ? true : (var.queue_visibility_timeout_seconds >= 0 && var.queue_visibility_timeout_seconds <= 43200)
     error_message = "queue_visibility_timeout_seconds must be between 0 and 43200."
   }
+
+  validation {
+    condition     = var.queue_visibility_timeout_seconds == null ? true : var.queue_visibility_timeout_seconds >= local.min_visibility_timeout
+    error_message = "queue_visibility_timeout_seconds must be at least 6 x send_message timeout + batching window (${local.min_visibility_timeout} s)."
+  }
 }
 
 variable "max_receive_count" {
@@ -723,6 +763,16 @@ variable "batch_size" {
     condition     = var.batch_size >= 1 && var.batch_size <= 10000
     error_message = "batch_size must be between 1 and 10000."
   }
+
+  validation {
+    condition     = !var.queue_fifo || var.batch_size <= 10
+    error_message = "queue_fifo: a FIFO queue's event source mapping takes at most 10 messages per batch."
+  }
+
+  validation {
+    condition     = var.batch_size <= 10 || var.maximum_batching_window_in_seconds >= 1
+    error_message = "batch_size > 10 needs maximum_batching_window_in_seconds >= 1 (SQS event source mapping rule)."
+  }
 }
 
 variable "maximum_batching_window_in_seconds" {
@@ -733,6 +783,11 @@ variable "maximum_batching_window_in_seconds" {
   validation {
     condition     = var.maximum_batching_window_in_seconds >= 0 && var.maximum_batching_window_in_seconds <= 300
     error_message = "maximum_batching_window_in_seconds must be between 0 and 300."
+  }
+
+  validation {
+    condition     = !var.queue_fifo || var.maximum_batching_window_in_seconds == 0
+    error_message = "queue_fifo: Lambda's event source mapping takes no batching window for FIFO queues; set maximum_batching_window_in_seconds = 0."
   }
 }
 
@@ -780,6 +835,7 @@ variable "stage_access_logs" {
     condition     = contains(["auto", "on", "off"], var.stage_access_logs)
     error_message = "stage_access_logs must be auto, on or off."
   }
+
 }
 
 variable "api_gateway_account_parameter_name" {
@@ -802,6 +858,7 @@ variable "stage_logging_level" {
     condition     = contains(["OFF", "ERROR", "INFO"], var.stage_logging_level)
     error_message = "stage_logging_level must be OFF, ERROR or INFO."
   }
+
 }
 
 variable "stage_detailed_metrics_enabled" {
@@ -816,6 +873,14 @@ variable "create_custom_domain" {
   description = "Serve the stage on a custom domain (ACM + API Gateway domain + Route53 ALIAS)."
   type        = bool
   default     = false
+
+  validation {
+    # The inputs behind local.custom_domain_enabled (a validation may not use locals built from its own input).
+    condition = !var.create_custom_domain || (var.domain_zone_id != null && (
+      contains(keys(var.domain_names), coalesce(var.environment, terraform.workspace)) || var.domain_name_template != null
+    ))
+    error_message = "create_custom_domain needs domain_zone_id and a host name for this environment (domain_names[\"${local.environment}\"] or domain_name_template)."
+  }
 }
 
 variable "domain_names" {

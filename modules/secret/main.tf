@@ -41,6 +41,22 @@ locals {
   )
 }
 
+# --- Switching write_only ------------------------------------------------------------------------
+
+# Whether a provided value is written write-only. Changing it replaces aws_ssm_parameter.provided /
+# aws_secretsmanager_secret_version.provided (replace_triggered_by) instead of updating them in place: in
+# place, aws provider 5.100 switches an SSM parameter from value_wo back to value with a plan that never
+# settles (value stays out of the state, every apply writes it again), and 5.99 through 6.6 can fail the
+# switch to value_wo with "Provider produced inconsistent final plan ... .has_value_wo"
+# (hashicorp/terraform-provider-aws#42840). A replacement is a create, which has neither problem. Only the
+# mode is held here, never the value. Environments created before this resource existed get it created on
+# their next apply, which replaces nothing.
+resource "terraform_data" "write_only" {
+  count = local.provided ? 1 : 0
+
+  input = var.write_only
+}
+
 # --- SSM Parameter Store -------------------------------------------------------------------------
 
 resource "aws_ssm_parameter" "generated" {
@@ -82,6 +98,11 @@ resource "aws_ssm_parameter" "provided" {
   tags = var.tags
 
   lifecycle {
+    # A change of write_only replaces the parameter (terraform_data.write_only): destroy, then create under
+    # the same name, since a second parameter of that name cannot exist. The key is missing between the two
+    # calls (docs/terraform.md "Switching jwt_secret_write_only").
+    replace_triggered_by = [terraform_data.write_only]
+
     precondition {
       condition     = var.name != null
       error_message = "An SSM parameter needs a name."
@@ -129,4 +150,10 @@ resource "aws_secretsmanager_secret_version" "provided" {
   secret_string            = var.write_only ? null : var.value
   secret_string_wo         = var.write_only ? var.value : null
   secret_string_wo_version = var.write_only ? var.value_version : null
+
+  lifecycle {
+    # A change of write_only writes a new version (terraform_data.write_only). The key stays readable: the
+    # provider never removes AWSCURRENT from the version it deletes, and PutSecretValue moves it to the new one.
+    replace_triggered_by = [terraform_data.write_only]
+  }
 }

@@ -44,6 +44,7 @@ REGIONS = {
     "harness_probe": "us-west-2",  # the probe registers its own account role
     "logging_rule": "ap-southeast-2",  # test_local_aws_patches: refused, then accepted with the role
     "secret_recreate": "us-east-2",  # destroy + apply of a Secrets Manager secret
+    "secret_toggle": "ca-central-1",  # jwt_secret_write_only switched on existing secrets
     "upgrade": "ap-northeast-1",  # an environment of the old module that owned the account role
 }
 

@@ -57,7 +57,13 @@ def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, t
     tf = Terraform(work, tf_env, data_dir=tmp_path / "tfdata", log_path=tmp_path / "terraform.log")
     tf.prepare("upgrade")
     # Only the account setting (and what it needs): the rest of an environment adds minutes, not coverage.
-    tf.apply(extra=["-target=module.hermes.module.websocket_api.aws_api_gateway_account.this"])
+    # terraform_data.checks held the old module's cross-input preconditions (now variable validations).
+    tf.apply(
+        extra=[
+            "-target=module.hermes.module.websocket_api.aws_api_gateway_account.this",
+            "-target=module.hermes.terraform_data.checks",
+        ]
+    )
     apigateway = local_aws_server.client("apigateway", region_name=region)
     role_arn = apigateway.get_account()["cloudwatchRoleArn"]
     assert role_arn
@@ -72,6 +78,12 @@ def test_upgrade_releases_the_account_setting_instead_of_destroying_it(tf_env, t
         if r["address"].startswith("module.hermes.module.websocket_api.")
         and r["type"] in ("aws_api_gateway_account", "aws_iam_role", "aws_iam_role_policy")
     }
+    checks = [
+        r["change"]["actions"]
+        for r in shown["resource_changes"]
+        if r["address"] == "module.hermes.terraform_data.checks"
+    ]
+    assert checks == [["forget"]], "the old preconditions' terraform_data leaves the state, nothing is destroyed"
     assert account_resources == {
         "module.hermes.module.websocket_api.aws_api_gateway_account.this[0]": ["forget"],
         "module.hermes.module.websocket_api.aws_iam_role.cloudwatch[0]": ["forget"],

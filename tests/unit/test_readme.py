@@ -88,3 +88,59 @@ def test_every_test_docs_security_names_exists():
                 if f'run "{name}"' not in tftest:
                     missing.append(f"tftest {name}")
     assert checked > 30 and not missing, missing
+
+
+NUMBERS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}
+
+
+def _count_said(text: str, pattern: str) -> int:
+    match = re.search(pattern, text)
+    assert match, f"the docs no longer say {pattern!r}: update this test with them"
+    return NUMBERS[match.group(1).lower()]
+
+
+def test_the_docs_count_the_functions_tables_and_queues_the_module_creates():
+    # GIVEN what the module declares
+    main = (ROOT / "main.tf").read_text()
+    api_keys = re.search(r"api_function_keys\s*=\s*\[([^\]]*)\]", main).group(1)
+    functions = len(re.findall(r'"[a-z_]+"', api_keys)) + len(re.findall(r'\? \["tokens"\] :', main))
+    tables = len(
+        re.findall(r'^resource "aws_dynamodb_table"', (ROOT / "modules/connection_store/main.tf").read_text(), re.M)
+    )
+    queues = len(re.findall(r'^module "[a-z_]+" \{\n  source = "\./modules/message_queue"', main, re.M))
+    queue_module = (ROOT / "modules/message_queue/main.tf").read_text()
+    # WHEN the docs describe it THEN they give the same numbers
+    assert _count_said(TERRAFORM_DOC, r"(\w+) Python Lambdas") == functions
+    assert _count_said(README, r"(\w+) Python Lambdas") == functions
+    assert _count_said(TERRAFORM_DOC, r"(\w+) DynamoDB tables") == tables
+    assert _count_said(TERRAFORM_DOC, r"(\w+) SQS queues") == queues
+    assert 'resource "aws_sqs_queue" "dlq"' in queue_module and "each with a DLQ" in TERRAFORM_DOC
+
+
+def test_the_generated_key_is_described_as_the_code_makes_it():
+    # GIVEN the generator: generated_length hex characters from version-4 UUIDs (122 random bits per 32)
+    secret_vars = (ROOT / "modules/secret/variables.tf").read_text()
+    length = int(re.search(r'variable "generated_length" \{.*?default\s*=\s*(\d+)', secret_vars, re.S).group(1))
+    assert "uuid()" in (ROOT / "modules/secret/main.tf").read_text()
+    assert length % 32 == 0, "whole UUIDs only, or the bit count below is wrong"
+    random_bits = length // 32 * 122
+    # THEN jwt_secret_value's description says that length, that source and that entropy
+    description = re.search(
+        r'variable "jwt_secret_value" \{\n  description = "([^"\n]*(?:\\"[^"\n]*)*)"',
+        (ROOT / "variables.tf").read_text(),
+    ).group(1)
+    assert (
+        f"{length} hex characters" in description
+        and "UUID" in description
+        and f"{random_bits} random bits" in description
+    )
+
+
+def test_the_publisher_policy_is_described_as_sqs_only():
+    # The output's description and the consumer flow must not promise table or secret access (SQS only since 0.2.0).
+    outputs = (ROOT / "outputs.tf").read_text()
+    description = re.search(r'output "publisher_policy_json" \{\n  description = "([^"\n]*)"', outputs).group(1)
+    for said in (description, TERRAFORM_DOC):
+        for wrong in ("tokens table, secret", "queue, tokens table"):
+            assert wrong not in said
+    assert "sqs:SendMessage" in description
