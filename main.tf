@@ -85,11 +85,14 @@ locals {
   access_logs_enabled     = var.stage_access_logs == "on" || (var.stage_access_logs == "auto" && local.account_role_registered)
 
   # --- custom domain naming ---
-  domain_name = var.create_custom_domain ? lookup(
+  # Not gated by create_custom_domain: that input's validation uses it (a validation may not use a local built
+  # from its own input).
+  environment_domain_name = lookup(
     var.domain_names,
     local.environment,
     var.domain_name_template == null ? null : replace(var.domain_name_template, "{env}", local.environment),
-  ) : null
+  )
+  domain_name           = var.create_custom_domain ? local.environment_domain_name : null
   custom_domain_enabled = var.create_custom_domain && local.domain_name != null && var.domain_zone_id != null
 }
 
@@ -561,8 +564,8 @@ module "custom_domain" {
 # --- Cross-input checks -------------------------------------------------------------------------
 
 # Cross-input checks are variable validations (Terraform >= 1.9 lets them refer to other inputs), so an
-# error names the input; the stage-logging checks of the account are postconditions of its lookup. The terraform_data that held them as preconditions leaves the state
-# of existing environments without a change to anything else.
+# error names the input; the stage-logging checks of the account are postconditions of its lookup. The
+# terraform_data that held them as preconditions leaves existing states, and nothing else changes.
 removed {
   from = terraform_data.checks
 

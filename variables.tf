@@ -17,18 +17,14 @@ variable "environment" {
   default     = null
 
   validation {
-    condition     = var.environment == null ? true : can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", var.environment))
-    error_message = "environment must be 1-16 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen."
+    # the environment is this input or, when null, the workspace name (local.environment)
+    condition     = can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", coalesce(var.environment, terraform.workspace)))
+    error_message = "The environment (\"${coalesce(var.environment, terraform.workspace)}\", from environment or else the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens, not starting or ending with a hyphen. Rename the workspace or set environment."
   }
 
   validation {
     condition     = var.environment != null || terraform.workspace != "default"
     error_message = "No environment: var.environment is null and the workspace is \"default\" (always the case with remote execution such as HCP Terraform). Set environment explicitly, or select a named workspace (terraform workspace new dev)."
-  }
-
-  validation {
-    condition     = var.environment != null || can(regex("^[a-z0-9]([a-z0-9-]{0,14}[a-z0-9])?$", terraform.workspace))
-    error_message = "The environment (\"${terraform.workspace}\", from the workspace name) must be 1-16 characters: lower-case letters, digits and hyphens. Rename the workspace or set environment."
   }
 }
 
@@ -835,7 +831,6 @@ variable "stage_access_logs" {
     condition     = contains(["auto", "on", "off"], var.stage_access_logs)
     error_message = "stage_access_logs must be auto, on or off."
   }
-
 }
 
 variable "api_gateway_account_parameter_name" {
@@ -858,7 +853,6 @@ variable "stage_logging_level" {
     condition     = contains(["OFF", "ERROR", "INFO"], var.stage_logging_level)
     error_message = "stage_logging_level must be OFF, ERROR or INFO."
   }
-
 }
 
 variable "stage_detailed_metrics_enabled" {
@@ -875,10 +869,7 @@ variable "create_custom_domain" {
   default     = false
 
   validation {
-    # The inputs behind local.custom_domain_enabled (a validation may not use locals built from its own input).
-    condition = !var.create_custom_domain || (var.domain_zone_id != null && (
-      contains(keys(var.domain_names), coalesce(var.environment, terraform.workspace)) || var.domain_name_template != null
-    ))
+    condition     = !var.create_custom_domain || (var.domain_zone_id != null && local.environment_domain_name != null)
     error_message = "create_custom_domain needs domain_zone_id and a host name for this environment (domain_names[\"${local.environment}\"] or domain_name_template)."
   }
 }
