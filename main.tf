@@ -3,8 +3,8 @@
 #   backend --SendMessage--> SQS --ESM--> send_message --post_to_connection--> clients
 #                  (large rooms: send_message --chunk jobs--> internal fan-out queue --ESM--> send_message)
 #   client --wss://...?token=JWT--> $connect (authorizer) --> connect / disconnect / ping
-#                                                             (+ sendMessage when enable_client_messages)
-#   presence_events: connect / disconnect --hermes.join / hermes.leave--> internal fan-out queue
+#                                                             (+ sendMessage when client_messages_enabled)
+#   presence_events_enabled: connect / disconnect --hermes.join / hermes.leave--> internal fan-out queue
 #
 # The module declares no provider block; callers configure hashicorp/aws.
 
@@ -47,7 +47,7 @@ locals {
 
   # Presence events (hermes.join / hermes.leave) go through the internal fan-out queue: the only queue
   # whose records may carry source = "hermes", so publishers cannot forge them (hermes/presence.py).
-  presence_env = var.presence_events ? {
+  presence_env = var.presence_events_enabled ? {
     HERMES_PRESENCE_EVENTS        = "true"
     HERMES_PRESENCE_QUEUE_URL     = module.fanout_queue.queue_url
     HERMES_PRESENCE_MAX_ROOM_SIZE = tostring(var.presence_events_max_room_size)
@@ -85,15 +85,13 @@ locals {
   access_logs_enabled     = var.stage_access_logs == "on" || (var.stage_access_logs == "auto" && local.account_role_registered)
 
   # --- custom domain naming ---
-  # Not gated by create_custom_domain: that input's validation uses it (a validation may not use a local built
-  # from its own input).
-  environment_domain_name = lookup(
-    var.domain_names,
+  # var.custom_domain's validation repeats this lookup (it may not use a local built from its own input).
+  environment_domain_name = var.custom_domain == null ? null : lookup(
+    var.custom_domain.names,
     local.environment,
-    var.domain_name_template == null ? null : replace(var.domain_name_template, "{env}", local.environment),
+    var.custom_domain.name_template == null ? null : replace(var.custom_domain.name_template, "{env}", local.environment),
   )
-  domain_name           = var.create_custom_domain ? local.environment_domain_name : null
-  custom_domain_enabled = var.create_custom_domain && local.domain_name != null && var.domain_zone_id != null
+  custom_domain_enabled = local.environment_domain_name != null && try(var.custom_domain.zone_id, null) != null
 }
 
 data "aws_region" "current" {}
@@ -157,8 +155,8 @@ module "connection_store" {
   billing_mode                   = var.dynamodb_billing_mode
   read_capacity                  = var.dynamodb_read_capacity
   write_capacity                 = var.dynamodb_write_capacity
-  point_in_time_recovery_enabled = var.dynamodb_point_in_time_recovery
-  deletion_protection_enabled    = var.dynamodb_deletion_protection
+  point_in_time_recovery_enabled = var.dynamodb_point_in_time_recovery_enabled
+  deletion_protection_enabled    = var.dynamodb_deletion_protection_enabled
   kms_key_arn                    = var.dynamodb_kms_key_arn
   tags                           = local.tags
 }
@@ -211,7 +209,7 @@ module "fanout_queue" {
   # Chunk jobs name connections and carry positions; presence events pass as Hermes itself: nobody but
   # Hermes' own roles may write them, whatever else in the account holds sqs:SendMessage.
   sender_role_arns = [
-    for k in concat(["send_message", "client_routes"], var.presence_events ? ["connect", "disconnect"] : []) :
+    for k in concat(["send_message", "client_routes"], var.presence_events_enabled ? ["connect", "disconnect"] : []) :
     module.function[k].role_arn
   ]
   consumer_role_arns = [module.function["send_message"].role_arn] # its event source mapping reads as the role
@@ -278,7 +276,7 @@ locals {
     client_routes = merge(local.delivery_env, local.jwt_env, {
       HERMES_TOKENS_TABLE                  = module.connection_store.tokens_table_name
       HERMES_MAX_ROOMS_PER_CONNECTION      = tostring(var.max_rooms_per_connection)
-      HERMES_CLIENT_MESSAGES               = tostring(var.enable_client_messages)
+      HERMES_CLIENT_MESSAGES               = tostring(var.client_messages_enabled)
       HERMES_CLIENT_MESSAGE_LIMIT          = tostring(var.client_message_rate_limit.messages)
       HERMES_CLIENT_MESSAGE_WINDOW_SECONDS = tostring(var.client_message_rate_limit.window_seconds)
       HERMES_RESUME_LIMIT                  = tostring(var.resume_rate_limit.resumes)
@@ -334,9 +332,9 @@ locals {
     resources = [var.jwt_secret_kms_key_arn]
   }]
 
-  # With presence_events only: connect and disconnect look up the user's other connections and the room's
+  # With presence_events_enabled only: connect and disconnect look up the user's other connections and the room's
   # size (Query), and queue the event on the internal queue (with its key's use when it has one).
-  presence_statements = var.presence_events ? concat([{
+  presence_statements = var.presence_events_enabled ? concat([{
     sid       = "QueuePresenceEvents"
     actions   = ["sqs:SendMessage"]
     resources = [module.fanout_queue.queue_arn]
@@ -378,7 +376,7 @@ locals {
       # GetItem: the user row (its rooms); BatchWriteItem: the rooms' rows; DeleteItem: the user row, last
       # (returning rooms joined meanwhile); UpdateItem: the connection's place under the cap
       sid       = "DeleteConnection"
-      actions   = concat(["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events ? ["dynamodb:Query"] : [])
+      actions   = concat(["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"], var.presence_events_enabled ? ["dynamodb:Query"] : [])
       resources = [module.connection_store.connections_table_arn]
     }], local.presence_statements, local.dynamodb_kms_statements)
     send_message = concat(
@@ -532,7 +530,7 @@ module "websocket_api" {
       invoke_arn    = module.function[k].invoke_arn
     }
   }
-  client_messages_enabled  = var.enable_client_messages
+  client_messages_enabled  = var.client_messages_enabled
   resume_enabled           = local.history_enabled
   client_message_throttle  = var.client_message_route_throttle
   resume_throttle          = var.resume_route_throttle
@@ -549,15 +547,15 @@ module "websocket_api" {
 
 module "custom_domain" {
   source = "./modules/custom_domain"
-  # An incomplete domain configuration is reported by the create_custom_domain validation instead of provider errors.
+  # An incomplete domain configuration is reported by the custom_domain validation instead of provider errors.
   count = local.custom_domain_enabled ? 1 : 0
 
-  domain_name        = local.domain_name
-  zone_id            = var.domain_zone_id
-  certificate_arn    = var.domain_certificate_arn
+  domain_name        = local.environment_domain_name
+  zone_id            = var.custom_domain.zone_id
+  certificate_arn    = var.custom_domain.certificate_arn
   api_id             = module.websocket_api.api_id
   stage_name         = module.websocket_api.stage_name
-  create_ipv6_record = var.domain_ipv6_enabled
+  create_ipv6_record = var.custom_domain.ipv6_enabled
   tags               = local.tags
 }
 

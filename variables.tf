@@ -395,20 +395,20 @@ variable "max_replay_messages" {
   }
 }
 
-variable "enable_client_messages" {
+variable "client_messages_enabled" {
   description = "Create the sendMessage route, through which connected clients send to their own room (envelopes marked source = \"client\"). Off by default: then only the backend publishes."
   type        = bool
   default     = false
 }
 
-variable "presence_events" {
+variable "presence_events_enabled" {
   description = "Send hermes.join to a room when a user's first connection there opens and hermes.leave when their last one closes (or is found gone by a 410), as Hermes' own messages (source = \"hermes\", kept in the room's history). Off by default: every event is a post to every connection of the room, so a room of N connections pays N posts per arrival and N per departure (N users each reconnecting once = 2 x N x N posts: 20,000 for N = 100, 2,000,000 for N = 1,000). Rooms above presence_events_max_room_size get none. Turning it on gives connect and disconnect sqs:SendMessage on the internal fan-out queue."
   type        = bool
   default     = false
 }
 
 variable "presence_events_max_room_size" {
-  description = "With presence_events: a room with more connections than this gets no join/leave events (HERMES_PRESENCE_MAX_ROOM_SIZE). The check is a COUNT Query that reads at most this many + 1 rows per event, so the bound also caps its own cost. 100 (the default) bounds one event to 100 posts."
+  description = "With presence_events_enabled: a room with more connections than this gets no join/leave events (HERMES_PRESENCE_MAX_ROOM_SIZE). The check is a COUNT Query that reads at most this many + 1 rows per event, so the bound also caps its own cost. 100 (the default) bounds one event to 100 posts."
   type        = number
   default     = 100
 
@@ -419,7 +419,7 @@ variable "presence_events_max_room_size" {
 }
 
 variable "presence_events_per_user" {
-  description = "With presence_events: at most this many hermes.join / hermes.leave per user and room per window (a fixed window); past it the user's events are not sent, so a connect/disconnect loop cannot flood the room or push its history past max_replay_messages. Hermes.presence() stays the truth."
+  description = "With presence_events_enabled: at most this many hermes.join / hermes.leave per user and room per window (a fixed window); past it the user's events are not sent, so a connect/disconnect loop cannot flood the room or push its history past max_replay_messages. Hermes.presence() stays the truth."
   type = object({
     events         = optional(number, 10)
     window_seconds = optional(number, 60)
@@ -670,14 +670,14 @@ variable "dynamodb_write_capacity" {
   }
 }
 
-variable "dynamodb_point_in_time_recovery" {
-  description = "Point-in-time recovery on both tables."
+variable "dynamodb_point_in_time_recovery_enabled" {
+  description = "Point-in-time recovery on every table (connections, tokens, history)."
   type        = bool
   default     = true
 }
 
-variable "dynamodb_deletion_protection" {
-  description = "Deletion protection on both tables (recommended for production)."
+variable "dynamodb_deletion_protection_enabled" {
+  description = "Deletion protection on every table (connections, tokens, history; recommended for production)."
   type        = bool
   default     = false
 }
@@ -863,56 +863,41 @@ variable "stage_detailed_metrics_enabled" {
 
 # --- Custom domain -------------------------------------------------------------------------------
 
-variable "create_custom_domain" {
-  description = "Serve the stage on a custom domain (ACM + API Gateway domain + Route53 ALIAS)."
-  type        = bool
-  default     = false
+variable "custom_domain" {
+  description = <<-EOT
+    Serve the stage on a custom domain (ACM + API Gateway domain + Route53 ALIAS); null (the default) serves it on the API's own endpoint.
+    zone_id: Route53 hosted zone for the ALIAS records (and the certificate's validation record).
+    names: host name per environment, e.g. { prod = "ws.example.com" }; environments not listed use name_template.
+    name_template: host name for the others, "{env}" replaced by the environment, e.g. "ws-{env}.example.com".
+    certificate_arn: existing ACM certificate for the host name (same region); null creates one with DNS validation in zone_id.
+    ipv6_enabled: dualstack domain and an AAAA ALIAS record.
+  EOT
+  type = object({
+    zone_id         = string
+    names           = optional(map(string), {})
+    name_template   = optional(string)
+    certificate_arn = optional(string)
+    ipv6_enabled    = optional(bool, false)
+  })
+  default = null
 
   validation {
-    condition     = !var.create_custom_domain || (var.domain_zone_id != null && local.environment_domain_name != null)
-    error_message = "create_custom_domain needs domain_zone_id and a host name for this environment (domain_names[\"${local.environment}\"] or domain_name_template)."
+    # The lookup of main.tf's local.environment_domain_name (a validation may not use a local built from its own input).
+    condition = var.custom_domain == null ? true : var.custom_domain.zone_id != null && lookup(
+      var.custom_domain.names, local.environment, var.custom_domain.name_template
+    ) != null
+    error_message = "custom_domain needs zone_id and a host name for this environment (names[\"${local.environment}\"] or name_template)."
   }
-}
-
-variable "domain_names" {
-  description = "Host name per environment, e.g. { prod = \"ws.example.com\" }. Environments not listed use domain_name_template."
-  type        = map(string)
-  default     = {}
-  nullable    = false
-}
-
-variable "domain_name_template" {
-  description = "Host name for environments not in domain_names; \"{env}\" is replaced by the environment, e.g. \"ws-{env}.example.com\"."
-  type        = string
-  default     = null
 
   validation {
-    condition     = var.domain_name_template == null ? true : strcontains(var.domain_name_template, "{env}")
-    error_message = "domain_name_template must contain {env} (use domain_names for fixed host names)."
+    condition     = try(var.custom_domain.name_template, null) == null ? true : strcontains(var.custom_domain.name_template, "{env}")
+    error_message = "custom_domain.name_template must contain {env} (use custom_domain.names for fixed host names)."
   }
-}
-
-variable "domain_zone_id" {
-  description = "Route53 hosted zone id for the ALIAS records (and the certificate's validation record)."
-  type        = string
-  default     = null
-}
-
-variable "domain_certificate_arn" {
-  description = "Existing ACM certificate ARN for the host name (same region). null creates one with DNS validation in domain_zone_id."
-  type        = string
-  default     = null
 
   validation {
-    condition     = var.domain_certificate_arn == null ? true : can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.domain_certificate_arn))
-    error_message = "domain_certificate_arn must be an ACM certificate ARN."
+    condition     = try(var.custom_domain.certificate_arn, null) == null ? true : can(regex("^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/.+$", var.custom_domain.certificate_arn))
+    error_message = "custom_domain.certificate_arn must be an ACM certificate ARN."
   }
-}
-
-variable "domain_ipv6_enabled" {
-  description = "Make the custom domain dualstack and add an AAAA ALIAS record."
-  type        = bool
-  default     = false
 }
 
 # --- Monitoring ----------------------------------------------------------------------------------

@@ -11,11 +11,8 @@ mock_provider "aws" {
 }
 
 variables {
-  artifacts_dir        = "tests/fixtures/dist"
-  environment          = "test"
-  domain_name_template = "ws-{env}.example.com"
-  domain_names         = { prod = "ws.example.com" }
-  domain_zone_id       = "Z0123456789ABCDEFGHIJ"
+  artifacts_dir = "tests/fixtures/dist"
+  environment   = "test"
 }
 
 # Fixed ARNs for the resources the IAM assertions name.
@@ -190,7 +187,7 @@ run "explicit_environment_name_and_sizing" {
 
   assert {
     condition     = length(module.custom_domain) == 0
-    error_message = "No custom domain resources when create_custom_domain = false."
+    error_message = "No custom domain resources when custom_domain = null."
   }
   assert {
     condition     = output.custom_domain_name == null
@@ -681,7 +678,7 @@ run "client_messages_are_opt_in" {
   command = plan
 
   variables {
-    enable_client_messages    = true
+    client_messages_enabled   = true
     client_message_rate_limit = { messages = 5 }
   }
 
@@ -748,20 +745,20 @@ run "presence_events_are_off_by_default" {
     condition = alltrue([
       for k in ["connect", "disconnect"] : !strcontains(output.function_policies[k], "sqs:")
     ])
-    error_message = "Without presence_events, connect and disconnect may not send to any queue."
+    error_message = "Without presence_events_enabled, connect and disconnect may not send to any queue."
   }
   assert {
     condition = {
       for s in jsondecode(output.function_policies["disconnect"]).Statement : s.Sid => s.Action if s.Sid != "WriteOwnLogGroup"
     } == { DeleteConnection = ["dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem"] }
-    error_message = "Without presence_events, disconnect only deletes: ${output.function_policies["disconnect"]}"
+    error_message = "Without presence_events_enabled, disconnect only deletes: ${output.function_policies["disconnect"]}"
   }
   assert {
     condition = alltrue([
       for k in ["connect", "disconnect", "send_message"] :
       length([for name in keys(module.function[k].environment_variables) : name if startswith(name, "HERMES_PRESENCE")]) == 0
     ])
-    error_message = "Without presence_events, no function gets HERMES_PRESENCE_* settings."
+    error_message = "Without presence_events_enabled, no function gets HERMES_PRESENCE_* settings."
   }
 }
 
@@ -769,7 +766,7 @@ run "presence_events_on" {
   command = plan
 
   variables {
-    presence_events               = true
+    presence_events_enabled       = true
     presence_events_max_room_size = 250
     sqs_kms_key_arn               = "arn:aws:kms:eu-west-1:123456789012:key/aaaaaaaa-0000-0000-0000-000000000001"
   }
@@ -873,19 +870,23 @@ run "xray_active_and_customer_managed_keys" {
   }
 }
 
-# --- Custom domain toggle and host naming (domain_names per environment, template fallback) ----------
+# --- Custom domain toggle and host naming (names per environment, template fallback) ----------------
 
 run "prod_uses_the_override" {
   command = plan
 
   variables {
-    environment          = "prod"
-    create_custom_domain = true
+    environment = "prod"
+    custom_domain = {
+      zone_id       = "Z0123456789ABCDEFGHIJ"
+      names         = { prod = "ws.example.com" }
+      name_template = "ws-{env}.example.com"
+    }
   }
 
   assert {
     condition     = length(module.custom_domain) == 1 && output.custom_domain_name == "ws.example.com"
-    error_message = "prod must use domain_names[\"prod\"]."
+    error_message = "prod must use custom_domain.names[\"prod\"]."
   }
 
   assert {
@@ -908,10 +909,14 @@ run "staging_uses_the_template_and_a_given_certificate" {
   command = plan
 
   variables {
-    environment            = "staging"
-    create_custom_domain   = true
-    domain_ipv6_enabled    = true
-    domain_certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/99999999-8888-7777-6666-555555555555"
+    environment = "staging"
+    custom_domain = {
+      zone_id         = "Z0123456789ABCDEFGHIJ"
+      names           = { prod = "ws.example.com" }
+      name_template   = "ws-{env}.example.com"
+      ipv6_enabled    = true
+      certificate_arn = "arn:aws:acm:eu-west-1:123456789012:certificate/99999999-8888-7777-6666-555555555555"
+    }
   }
 
   assert {
@@ -1140,8 +1145,6 @@ run "invalid_variables" {
     jwt_secret_value                   = "too-short"
     jwt_secret_store                   = "vault"
     jwt_secret_recovery_window_in_days = 3
-    domain_name_template               = "ws.example.com"
-    domain_certificate_arn             = "not-an-arn"
     extra_environment_variables        = { HERMES_STAGE = "x" }
     management_endpoint                = "ftp://example.com"
   }
@@ -1160,8 +1163,6 @@ run "invalid_variables" {
     var.jwt_secret_value,
     var.jwt_secret_store,
     var.jwt_secret_recovery_window_in_days,
-    var.domain_name_template,
-    var.domain_certificate_arn,
     var.extra_environment_variables,
     var.management_endpoint,
   ]
@@ -1219,10 +1220,45 @@ run "visibility_timeout_too_low" {
 run "domain_needs_zone" {
   command = plan
   variables {
-    create_custom_domain = true
-    domain_zone_id       = null
+    custom_domain = { zone_id = null, names = { test = "ws-test.example.com" } }
   }
-  expect_failures = [var.create_custom_domain]
+  expect_failures = [var.custom_domain]
+}
+
+run "domain_needs_a_name_for_the_environment" {
+  command = plan
+  variables {
+    custom_domain = { zone_id = "Z0123456789ABCDEFGHIJ", names = { prod = "ws.example.com" } }
+  }
+  expect_failures = [var.custom_domain]
+}
+
+# Not in invalid_variables: every validation of custom_domain is skipped while environment is invalid.
+run "domain_template_needs_env" {
+  command = plan
+  variables {
+    custom_domain = { zone_id = "Z0123456789ABCDEFGHIJ", name_template = "ws.example.com" }
+  }
+  expect_failures = [var.custom_domain]
+}
+
+run "domain_certificate_must_be_an_acm_arn" {
+  command = plan
+  variables {
+    custom_domain = { zone_id = "Z0123456789ABCDEFGHIJ", name_template = "ws-{env}.example.com", certificate_arn = "not-an-arn" }
+  }
+  expect_failures = [var.custom_domain]
+}
+
+run "domain_names_null_uses_the_template" {
+  command = plan
+  variables {
+    custom_domain = { zone_id = "Z0123456789ABCDEFGHIJ", names = null, name_template = "ws-{env}.example.com" }
+  }
+  assert {
+    condition     = output.custom_domain_name == "ws-test.example.com" && length(module.custom_domain) == 1
+    error_message = "custom_domain.names = null must fall back to the template."
+  }
 }
 
 run "write_only_needs_a_value" {
@@ -1271,7 +1307,7 @@ run "null_collection_and_object_inputs_take_their_defaults" {
 
   variables {
     create_alarms                 = true
-    enable_client_messages        = true
+    client_messages_enabled       = true
     tags                          = null
     function_config               = null
     extra_layer_arns              = null
@@ -1282,7 +1318,7 @@ run "null_collection_and_object_inputs_take_their_defaults" {
     presence_events_per_user      = null
     client_message_rate_limit     = null
     client_message_route_throttle = null
-    domain_names                  = null
+    custom_domain                 = null
     alarm_actions                 = null
     alarm_thresholds              = null
   }

@@ -61,7 +61,7 @@ export function createSocketClient(options: HermesClientOptions): HermesClient;
  * @property {(state: PositionsState) => void} save  called after every frame that moved a position
  */
 /**
- * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * A user arrived in or left the room (the `presence` event; the module's presence_events_enabled must be on). About
  * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
  * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
  * @typedef {object} PresenceDetail
@@ -156,7 +156,7 @@ export function createSocketClient(options: HermesClientOptions): HermesClient;
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
- * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
+ * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events_enabled on)
  * @property {(detail: RoomDetail) => void} joined  this socket joined a room (join(), or a re-join after a reconnect)
  * @property {(detail: RoomDetail) => void} left  this socket left a room: leave(), or `reason: 'revoked'` by the backend
  * @property {(error: HermesError) => void} error
@@ -364,7 +364,7 @@ export type PositionsStore = {
     save: (state: PositionsState) => void;
 };
 /**
- * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * A user arrived in or left the room (the `presence` event; the module's presence_events_enabled must be on). About
  * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
  * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
  */
@@ -522,7 +522,7 @@ export type HermesEvents = {
      */
     recovery: (detail: RecoveryDetail) => void;
     /**
-     * a user joined or left the room (presence_events on)
+     * a user joined or left the room (presence_events_enabled on)
      */
     presence: (detail: PresenceDetail) => void;
     /**

@@ -20,7 +20,7 @@
 // nothing arrived for an hour or the tab comes back, and, after every open and when a
 // position is missing, {"action":"resume","streams"?:{"<stream>":{"epoch":…,"position":n}}} (answered by
 // {"type":"hermes.replay","messages":[…]} frames, then {"type":"hermes.recovery","streams":{…}}).
-// With the module's presence_events on, the room also gets Hermes' own {"type":"hermes.join"|"hermes.leave",
+// With the module's presence_events_enabled on, the room also gets Hermes' own {"type":"hermes.join"|"hermes.leave",
 // "source":"hermes","data":{"user_id":…}} envelopes (kept in the room's stream): they become `presence`
 // events, never notifications.
 
@@ -65,7 +65,7 @@ import { createSharedClient, sharingAvailable } from './hermes-shared.js';
  */
 
 /**
- * A user arrived in or left the room (the `presence` event; the module's presence_events must be on). About
+ * A user arrived in or left the room (the `presence` event; the module's presence_events_enabled must be on). About
  * users, not tabs: a join for a user's first connection in the room, a leave when their last one is gone.
  * Events can repeat (e.g. two tabs closing at once): treat them as idempotent updates of a set of users.
  * @typedef {object} PresenceDetail
@@ -169,7 +169,7 @@ import { createSharedClient, sharingAvailable } from './hermes-shared.js';
  * @property {(answer: RefusedAnswer) => void} refused
  * @property {(detail: UnauthorizedDetail) => void} unauthorized
  * @property {(detail: RecoveryDetail) => void} recovery  per stream, after each resume; `complete: false`: refetch
- * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events on)
+ * @property {(detail: PresenceDetail) => void} presence  a user joined or left the room (presence_events_enabled on)
  * @property {(detail: RoomDetail) => void} joined  this socket joined a room (join(), or a re-join after a reconnect)
  * @property {(detail: RoomDetail) => void} left  this socket left a room: leave(), or `reason: 'revoked'` by the backend
  * @property {(error: HermesError) => void} error
@@ -342,7 +342,7 @@ function isReservedType(type) {
   return type === 'pong' || (typeof type === 'string' && type.startsWith('hermes.'));
 }
 
-/** Hermes' own room events (presence_events): type → the `presence` event's type. */
+/** Hermes' own room events (presence_events_enabled): type → the `presence` event's type. */
 const PRESENCE_TYPES = new Map([
   ['hermes.join', 'join'],
   ['hermes.leave', 'leave'],
@@ -1665,7 +1665,7 @@ export function createSocketClient(options) {
      * 'unauthorized' ({error, message}: getToken threw HermesAuthError; the client is closed), 'recovery'
      * ({stream, complete, replayed, epoch, position}, per stream after each resume; complete false: what was
      * missed cannot be replayed, refetch your state; also an error of kind 'recovery'), 'presence' ({type:
-     * 'join' | 'leave', userId, roomId}: a user arrived or left; presence_events on), and the
+     * 'join' | 'leave', userId, roomId}: a user arrived or left; presence_events_enabled on), and the
      * answers to sendMessage: 'sent' ({message_id, delivered, gone, failed}) and 'refused' ({status, error},
      * also reported as an error of kind 'refused'; API Gateway's error frame answering a send, e.g.
      * Forbidden when the stage has no sendMessage route, is one too, with `gateway: true`). Returns off().

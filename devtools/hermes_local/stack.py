@@ -39,7 +39,7 @@ REGION = "us-east-1"
 
 # Terraform merges *_override.tf files into the configuration: the local stack turns on what a developer
 # wants to try (clients sending to their room) without the example carrying it.
-LOCAL_MODULE_INPUTS: dict[str, bool | int] = {"enable_client_messages": True}
+LOCAL_MODULE_INPUTS: dict[str, bool | int] = {"client_messages_enabled": True}
 
 
 def local_override(module_inputs: Mapping[str, bool | int] | None = None) -> str:

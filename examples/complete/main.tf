@@ -96,7 +96,7 @@ module "hermes" {
   jwt_audience      = "hermes"
 
   # Clients may send to their room (marked source = "client"), at most 10 messages per 10 s each.
-  enable_client_messages    = true
+  client_messages_enabled   = true
   client_message_rate_limit = { messages = 10, window_seconds = 10 }
 
   # Alarms to an on-call topic, and a dashboard.
@@ -120,10 +120,11 @@ module "hermes" {
   stage_logging_level    = var.stage_logging_level
 
   # Custom domain in your zone: prod gets ws.<zone>, every other environment ws-<env>.<zone>.
-  create_custom_domain = local.zone != null
-  domain_names         = local.zone == null ? {} : { prod = "ws.${local.zone_name}" }
-  domain_name_template = local.zone == null ? null : "ws-{env}.${local.zone_name}"
-  domain_zone_id       = try(local.zone.zone_id, null)
+  custom_domain = local.zone == null ? null : {
+    zone_id       = local.zone.zone_id
+    names         = { prod = "ws.${local.zone_name}" }
+    name_template = "ws-{env}.${local.zone_name}"
+  }
 }
 
 # --- Backend roles: publishing and token issuing are separate duties -------------------------------------

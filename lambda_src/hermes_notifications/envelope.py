@@ -28,7 +28,7 @@ MAX_CHUNK_CONNECTIONS = 1000
 SENT_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 BACKEND = "backend"
 CLIENT = "client"
-# Hermes' own room events (hermes.join / hermes.leave, module input presence_events): they travel on the
+# Hermes' own room events (hermes.join / hermes.leave, module input presence_events_enabled): they travel on the
 # internal fan-out queue, the only one that may set ``source`` (INTERNAL_FIELDS), so nobody can forge them.
 SYSTEM = "hermes"
 SOURCES = (BACKEND, CLIENT, SYSTEM)

@@ -1,5 +1,5 @@
 """Join/leave events: ``hermes.join`` / ``hermes.leave`` to a room when a user arrives or goes (module input
-``presence_events``, off by default).
+``presence_events_enabled``, off by default).
 
 About users, not sockets: a join when a user's first connection in the room is established, a leave when
 their last one there is gone ($disconnect, or the rows of a gone connection deleted after a 410). Envelope:

@@ -4,7 +4,7 @@ The gateway runs in-process Python handlers: an authorizer accepting single-use 
 ``/token`` endpoint (so a reconnect that reuses a token is refused and visible), ``$connect``/``$disconnect``
 recorders, a one-way ``sendMessage`` route that fans the envelope out to the room through the Management
 API with ``"source": "client"`` (as the real Lambda does; ``client_messages=False`` leaves the route out, as
-``enable_client_messages = false`` does), the MOCK ``ping`` route answering ``{"type":"pong"}`` and the
+``client_messages_enabled = false`` does), the MOCK ``ping`` route answering ``{"type":"pong"}`` and the
 one-way MOCK ``keepalive`` route.
 
 Needs /usr/bin/chromium (Debian ``chromium``; override with HERMES_CHROMIUM) and the ``playwright`` Python
@@ -173,7 +173,7 @@ def start_gateway(site):
             "ping": Route("ping", mock_response='{"type":"pong"}', two_way=True),
             "keepalive": Route("keepalive", mock_response=""),  # MOCK without a route response: one-way
         }
-        if client_messages:  # the module's enable_client_messages
+        if client_messages:  # the module's client_messages_enabled
             routes["sendMessage"] = Route("sendMessage", invoke=backend.on_send_message)  # one-way here
         gateway = LocalGateway(
             GatewayConfig(

@@ -46,6 +46,7 @@ REGIONS = {
     "secret_recreate": "us-east-2",  # destroy + apply of a Secrets Manager secret
     "secret_toggle": "ca-central-1",  # jwt_secret_write_only switched on existing secrets
     "upgrade": "ap-northeast-1",  # an environment of the old module that owned the account role
+    "input_names": "eu-west-3",  # an environment applied with the old input names (custom domain on)
 }
 
 

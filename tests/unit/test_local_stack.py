@@ -14,13 +14,13 @@ from hermes_local.stack import LOCAL_OVERRIDE, LocalStack, local_override
 
 def test_the_default_override_turns_on_client_messages_only():
     assert local_override() == LOCAL_OVERRIDE
-    assert LOCAL_OVERRIDE == '# Written by hermes local up.\nmodule "hermes" {\n  enable_client_messages = true\n}\n'
+    assert LOCAL_OVERRIDE == '# Written by hermes local up.\nmodule "hermes" {\n  client_messages_enabled = true\n}\n'
 
 
 def test_module_inputs_are_added_and_may_change_the_defaults():
-    text = local_override({"history_retention_seconds": 0, "enable_client_messages": False})
+    text = local_override({"history_retention_seconds": 0, "client_messages_enabled": False})
     assert text.splitlines()[2:5] == [
-        "  enable_client_messages    = false",
+        "  client_messages_enabled   = false",
         "  history_retention_seconds = 0",
         "}",
     ]

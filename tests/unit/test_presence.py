@@ -1,4 +1,4 @@
-"""Presence events (module input presence_events): hermes.join when a user's first connection in a room is
+"""Presence events (module input presence_events_enabled): hermes.join when a user's first connection in a room is
 established, hermes.leave when their last one goes; off by default; none in rooms above the bound; only
 Hermes can send them (internal queue, source "hermes"); interleavings of tabs connecting and closing."""
 

@@ -856,7 +856,7 @@ describe('sendMessage', () => {
   });
 });
 
-describe('presence events (the module input presence_events)', () => {
+describe('presence events (the module input presence_events_enabled)', () => {
   const presence = (id, type, user, source = 'hermes') => ({
     ...envelope(id, type, { user_id: user }),
     source,
